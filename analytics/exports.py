@@ -1,0 +1,145 @@
+"""Streamed exports: CSV per message, CSV per conversation, JSONL for OpenAI chat fine-tuning.
+
+Rows come from server-side cursors (`.iterator(chunk_size=...)`) and are written one at a time,
+so memory stays flat however many messages match. PII masking uses analytics.pii.mask_pii.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.contrib.postgres.aggregates import StringAgg
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
+from analytics.models import ConversationTag
+from analytics.pii import mask_pii, mask_value
+from analytics.selectors import with_outcome
+from bots.models import Conversation, Message
+
+CHUNK_SIZE = 2000
+
+MESSAGE_COLUMNS = [
+    "conversation_id", "bot", "message_id", "seq", "role", "created_at", "text", "intent", "confidence",
+    "entities", "action", "model", "prompt_tokens", "completion_tokens", "time_to_first_token_ms",
+    "total_time_ms", "feedback", "feedback_comment", "reply_to",
+]
+CONVERSATION_COLUMNS = [
+    "conversation_id", "bot", "started_at", "last_activity_at", "ended_at", "channel", "status", "locale",
+    "user_id", "csat", "outcome", "messages", "visitor_messages", "first_visitor_message", "tags",
+]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Echo:
+    """csv.writer target that hands back each line instead of buffering it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_safe(value: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas (CSV injection): prefix a quote."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value else ""
+
+
+def _messages(conversations: QuerySet[Conversation]) -> QuerySet[Message]:
+    return (Message.objects.filter(conversation__in=conversations.order_by().values("pk"))
+            .order_by("conversation_id", "seq"))
+
+
+def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[list[Any]]:
+    m = mask_pii if mask else (lambda s: s)
+    qs = _messages(conversations).annotate(bot_slug=F("conversation__bot__slug")).values_list(
+        "conversation_id", "bot_slug", "id", "seq", "role", "created_at", "text", "intent", "confidence",
+        "entities", "action", "model", "prompt_tokens", "completion_tokens", "time_to_first_token_ms",
+        "total_time_ms", "feedback", "feedback_comment", "reply_to_id")
+    for (conv_id, bot, pk, seq, role, created, text, intent, conf, entities, action, model, pt, ct, ttft,
+         total, feedback, comment, reply_to) in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [conv_id, bot, pk, seq, role, _iso(created), csv_safe(m(text)), intent,
+               "" if conf is None else conf,
+               json.dumps(mask_value(entities) if mask else entities, ensure_ascii=False),
+               action, model, "" if pt is None else pt, "" if ct is None else ct,
+               "" if ttft is None else ttft, "" if total is None else total, feedback,
+               csv_safe(m(comment)), reply_to or ""]
+
+
+def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[list[Any]]:
+    m = mask_pii if mask else (lambda s: s)
+    per_conv = Message.objects.filter(conversation=OuterRef("pk")).order_by().values("conversation")
+    qs = (with_outcome(conversations.order_by("started_at", "pk"))
+          .annotate(
+              bot_slug=F("bot__slug"),
+              n_messages=Subquery(per_conv.annotate(n=Count("id")).values("n"), output_field=IntegerField()),
+              n_visitor=Subquery(per_conv.filter(role=Message.Role.USER).annotate(n=Count("id")).values("n"),
+                                 output_field=IntegerField()),
+              first_text=Subquery(Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.USER)
+                                  .order_by("seq").values("text")[:1]),
+              tag_list=Subquery(ConversationTag.objects.filter(conversation=OuterRef("pk")).order_by()
+                                .values("conversation").annotate(t=StringAgg("tag__name", ";", order_by="tag__name"))
+                                .values("t")),
+          )
+          .values_list("pk", "bot_slug", "started_at", "last_activity_at", "ended_at", "channel", "status",
+                       "locale", "user_id", "csat", "outcome", "n_messages", "n_visitor", "first_text", "tag_list"))
+    for (pk, bot, started, last, ended, channel, status, locale, user_id, csat, outcome, n, nv, first,
+         tags) in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [pk, bot, _iso(started), _iso(last), _iso(ended), channel, status, locale, csv_safe(m(user_id)),
+               "" if csat is None else csat, outcome, n or 0, nv or 0, csv_safe(m(first or "")), tags or ""]
+
+
+def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[str]:
+    """One line per conversation: {"messages": [{"role": "user"|"assistant", "content": ...}, ...]}.
+
+    Trailing visitor messages with no answer are dropped and conversations without any bot reply
+    are skipped: a fine-tuning example must end with the assistant's turn.
+    """
+    m = mask_pii if mask else (lambda s: s)
+    qs = _messages(conversations).values_list("conversation_id", "role", "text")
+    for _conv_id, rows in itertools.groupby(qs.iterator(chunk_size=CHUNK_SIZE), key=lambda r: r[0]):
+        turns = [{"role": "assistant" if role == Message.Role.BOT else "user", "content": m(text)}
+                 for _c, role, text in rows]
+        while turns and turns[-1]["role"] != "assistant":
+            turns.pop()
+        if turns:
+            yield json.dumps({"messages": turns}, ensure_ascii=False) + "\n"
+
+
+def _csv_stream(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # BOM: Excel opens UTF-8 correctly
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+EXPORT_KINDS = ("messages.csv", "conversations.csv", "conversations.jsonl")
+
+
+def export_response(*, kind: str, conversations: QuerySet[Conversation], mask: bool) -> StreamingHttpResponse:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if kind == "messages.csv":
+        body: Iterator[str] = _csv_stream(MESSAGE_COLUMNS, message_rows(conversations, mask=mask))
+        content_type = "text/csv; charset=utf-8"
+    elif kind == "conversations.csv":
+        body = _csv_stream(CONVERSATION_COLUMNS, conversation_rows(conversations, mask=mask))
+        content_type = "text/csv; charset=utf-8"
+    elif kind == "conversations.jsonl":
+        body = jsonl_lines(conversations, mask=mask)
+        content_type = "application/jsonl; charset=utf-8"
+    else:
+        raise ValueError(kind)
+    name, ext = kind.split(".")
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}{"-masked" if mask else ""}.{ext}"'
+    response["X-Accel-Buffering"] = "no"  # nginx: pass chunks through as they come
+    response["Cache-Control"] = "no-store"
+    return response

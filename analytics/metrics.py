@@ -1,0 +1,181 @@
+"""Every number on the dashboard, the metrics API and the docs, computed in ONE function.
+
+Input: a queryset of conversations (already scoped to the user's bots and filtered by the same
+FilterSet as the transcript list). Definitions are in docs/metrics.md and `DEFINITIONS` below,
+which the page prints next to each chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Aggregate, Avg, Count, FloatField, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from analytics.selectors import Outcome, turn_intent_expression, unrecognised_clusters, with_outcome
+from bots.models import Conversation, Message
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's continuous percentile (interpolated), e.g. p50 = the median."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
+        # A float we control, formatted into the SQL: never user input.
+        super().__init__(expression, percentile=repr(float(percentile)), **extra)
+
+
+DEFINITIONS: dict[str, Any] = {
+    "conversations": _("Conversations started in the period (by start time), after filters."),
+    "messages": _("Messages (visitor and bot) sent in those conversations, by the day they were sent."),
+    "engaged": _("Conversations with at least one visitor message: the denominator of every rate."),
+    "containment_rate": _("Engaged conversations with no fallback and no handoff offer, divided by engaged conversations."),
+    "fallback_rate": _("Engaged conversations with at least one unrecognised visitor message (a fallback reply, "
+                       "or a turn with no intent) and no handoff offer, divided by engaged conversations."),
+    "handoff_rate": _("Engaged conversations where the bot offered a human (a reply with action offer_handoff, "
+                      "or status handoff), divided by engaged conversations."),
+    "csat": _("Average of the 1-5 satisfaction scores visitors gave; conversations without a score are left out."),
+    "thumbs": _("Bot messages rated thumbs up / thumbs down by visitors; share = up / (up + down)."),
+    "ttft": _("Time from receiving the visitor message to the first token of the bot reply, over bot replies "
+              "that recorded it; p50/p95 by PostgreSQL percentile_cont (interpolated)."),
+    "total_time": _("Time from receiving the visitor message to the finished bot reply; same percentiles."),
+    "top_intents": _("Visitor messages by recognised intent (the message's own intent, else its reply's)."),
+    "top_unrecognised": _("Unrecognised visitor messages grouped by normalised text, then merged by word overlap "
+                          "(Jaccard >= 0.5); biggest groups first."),
+}
+
+
+@dataclass
+class DayCount:
+    day: date
+    conversations: int = 0
+    messages: int = 0
+
+
+@dataclass
+class Metrics:
+    conversations: int
+    engaged: int
+    outcomes: dict[str, int]
+    containment_rate: float | None
+    fallback_rate: float | None
+    handoff_rate: float | None
+    messages: int
+    per_day: list[DayCount]
+    csat_average: float | None
+    csat_responses: int
+    csat_distribution: dict[int, int]
+    thumbs_up: int
+    thumbs_down: int
+    thumbs_up_share: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    total_time_p50_ms: float | None
+    total_time_p95_ms: float | None
+    top_intents: list[dict[str, Any]]
+    top_unrecognised: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["per_day"] = [{"day": d.day.isoformat(), "conversations": d.conversations, "messages": d.messages}
+                           for d in self.per_day]
+        data["csat_distribution"] = {str(k): v for k, v in self.csat_distribution.items()}
+        return data
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def metrics_compute(*, conversations: QuerySet[Conversation], top: int = 10) -> Metrics:
+    conv_ids = conversations.order_by().values("pk")
+    scoped = Conversation.objects.filter(pk__in=conv_ids)
+    messages = Message.objects.filter(conversation__in=conv_ids)
+    tz = timezone.get_current_timezone()
+
+    outcomes = {key: 0 for key, _label in Outcome.CHOICES}
+    for outcome, n in with_outcome(scoped).order_by().values_list("outcome").annotate(n=Count("id")):
+        outcomes[outcome] = n
+    total = sum(outcomes.values())
+    engaged = sum(outcomes[k] for k in Outcome.ENGAGED)
+
+    days: dict[date, DayCount] = {}
+    for day, n in scoped.annotate(day=TruncDate("started_at", tzinfo=tz)).order_by().values_list("day").annotate(
+            n=Count("id")):
+        days.setdefault(day, DayCount(day)).conversations = n
+    message_total = 0
+    for day, n in messages.annotate(day=TruncDate("created_at", tzinfo=tz)).order_by().values_list("day").annotate(
+            n=Count("id")):
+        days.setdefault(day, DayCount(day)).messages = n
+        message_total += n
+    per_day = _fill_days(days)
+
+    csat = scoped.filter(csat__isnull=False).aggregate(avg=Avg("csat"), n=Count("id"))
+    distribution = {score: 0 for score in range(1, 6)}
+    for score, n in scoped.filter(csat__isnull=False).order_by().values_list("csat").annotate(n=Count("id")):
+        distribution[score] = n
+
+    bot_messages = messages.filter(role=Message.Role.BOT)
+    thumbs = bot_messages.aggregate(up=Count("id", filter=Q(feedback=Message.Feedback.UP)),
+                                    down=Count("id", filter=Q(feedback=Message.Feedback.DOWN)))
+    latency = bot_messages.aggregate(
+        ttft_p50=PercentileCont("time_to_first_token_ms", 0.5, filter=Q(time_to_first_token_ms__isnull=False)),
+        ttft_p95=PercentileCont("time_to_first_token_ms", 0.95, filter=Q(time_to_first_token_ms__isnull=False)),
+        total_p50=PercentileCont("total_time_ms", 0.5, filter=Q(total_time_ms__isnull=False)),
+        total_p95=PercentileCont("total_time_ms", 0.95, filter=Q(total_time_ms__isnull=False)),
+    )
+
+    top_intents = list(
+        messages.filter(role=Message.Role.USER).annotate(turn_intent=turn_intent_expression())
+        .exclude(turn_intent__isnull=True).order_by().values("turn_intent").annotate(count=Count("id"))
+        .order_by("-count", "turn_intent")[:top]
+    )
+    clusters = unrecognised_clusters(conversations=scoped, limit=top)
+
+    return Metrics(
+        conversations=total,
+        engaged=engaged,
+        outcomes=outcomes,
+        containment_rate=_rate(outcomes[Outcome.CONTAINED], engaged),
+        fallback_rate=_rate(outcomes[Outcome.FALLBACK], engaged),
+        handoff_rate=_rate(outcomes[Outcome.HANDOFF], engaged),
+        messages=message_total,
+        per_day=per_day,
+        csat_average=float(csat["avg"]) if csat["avg"] is not None else None,
+        csat_responses=csat["n"],
+        csat_distribution=distribution,
+        thumbs_up=thumbs["up"],
+        thumbs_down=thumbs["down"],
+        thumbs_up_share=_rate(thumbs["up"], thumbs["up"] + thumbs["down"]),
+        ttft_p50_ms=latency["ttft_p50"],
+        ttft_p95_ms=latency["ttft_p95"],
+        total_time_p50_ms=latency["total_p50"],
+        total_time_p95_ms=latency["total_p95"],
+        top_intents=[{"intent": row["turn_intent"], "count": row["count"]} for row in top_intents],
+        top_unrecognised=[{"text": c.representative, "count": c.count, "bot_id": c.bot_id,
+                           "example_message_id": c.example_message_id,
+                           "conversation_id": c.example.conversation_id if c.example else None}
+                          for c in clusters],
+    )
+
+
+def _fill_days(days: dict[date, DayCount], max_days: int = 366) -> list[DayCount]:
+    """Consecutive days (zeros included) so a chart's x axis is honest; capped to the last year shown."""
+    if not days:
+        return []
+    first, last = min(days), max(days)
+    if (last - first).days >= max_days:
+        first = last - timedelta(days=max_days - 1)
+    out = []
+    day = first
+    while day <= last:
+        out.append(days.get(day, DayCount(day)))
+        day += timedelta(days=1)
+    return out

@@ -1,0 +1,32 @@
+"""The three roles and their permissions. Used by the data migration and by `user_set_role`.
+
+Kept as plain data (no model imports) so a migration can import it safely.
+"""
+
+from __future__ import annotations
+
+ADMIN = "admin"
+ANALYST = "analyst"
+AGENT = "agent"
+ROLES = (ADMIN, ANALYST, AGENT)
+
+ANALYST_PERMISSIONS: tuple[str, ...] = (
+    "analytics.view_transcripts",
+    "analytics.annotate_transcripts",
+    "analytics.suggest_intents",
+    "analytics.export_transcripts",
+    "analytics.view_metrics",
+)
+ADMIN_ONLY_PERMISSIONS: tuple[str, ...] = (
+    "analytics.review_suggestions",
+    "analytics.view_pii",
+    "analytics.view_all_bots",
+)
+# Admins also get every model permission of these apps (bot configuration, the admin site).
+ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics")
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    ADMIN: ANALYST_PERMISSIONS + ADMIN_ONLY_PERMISSIONS,
+    ANALYST: ANALYST_PERMISSIONS,
+    AGENT: (),  # reserved: live handoff to human agents is not built yet
+}

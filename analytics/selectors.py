@@ -1,0 +1,407 @@
+"""Reads for the analyst workspace. Scoping, outcomes and "unrecognised" are defined HERE only.
+
+Every page, API endpoint, export and metric starts from `conversations_visible_to(user)`, so who
+sees which bot is decided in exactly one place. See docs/metrics.md for the definitions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Lower, NullIf, Trim
+
+from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note
+from bots.models import Bot, Conversation, Message
+
+# --- Scoping -----------------------------------------------------------------------------------
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def bots_visible_to(user: Any) -> QuerySet[Bot]:
+    """The bots whose transcripts `user` may see: all for admins, assigned ones for analysts."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Bot.objects.none()
+    if user.is_superuser or user.has_perm("analytics.view_all_bots"):
+        return Bot.objects.all()
+    return Bot.objects.filter(analyst_assignments__user=user)
+
+
+def conversations_visible_to(user: Any) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(bot__in=bots_visible_to(user).values("pk"))
+
+
+def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
+    """Raises Conversation.DoesNotExist for another bot's conversation too: no existence leak."""
+    return conversations_visible_to(user).select_related("bot").get(pk=conversation_id)
+
+
+def message_get(*, user: Any, message_id: int, conversation_id: int | None = None) -> Message:
+    qs = Message.objects.filter(conversation__in=conversations_visible_to(user).values("pk"))
+    if conversation_id is not None:
+        qs = qs.filter(conversation_id=conversation_id)
+    return qs.select_related("conversation", "conversation__bot").get(pk=message_id)
+
+
+# --- Outcome of a conversation -----------------------------------------------------------------
+
+
+class Outcome:
+    CONTAINED = "contained"
+    FALLBACK = "fallback"
+    HANDOFF = "handoff"
+    EMPTY = "empty"  # no visitor message: not counted in any rate
+
+    CHOICES = (
+        (CONTAINED, "Contained"),
+        (FALLBACK, "Fallback"),
+        (HANDOFF, "Handoff offered"),
+        (EMPTY, "No visitor message"),
+    )
+    ENGAGED = (CONTAINED, FALLBACK, HANDOFF)
+
+
+def unrecognised_q(prefix: str = "") -> Q:
+    """A visitor message the bot did not understand.
+
+    It has a reply, and either the reply's action is `fallback`, or no intent was recognised for
+    the turn (neither on the visitor message nor on the reply): out of scope, even when the bot
+    answered it with a generated text.
+    """
+    p = prefix
+    return (Q(**{f"{p}role": Message.Role.USER, f"{p}reply__isnull": False})
+            & (Q(**{f"{p}reply__action": "fallback"}) | (Q(**{f"{p}intent": ""}) & Q(**{f"{p}reply__intent": ""}))))
+
+
+def turn_intent_expression() -> Coalesce:
+    """For a visitor message: its own intent, else the intent stored on its reply; NULL if none."""
+    return Coalesce(NullIf(F("intent"), Value("")), NullIf(F("reply__intent"), Value("")),
+                    output_field=CharField())
+
+
+def _conv_messages() -> QuerySet[Message]:
+    return Message.objects.filter(conversation=OuterRef("pk"))
+
+
+def outcome_expression() -> Case:
+    handoff = Exists(_conv_messages().filter(role=Message.Role.BOT, action="offer_handoff"))
+    fallback = Exists(_conv_messages().filter(Q(role=Message.Role.BOT, action="fallback") | unrecognised_q()))
+    engaged = Exists(_conv_messages().filter(role=Message.Role.USER))
+    return Case(
+        When(~engaged, then=Value(Outcome.EMPTY)),
+        When(Q(status=Conversation.Status.HANDOFF) | handoff, then=Value(Outcome.HANDOFF)),
+        When(fallback, then=Value(Outcome.FALLBACK)),
+        default=Value(Outcome.CONTAINED),
+        output_field=CharField(),
+    )
+
+
+def with_outcome(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    return qs.annotate(outcome=outcome_expression())
+
+
+# --- Filters (used by the FilterSet in analytics/filters.py) -----------------------------------
+
+
+def conversations_with_intent(qs: QuerySet[Conversation], intent: str) -> QuerySet[Conversation]:
+    return qs.filter(Exists(_conv_messages().filter(intent=intent)))
+
+
+def conversations_with_feedback(qs: QuerySet[Conversation], feedback: str) -> QuerySet[Conversation]:
+    rated = _conv_messages().exclude(feedback="")
+    if feedback in (Message.Feedback.UP, Message.Feedback.DOWN):
+        return qs.filter(Exists(rated.filter(feedback=feedback)))
+    if feedback == "any":
+        return qs.filter(Exists(rated))
+    if feedback == "none":
+        return qs.filter(~Exists(rated))
+    return qs
+
+
+def conversations_with_tag(qs: QuerySet[Conversation], tag: str) -> QuerySet[Conversation]:
+    on_conv = ConversationTag.objects.filter(conversation=OuterRef("pk"), tag__name=tag)
+    on_msg = MessageTag.objects.filter(message__conversation=OuterRef("pk"), tag__name=tag)
+    return qs.filter(Exists(on_conv) | Exists(on_msg))
+
+
+def conversations_matching(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:
+    """Full-text search over message text, using the GIN index on to_tsvector('simple', text)."""
+    text = text.strip()
+    if not text:
+        return qs
+    hits = (Message.objects.annotate(search=SearchVector("text", config="simple"))
+            .filter(search=SearchQuery(text, config="simple", search_type="websearch"))
+            .values("conversation_id"))
+    return qs.filter(pk__in=hits)
+
+
+# --- Keyset pagination for the transcript list -------------------------------------------------
+
+SORTS: dict[str, tuple[str, str]] = {
+    # key: (field, direction)
+    "newest": ("started_at", "desc"),
+    "oldest": ("started_at", "asc"),
+    "active": ("last_activity_at", "desc"),
+}
+DEFAULT_SORT = "newest"
+
+
+@dataclass
+class Page:
+    items: list[Conversation]
+    next_cursor: str | None
+    has_previous: bool
+    count_capped: int  # matches found, counted up to `count_cap`
+    count_cap: int
+
+    @property
+    def count_is_capped(self) -> bool:
+        return self.count_capped > self.count_cap
+
+
+def _encode_cursor(value: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{value.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value, pk = raw.rsplit("|", 1)
+        return datetime.fromisoformat(value), int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def ordered(qs: QuerySet[Conversation], sort: str) -> QuerySet[Conversation]:
+    fld, direction = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    return qs.order_by(f"-{fld}", "-pk") if direction == "desc" else qs.order_by(fld, "pk")
+
+
+def conversation_page(*, qs: QuerySet[Conversation], sort: str, after: str | None, per_page: int = 50,
+                      count_cap: int = 1000) -> Page:
+    """One page after `after` (an opaque cursor). Counting is capped so 100k rows stay cheap."""
+    fld, direction = SORTS.get(sort, SORTS[DEFAULT_SORT])
+    count_capped = qs.order_by()[: count_cap + 1].count()
+    page_qs = ordered(qs, sort)
+    position = _decode_cursor(after) if after else None
+    if position:
+        value, pk = position
+        if direction == "desc":
+            page_qs = page_qs.filter(Q(**{f"{fld}__lt": value}) | Q(**{fld: value, "pk__lt": pk}))
+        else:
+            page_qs = page_qs.filter(Q(**{f"{fld}__gt": value}) | Q(**{fld: value, "pk__gt": pk}))
+    rows = list(page_qs.select_related("bot")[: per_page + 1])
+    has_more = len(rows) > per_page
+    rows = rows[:per_page]
+    next_cursor = _encode_cursor(getattr(rows[-1], fld), rows[-1].pk) if has_more and rows else None
+    _decorate(rows)
+    return Page(items=rows, next_cursor=next_cursor, has_previous=bool(position),
+                count_capped=count_capped, count_cap=count_cap)
+
+
+def _decorate(rows: Sequence[Conversation]) -> None:
+    """Attach message counts, first visitor message, outcome and tags: four queries per page."""
+    ids = [c.pk for c in rows]
+    if not ids:
+        return
+    counts = dict(Message.objects.filter(conversation_id__in=ids).order_by()
+                  .values_list("conversation_id").annotate(n=Count("id")))
+    firsts = dict(Message.objects.filter(conversation_id__in=ids, role=Message.Role.USER)
+                  .order_by("conversation_id", "seq").distinct("conversation_id")
+                  .values_list("conversation_id", "text"))
+    outcomes = dict(with_outcome(Conversation.objects.filter(pk__in=ids)).values_list("pk", "outcome"))
+    tags: dict[int, list[str]] = {}
+    for conv_id, name in ConversationTag.objects.filter(conversation_id__in=ids).values_list(
+            "conversation_id", "tag__name").order_by("tag__name"):
+        tags.setdefault(conv_id, []).append(name)
+    for c in rows:
+        c.message_count = counts.get(c.pk, 0)
+        c.first_user_text = firsts.get(c.pk, "")
+        c.outcome = outcomes.get(c.pk, Outcome.EMPTY)
+        c.tag_names = tags.get(c.pk, [])
+
+
+# --- One conversation --------------------------------------------------------------------------
+
+
+@dataclass
+class Transcript:
+    conversation: Conversation
+    outcome: str
+    messages: list[Message]
+    conversation_tags: list[ConversationTag]
+    notes: list[Note]
+    suggestions: dict[int, IntentSuggestion] = field(default_factory=dict)  # by message id
+
+
+def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    messages = list(Message.objects.filter(conversation=conversation).order_by("seq")
+                    .prefetch_related("analytics_tags__tag"))
+    by_id = {m.pk: m for m in messages}
+    for m in messages:
+        m.reply_message = None
+        m.notes_here = []
+    for m in messages:
+        if m.reply_to_id and m.reply_to_id in by_id:
+            by_id[m.reply_to_id].reply_message = m
+    notes = list(Note.objects.filter(conversation=conversation).select_related("author"))
+    for n in notes:
+        if n.message_id in by_id:
+            by_id[n.message_id].notes_here.append(n)
+    outcome = with_outcome(Conversation.objects.filter(pk=conversation.pk)).values_list("outcome", flat=True)[0]
+    suggestions = {s.message_id: s for s in IntentSuggestion.objects.filter(
+        message__conversation=conversation).select_related("intent").order_by("created_at")}
+    return Transcript(
+        conversation=conversation,
+        outcome=outcome,
+        messages=messages,
+        conversation_tags=list(ConversationTag.objects.filter(conversation=conversation).select_related("tag")),
+        notes=[n for n in notes if n.message_id is None],
+        suggestions=suggestions,
+    )
+
+
+def intents_of_bot(*, bot_id: int) -> QuerySet:
+    from bots.models import Intent
+
+    return Intent.objects.filter(bot_id=bot_id).order_by("name")
+
+
+def intent_names_seen(*, conversations: QuerySet[Conversation], limit: int = 200) -> list[str]:
+    """Intent names for the filter's dropdown: the configured intents of the visible bots."""
+    from bots.models import Intent
+
+    return list(Intent.objects.filter(bot__in=conversations.values("bot_id"))
+                .order_by("name").values_list("name", flat=True).distinct()[:limit])
+
+
+# --- The unrecognised queue ----------------------------------------------------------------------
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def _regexp_replace(expr: Any, pattern: str, replacement: str) -> Func:
+    return Func(expr, Value(pattern), Value(replacement), Value("g"), function="regexp_replace",
+                output_field=CharField())
+
+
+def normalised_text_expression() -> Trim:
+    """lower(text), runs of punctuation/whitespace -> one space, trimmed. Computed in SQL."""
+    return Trim(_regexp_replace(Lower("text"), r"[[:punct:][:space:]]+", " "))
+
+
+def unrecognised_messages(*, conversations: QuerySet[Conversation]) -> QuerySet[Message]:
+    return Message.objects.filter(conversation__in=conversations.order_by().values("pk")).filter(unrecognised_q())
+
+
+def tokens(norm: str) -> frozenset[str]:
+    """Words; CJK runs become character bigrams since they carry no spaces."""
+    out: set[str] = set()
+    for word in norm.split():
+        if _CJK.search(word) and len(word) > 1:
+            out.update(word[i:i + 2] for i in range(len(word) - 1))
+        else:
+            out.add(word)
+    return frozenset(out)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+@dataclass
+class UnrecognisedCluster:
+    bot_id: int
+    count: int
+    representative: str  # normalised text of the biggest group
+    example_message_id: int
+    variants: list[tuple[str, int]]
+    last_seen: datetime
+    example: Message | None = None
+
+    @property
+    def variant_count(self) -> int:
+        return len(self.variants)
+
+
+def unrecognised_clusters(*, conversations: QuerySet[Conversation], threshold: float = 0.5,
+                          max_groups: int = 2000, limit: int = 50) -> list[UnrecognisedCluster]:
+    """Unrecognised visitor messages, grouped so the biggest gaps come first.
+
+    1. SQL groups identical normalised texts per bot (cheap over millions of rows);
+    2. Python merges the `max_groups` largest groups greedily by token Jaccard similarity
+       (>= `threshold`) into clusters. No model runs in the web request.
+    """
+    groups = list(
+        unrecognised_messages(conversations=conversations)
+        .annotate(norm=normalised_text_expression())
+        .values("conversation__bot_id", "norm")
+        .annotate(n=Count("id"), example_id=Max("id"), last_seen=Max("created_at"))
+        .order_by("-n", "-example_id")[:max_groups]
+    )
+    clusters: list[tuple[frozenset[str], UnrecognisedCluster]] = []
+    for g in groups:
+        toks = tokens(g["norm"] or "")
+        target = None
+        for rep_tokens, cluster in clusters:
+            if cluster.bot_id == g["conversation__bot_id"] and jaccard(toks, rep_tokens) >= threshold:
+                target = cluster
+                break
+        if target is None:
+            clusters.append((toks, UnrecognisedCluster(
+                bot_id=g["conversation__bot_id"], count=g["n"], representative=g["norm"] or "",
+                example_message_id=g["example_id"], variants=[(g["norm"], g["n"])], last_seen=g["last_seen"])))
+        else:
+            target.count += g["n"]
+            target.variants.append((g["norm"], g["n"]))
+            target.last_seen = max(target.last_seen, g["last_seen"])
+    result = sorted((c for _, c in clusters), key=lambda c: (-c.count, -c.example_message_id))[:limit]
+    examples = Message.objects.in_bulk([c.example_message_id for c in result])
+    for c in result:
+        c.example = examples.get(c.example_message_id)
+    return result
+
+
+# --- Suggestions -------------------------------------------------------------------------------
+
+
+def suggestions_visible_to(user: Any, *, status: str | None = IntentSuggestion.Status.PENDING) -> QuerySet[IntentSuggestion]:
+    qs = IntentSuggestion.objects.filter(bot__in=bots_visible_to(user).values("pk"))
+    if status:
+        qs = qs.filter(status=status)
+    return qs.select_related("bot", "intent", "message", "created_by", "reviewed_by")
+
+
+def tag_names(*, prefix: str = "", limit: int = 200) -> list[str]:
+    from analytics.models import Tag
+
+    return list(Tag.objects.filter(name__istartswith=prefix).values_list("name", flat=True)[:limit])
+
+
+def ids(items: Iterable[Any]) -> list[int]:
+    return [i.pk for i in items]

@@ -1,0 +1,168 @@
+"""The Django admin for bot configuration and raw transcripts (analysts get their own workspace)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from bots.models import (
+    ApiKey,
+    Bot,
+    Conversation,
+    EntityType,
+    EntityValue,
+    FormSlot,
+    Intent,
+    KnowledgeChunk,
+    Message,
+    NluModel,
+    ResponseTemplate,
+    TrainingPhrase,
+)
+
+
+class IntentInline(admin.TabularInline):
+    model = Intent
+    fields = ("name", "response_mode", "description")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "is_active", "intent_count", "nlu_threshold", "llm_temperature", "updated_at")
+    list_filter = ("is_active", "language")
+    search_fields = ("name", "slug", "public_key")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("public_key", "embed_snippet", "secret", "nlu_data_version", "created_at", "updated_at")
+    inlines = [IntentInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "is_active")}),
+        (_("Persona and replies"), {"fields": ("persona", "greeting", "fallback_text", "handoff_text")}),
+        (_("Understanding"), {"fields": ("nlu_threshold", "fallbacks_before_handoff", "generate_when_out_of_scope",
+                                         "nlu_data_version")}),
+        (_("LLM"), {"fields": ("llm_model", "llm_temperature", "llm_max_tokens")}),
+        (_("Widget and embedding"), {"fields": ("allowed_origins", "embed_snippet", "public_key", "widget_title",
+                                                "widget_color", "widget_position", "avatar_url", "language")}),
+        (_("Identity verification"), {"fields": ("require_identity_verification", "secret"),
+                                      "classes": ("collapse",)}),
+        (_("Timestamps"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Bot]:
+        return super().get_queryset(request).annotate(_intent_count=Count("intents"))
+
+    @admin.display(description=_("Intents"), ordering="_intent_count")
+    def intent_count(self, bot: Bot) -> int:
+        return getattr(bot, "_intent_count", 0)
+
+    @admin.display(description=_("Embed snippet"))
+    def embed_snippet(self, bot: Bot) -> str:
+        from django.conf import settings
+
+        return format_html('<code>&lt;script src="{}/static/widget/chatplatform.js" data-bot="{}" async&gt;&lt;/script&gt;</code>',
+                           settings.PUBLIC_BASE_URL, bot.public_key)
+
+
+class TrainingPhraseInline(admin.TabularInline):
+    model = TrainingPhrase
+    fields = ("text",)
+    extra = 3
+
+
+class ResponseTemplateInline(admin.TabularInline):
+    model = ResponseTemplate
+    fields = ("text", "quick_replies", "position")
+    extra = 1
+
+
+class FormSlotInline(admin.TabularInline):
+    model = FormSlot
+    fields = ("name", "entity", "prompt", "position")
+    extra = 0
+
+
+@admin.register(Intent)
+class IntentAdmin(admin.ModelAdmin):
+    list_display = ("name", "bot", "response_mode", "phrase_count")
+    list_filter = ("bot", "response_mode")
+    search_fields = ("name", "description", "training_phrases__text")
+    list_select_related = ("bot",)
+    inlines = [TrainingPhraseInline, ResponseTemplateInline, FormSlotInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Intent]:
+        return super().get_queryset(request).annotate(_phrases=Count("training_phrases"))
+
+    @admin.display(description=_("Training phrases"), ordering="_phrases")
+    def phrase_count(self, intent: Intent) -> int:
+        return getattr(intent, "_phrases", 0)
+
+
+class EntityValueInline(admin.TabularInline):
+    model = EntityValue
+    fields = ("value", "synonyms")
+    extra = 1
+
+
+@admin.register(EntityType)
+class EntityTypeAdmin(admin.ModelAdmin):
+    list_display = ("name", "bot", "kind", "pattern")
+    list_filter = ("bot", "kind")
+    search_fields = ("name", "pattern", "values__value")
+    inlines = [EntityValueInline]
+
+
+@admin.register(KnowledgeChunk)
+class KnowledgeChunkAdmin(admin.ModelAdmin):
+    list_display = ("title", "bot", "source_url", "created_at")
+    list_filter = ("bot",)
+    search_fields = ("title", "text")
+
+
+@admin.register(NluModel)
+class NluModelAdmin(admin.ModelAdmin):
+    list_display = ("bot", "data_version", "trained_at", "metrics")
+    list_filter = ("bot",)
+    readonly_fields = ("bot", "data_version", "metrics", "trained_at")
+    exclude = ("artifact",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("seq", "role", "text", "intent", "confidence", "action", "time_to_first_token_ms", "total_time_ms",
+              "feedback")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("seq",)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "bot", "channel", "status", "started_at", "last_activity_at", "csat")
+    list_filter = ("bot", "channel", "status", "started_at")
+    search_fields = ("visitor_id", "user_id", "messages__text")
+    list_select_related = ("bot",)
+    readonly_fields = ("bot", "visitor_id", "user_id", "channel", "tracker", "started_at", "last_activity_at",
+                       "ended_at", "csat", "locale")
+    inlines = [MessageInline]
+    date_hierarchy = "started_at"
+    show_full_result_count = False  # counting 100k+ rows on every page view is slow
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "is_active", "created_at", "last_used_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "prefix")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    filter_horizontal = ("bots",)

@@ -1,0 +1,221 @@
+"""The widget's WebSocket: parses frames, dispatches on `type`, turns domain errors into error frames.
+
+Thin on purpose: storage, tokens, limits and the turn live in services and selectors; ORM work
+runs in `database_sync_to_async`. Per-connection state is only what the connection is bound to
+(bot, conversation), kept on the instance, never on the class. Protocol: docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from bots import frames, selectors
+from bots.models import Bot, Conversation, Message
+from bots.services import conversations as conversation_services
+from bots.services.identity import user_hash_valid
+from bots.services.messages import MessageRejected, user_message_receive
+from bots.services.ratelimit import rate_limit_hit
+
+log = structlog.get_logger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+# Frames this many times over the limit are abuse, not a mistake: close instead of answering.
+ABUSIVE_FRAME_FACTOR = 4
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.extra = code, detail, extra
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    bot: Bot
+    conversation: Conversation | None
+
+    async def connect(self) -> None:
+        self.conversation = None
+        public_key = self.scope["url_route"]["kwargs"]["public_key"]
+        origin = _header(self.scope, b"origin")
+        bot = await database_sync_to_async(selectors.bot_get_active_by_public_key)(public_key=public_key)
+        if bot is None or not selectors.bot_origin_allowed(bot=bot, origin=origin):
+            log.info("ws_refused", public_key=public_key, origin=origin, bot_found=bot is not None)
+            await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets HTTP 403
+            return
+        self.bot = bot
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = self._parse(text_data, bytes_data)
+            handler = self._handlers().get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
+            if frame["type"] not in ("hello", "ping") and self.conversation is None:
+                raise FrameError("hello_required", "Send a hello frame first.")
+            await handler(frame)
+        except FrameError as exc:
+            await self._send_frame(frames.error_frame(exc.code, exc.detail, **exc.extra))
+            if exc.code == "too_large" and exc.extra.get("close"):
+                await self.close(code=CLOSE_TOO_BIG)
+
+    # -- parsing ------------------------------------------------------------------------------
+
+    def _parse(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        if text_data is None:
+            raise FrameError("bad_frame", "Binary frames are not supported; send JSON text.")
+        size = len(text_data.encode("utf-8", "surrogatepass"))
+        if size > settings.CHAT_MAX_FRAME_BYTES:
+            raise FrameError("too_large", f"Frames are limited to {settings.CHAT_MAX_FRAME_BYTES} bytes.",
+                             close=size > ABUSIVE_FRAME_FACTOR * settings.CHAT_MAX_FRAME_BYTES)
+        try:
+            frame = json.loads(text_data)
+        except (ValueError, RecursionError) as exc:
+            raise FrameError("bad_json", "The frame is not valid JSON.") from exc
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise FrameError("bad_frame", "A frame is a JSON object with a string 'type'.")
+        return frame
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[None]]]:
+        return {"hello": self._on_hello, "message": self._on_message, "resume": self._on_resume,
+                "typing": self._on_typing, "feedback": self._on_feedback, "csat": self._on_csat,
+                "ping": self._on_ping}
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    async def _on_hello(self, frame: dict[str, Any]) -> None:
+        last_seq = _int_field(frame, "last_seq", default=0)
+        user_id, user_hash = frame.get("user_id"), frame.get("user_hash")
+        verified = user_id is not None and user_hash_valid(bot=self.bot, user_id=user_id, user_hash=user_hash)
+        if user_id is not None and not verified:
+            raise FrameError("forbidden", "user_hash does not match user_id.")
+        if self.bot.require_identity_verification and not verified:
+            raise FrameError("identity_required", "This bot requires identity verification (user_id, user_hash).")
+        token = frame.get("visitor_token")
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk), self.channel_name)
+            self.conversation = None
+        welcome = await database_sync_to_async(self._hello_sync)(
+            token=token if isinstance(token, str) else None, last_seq=last_seq,
+            locale=str(frame.get("locale") or "")[:16], user_id=user_id if verified else "")
+        self.conversation = welcome.pop("_conversation")
+        await self._send_frame(welcome)
+
+    def _hello_sync(self, *, token: str | None, last_seq: int, locale: str, user_id: str) -> dict[str, Any]:
+        if token:
+            try:
+                conversation = selectors.conversation_from_visitor_token(bot=self.bot, token=token)
+            except selectors.VisitorTokenInvalid as exc:
+                raise FrameError("forbidden", "The visitor token is not valid for this bot; start a new "
+                                              "conversation by sending hello without a token.") from exc
+            if user_id and conversation.user_id and conversation.user_id != user_id:
+                raise FrameError("forbidden", "This conversation belongs to another user.")
+        else:
+            conversation = conversation_services.conversation_start(bot=self.bot, user_id=user_id, locale=locale)
+        # Join before reading the replay: a reply stored in between arrives twice rather than never;
+        # the client dedupes by seq.
+        from asgiref.sync import async_to_sync
+
+        async_to_sync(self.channel_layer.group_add)(frames.conversation_group(conversation.pk), self.channel_name)
+        replay = selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
+        welcome = frames.welcome_frame(
+            conversation=conversation, visitor_token=conversation_services.visitor_token_issue(conversation=conversation),
+            last_seq=selectors.conversation_last_seq(conversation_id=conversation.pk), replay=replay)
+        welcome["_conversation"] = conversation
+        return welcome
+
+    async def _on_message(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        client_id = frame.get("client_id")
+        retry_after = await database_sync_to_async(self._rate_limited)()
+        if retry_after is not None:
+            raise FrameError("rate_limited", "You are sending messages too fast.", retry_after=retry_after,
+                             client_id=client_id)
+        try:
+            received = await database_sync_to_async(user_message_receive)(
+                conversation=self.conversation, client_id=client_id, text=frame.get("text"))
+        except MessageRejected as exc:
+            raise FrameError(exc.code, exc.detail, client_id=client_id if isinstance(client_id, str) else None) from exc
+        await self._send_frame(frames.ack_frame(client_id=received.message.client_id or "",
+                                                message=received.message, duplicate=not received.created))
+
+    def _rate_limited(self) -> int | None:
+        assert self.conversation is not None
+        client_ip = (self.scope.get("client") or ["unknown"])[0]
+        return (rate_limit_hit(key=f"visitor:{self.conversation.visitor_id}", limit=settings.CHAT_MESSAGES_PER_MINUTE)
+                or rate_limit_hit(key=f"ip:{client_ip}", limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IP))
+
+    async def _on_resume(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        replay = await database_sync_to_async(selectors.messages_after)(
+            conversation_id=self.conversation.pk, after_seq=_int_field(frame, "last_seq", default=0))
+        for message in replay:
+            await self._send_frame(frames.message_frame(message))
+
+    async def _on_typing(self, frame: dict[str, Any]) -> None:
+        """Accepted for the future human-agent inbox; nothing listens yet."""
+
+    async def _on_feedback(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        message_id, rating = frame.get("message_id"), frame.get("rating")
+        comment = frame.get("comment") if isinstance(frame.get("comment"), str) else ""
+        if not isinstance(message_id, int) or rating not in Message.Feedback.values:
+            raise FrameError("bad_frame", "feedback needs an integer message_id and rating 'up' or 'down'.")
+        try:
+            await database_sync_to_async(conversation_services.message_feedback_record)(
+                conversation=self.conversation, message_id=message_id, rating=rating, comment=comment)
+        except Message.DoesNotExist as exc:
+            raise FrameError("not_found", "No such bot message in this conversation.") from exc
+        await self._send_frame({"type": "feedback_ack", "message_id": message_id, "rating": rating})
+
+    async def _on_csat(self, frame: dict[str, Any]) -> None:
+        assert self.conversation is not None
+        score = frame.get("score")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            raise FrameError("bad_frame", "csat needs an integer score from 1 to 5.")
+        await database_sync_to_async(conversation_services.conversation_csat_record)(
+            conversation=self.conversation, score=score)
+        await self._send_frame({"type": "csat_ack", "score": score})
+
+    async def _on_ping(self, frame: dict[str, Any]) -> None:
+        await self._send_frame({"type": "pong"})
+
+    # -- channel-layer events from the worker -------------------------------------------------
+
+    async def chat_delta(self, event: dict[str, Any]) -> None:
+        await self._send_frame(event["frame"])
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        await self._send_frame(event["frame"])
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _int_field(frame: dict[str, Any], name: str, *, default: int) -> int:
+    value = frame.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FrameError("bad_frame", f"{name} must be a non-negative integer.")
+    return value

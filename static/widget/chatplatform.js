@@ -1,0 +1,901 @@
+/*! chatplatform widget v1 (WebSocket protocol v1) - docs/widget.md */
+(() => {
+  'use strict';
+  const W = window, D = document;
+  const prior = W.ChatPlatform;
+  if (prior && prior.version) return; // the tag was included twice
+
+  const script = D.currentScript ||
+    Array.from(D.querySelectorAll('script[src][data-bot]')).find((s) => /chatplatform[\w.-]*\.js([?#]|$)/.test(s.src));
+  const KEY = script && script.dataset.bot;
+  if (!KEY) { console.warn('[chatplatform] <script data-bot="PUBLIC_KEY"> is missing'); return; }
+  const ds = script.dataset;
+  const ORIGIN = new URL(ds.server || script.src, location.href).origin;
+  const WS_URL = ORIGIN.replace(/^http/, 'ws') + '/ws/chat/' + encodeURIComponent(KEY) + '/';
+  const PING_MS = 25000, CAP_MS = 15000, DEAD_MS = 65000;
+  const CSAT_IDLE_MS = (+ds.csatIdle || 180) * 1000;
+
+  // ---------------------------------------------------------------- strings
+  const STR = {
+    en: {
+      open: 'Open chat', close: 'Close chat', unread: '{n} unread', title: 'Chat', send: 'Send',
+      placeholder: 'Write a message…', menu: 'More options', newConv: 'New conversation', endChat: 'End chat',
+      online: 'Online', connecting: 'Connecting…', offline: 'Offline, reconnecting…', sending: 'Sending…',
+      failed: 'Not sent.', retry: 'Retry', typing: '{name} is typing…', you: 'You', bot: 'Assistant',
+      up: 'Helpful', down: 'Not helpful', sources: 'Sources', dismiss: 'Dismiss',
+      csatQ: 'How would you rate this conversation?', star: '{n} of 5 stars', csatThanks: 'Thanks for your feedback!',
+      rate_limited: "You're sending messages too fast. Please wait a moment.",
+      message_too_long: 'That message is too long. Please shorten it.',
+      too_large: 'That message is too long. Please shorten it.',
+      reply_failed: "Sorry, I couldn't answer that. Please try again.",
+      identity_required: 'Please sign in to chat.', unavailable: 'Chat is not available right now.',
+      generic: 'Something went wrong. Please try again.',
+    },
+    'zh-hans': {
+      open: '打开聊天', close: '关闭聊天', unread: '{n} 条未读', title: '在线客服', send: '发送',
+      placeholder: '输入消息…', menu: '更多选项', newConv: '新对话', endChat: '结束对话',
+      online: '在线', connecting: '正在连接…', offline: '已离线，正在重新连接…', sending: '发送中…',
+      failed: '发送失败。', retry: '重试', typing: '{name} 正在输入…', you: '你', bot: '助手',
+      up: '有帮助', down: '没有帮助', sources: '来源', dismiss: '关闭提示',
+      csatQ: '你对本次对话满意吗？', star: '{n} 星（满分 5 星）', csatThanks: '感谢你的反馈！',
+      rate_limited: '发送太快了，请稍等片刻。', message_too_long: '消息太长，请缩短后再发送。',
+      too_large: '消息太长，请缩短后再发送。', reply_failed: '抱歉，暂时无法回答，请重试。',
+      identity_required: '请先登录再聊天。', unavailable: '聊天服务暂不可用。', generic: '出了点问题，请重试。',
+    },
+  };
+  const pickLang = (l) => {
+    l = String(l || '').toLowerCase();
+    if (!l || l === 'auto') l = String((navigator.languages && navigator.languages[0]) || navigator.language || 'en').toLowerCase();
+    return l.startsWith('zh') ? 'zh-hans' : 'en';
+  };
+
+  // ------------------------------------------------------------ persistence
+  const LSK = 'chatplatform:' + KEY, SSK = LSK + ':open';
+  let mem = {};
+  const load = () => { try { const v = localStorage.getItem(LSK); if (v) return JSON.parse(v) || {}; } catch (e) { /* private mode */ } return Object.assign({}, mem); };
+  const save = (patch) => { mem = Object.assign(load(), patch); try { localStorage.setItem(LSK, JSON.stringify(mem)); } catch (e) { /* memory only */ } };
+  const sGet = () => { try { return sessionStorage.getItem(SSK); } catch (e) { return null; } };
+  const sSet = (v) => { try { sessionStorage.setItem(SSK, v); } catch (e) { /* ignore */ } };
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
+    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b, i) => (i === 6 ? (b & 15) | 64 : i === 8 ? (b & 63) | 128 : b).toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
+
+  // ---------------------------------------------------------------- helpers
+  const h = (tag, attrs, ...kids) => {
+    const e = D.createElement(tag);
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (v == null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of kids) if (c != null) e.append(c);
+    return e;
+  };
+  const NS = 'http://www.w3.org/2000/svg';
+  const I = {
+    chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7zm0-3h10v2H7zm0 6h7v2H7z',
+    down: 'M16.59 8.59 12 13.17 7.41 8.59 6 10l6 6 6-6z',
+    x: 'M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z',
+    send: 'M3.4 20.4 20.85 12.92a1 1 0 0 0 0-1.84L3.4 3.6a.99.99 0 0 0-1.39.91L2 9.12c0 .5.37.93.87.99L17 12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z',
+    more: 'M12 8a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm0 2a2 2 0 1 0 0 4 2 2 0 0 0 0-4zm0 6a2 2 0 1 0 0 4 2 2 0 0 0 0-4z',
+    up: 'M1 21h4V9H1v12zm22-11a2 2 0 0 0-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10a2 2 0 0 0 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z',
+    dn: 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2a2 2 0 0 0 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5a2 2 0 0 0-2-2zm4 0v12h4V3h-4z',
+    star: 'M12 17.27 18.18 21l-1.64-7.03L22 9.24l-7.19-.61L12 2 9.19 8.63 2 9.24l5.46 4.73L5.82 21z',
+    plus: 'M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4l-2.35 2.35z',
+    end: 'M9 16.17 4.83 12l-1.42 1.41L9 19 21 7l-1.41-1.41z',
+  };
+  const icon = (name, cls) => {
+    const s = D.createElementNS(NS, 'svg'), p = D.createElementNS(NS, 'path');
+    if (cls) s.setAttribute('class', cls);
+    s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true'); s.setAttribute('focusable', 'false');
+    p.setAttribute('d', I[name]); p.setAttribute('fill', 'currentColor'); s.append(p);
+    return s;
+  };
+  const safeUrl = (u) => {
+    try { const x = new URL(String(u)); return /^(https?|mailto):$/.test(x.protocol) ? x.href : null; } catch (e) { return null; }
+  };
+  const link = (href, text) => h('a', { href, target: '_blank', rel: 'noopener noreferrer', text });
+  const cps = (s) => Array.from(s); // offsets count Unicode code points (server-side len())
+
+  // -------------------------------------------------------- safe Markdown
+  // Everything is text unless it matches one of these; nodes are built with createElement/textContent.
+  const LIST = /^\s*([-*+•]|\d{1,9}[.)])\s+(.*)$/;
+  const INL = /`([^`]+)`|\*\*(?=\S)(.*?\S)\*\*|\*(?=[^\s*])(.*?[^\s*])\*|\[([^[\]]+)\]\(\s*<?((?:[^()\s<>]|\([^()\s<>]*\))+)>?\s*\)|((?:https?:\/\/|mailto:)[\w\-.~:/?#[\]@!$&'()*+,;=%]+)/;
+  const inline = (s, el, noLink) => {
+    while (s) {
+      const m = INL.exec(s);
+      if (!m) { el.append(s); return; }
+      if (m.index) el.append(s.slice(0, m.index));
+      let used = m[0];
+      if (m[1] != null) el.append(h('code', { text: m[1] }));
+      else if (m[2] != null) inline(m[2], el.appendChild(h('strong')), noLink);
+      else if (m[3] != null) inline(m[3], el.appendChild(h('em')), noLink);
+      else if (m[4] != null) {
+        const u = !noLink && safeUrl(m[5]);
+        if (u) inline(m[4], el.appendChild(link(u)), true); else el.append(used);
+      } else {
+        used = m[6].replace(/[.,;:!?'"]+$/, '');
+        if (used.endsWith(')') && !used.includes('(')) used = used.slice(0, -1);
+        const u = !noLink && safeUrl(used);
+        el.append(u ? link(u, used) : used);
+      }
+      s = s.slice(m.index + used.length);
+    }
+  };
+  const md = (src, out) => {
+    const lines = String(src == null ? '' : src).replace(/\r\n?/g, '\n').split('\n');
+    let para = [], i = 0, m;
+    const flush = () => {
+      if (!para.length) return;
+      const p = h('p');
+      para.forEach((l, j) => { if (j) p.append(h('br')); inline(l, p); });
+      out.append(p); para = [];
+    };
+    while (i < lines.length) {
+      const l = lines[i];
+      if ((m = /^\s*(`{3,}|~{3,})\s*([\w+#.-]*)/.exec(l))) {
+        flush();
+        const buf = [];
+        for (i++; i < lines.length && !lines[i].trim().startsWith(m[1]); i++) buf.push(lines[i]);
+        i++;
+        out.append(h('pre', { tabindex: '0' }, h('code', { text: buf.join('\n') })));
+      } else if ((m = LIST.exec(l))) {
+        flush();
+        const ord = /\d/.test(m[1]), list = h(ord ? 'ol' : 'ul');
+        if (ord && parseInt(m[1], 10) !== 1) list.start = parseInt(m[1], 10);
+        while (i < lines.length && (m = LIST.exec(lines[i])) && /\d/.test(m[1]) === ord) {
+          const li = list.appendChild(h('li'));
+          inline(m[2], li);
+          for (i++; i < lines.length && /^\s{2,}\S/.test(lines[i]) && !LIST.test(lines[i]); i++) { li.append(h('br')); inline(lines[i].trim(), li); }
+        }
+        out.append(list);
+      } else if ((m = /^\s{0,3}#{1,6}\s+(.*)$/.exec(l))) {
+        flush(); inline(m[1], out.appendChild(h('p')).appendChild(h('strong'))); i++;
+      } else if (!l.trim()) { flush(); i++; } else { para.push(l); i++; }
+    }
+    flush();
+    return out;
+  };
+
+  // ------------------------------------------------------------------ theme
+  const rgbOf = (c) => {
+    const m = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(String(c || '').trim());
+    if (!m) return null;
+    const s = m[1].length === 3 ? m[1].replace(/./g, '$&$&') : m[1];
+    return [0, 2, 4].map((i) => parseInt(s.substr(i, 2), 16));
+  };
+  const lum = (rgb) => rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const hex = (rgb) => '#' + rgb.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('');
+  const DARK = [17, 24, 39];
+  const applyTheme = (color) => {
+    const rgb = rgbOf(color) || [37, 99, 235], L = lum(rgb);
+    const fg = ratio(L, 1) >= ratio(L, lum(DARK)) ? '#ffffff' : hex(DARK);
+    let acc = rgb; // accent for text/icons on white: darken until it reaches 4.5:1
+    while (ratio(lum(acc), 1) < 4.5) acc = acc.map((v) => v * 0.9);
+    const st = wrap.style;
+    st.setProperty('--c', hex(rgb)); st.setProperty('--fg', fg); st.setProperty('--acc', hex(acc));
+  };
+
+  // -------------------------------------------------------------------- CSS
+  const CSS = `
+:host{all:initial}
+*,*::before,*::after{box-sizing:border-box}
+[hidden]{display:none!important}
+.root{--c:#2563eb;--fg:#fff;--acc:#2563eb;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC",sans-serif;color:#1f2937;-webkit-font-smoothing:antialiased;text-align:left}
+button{font:inherit;color:inherit;cursor:pointer}
+:focus-visible{outline:2px solid var(--acc);outline-offset:2px}
+.sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.launcher{position:fixed;bottom:20px;right:20px;width:60px;height:60px;border-radius:50%;border:0;background:var(--c);color:var(--fg);box-shadow:0 6px 20px rgba(0,0,0,.2),0 2px 6px rgba(0,0,0,.12);display:grid;place-items:center;z-index:2147483646;transition:transform .18s ease,box-shadow .18s ease}
+.launcher:hover{transform:scale(1.06);box-shadow:0 8px 26px rgba(0,0,0,.24)}
+.launcher:focus-visible{outline:3px solid var(--acc);outline-offset:3px}
+.launcher svg{width:28px;height:28px}.launcher .i2{width:32px;height:32px}
+.launcher .i2,.open .launcher .i1{display:none}.open .launcher .i2{display:block;animation:spin .2s ease-out}
+@keyframes spin{from{transform:rotate(-90deg);opacity:0}}
+.left .launcher{right:auto;left:20px}
+.badge{position:absolute;top:-3px;right:-3px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:22px;text-align:center;box-shadow:0 0 0 2px #fff}
+.panel{position:fixed;bottom:96px;right:20px;width:384px;height:min(680px,calc(100vh - 120px));background:#fff;border-radius:18px;box-shadow:0 16px 56px rgba(0,0,0,.2),0 3px 10px rgba(0,0,0,.08);display:flex;flex-direction:column;overflow:hidden;z-index:2147483647;transform-origin:bottom right;animation:pin .22s cubic-bezier(.2,.8,.3,1)}
+.left .panel{right:auto;left:20px;transform-origin:bottom left}
+@keyframes pin{from{opacity:0;transform:translateY(16px) scale(.97)}}
+.hd{background:var(--c);color:var(--fg);padding:14px 8px 14px 16px;display:flex;align-items:center;gap:12px;flex:none;position:relative}
+.hd :focus-visible{outline-color:currentColor}
+.hd .av{width:40px;height:40px;font-size:17px;box-shadow:0 0 0 2px rgba(255,255,255,.55)}
+.av{width:28px;height:28px;border-radius:50%;flex:none;background:var(--c);color:var(--fg);display:grid;place-items:center;font-weight:600;font-size:13px;overflow:hidden;user-select:none}
+.av img{width:100%;height:100%;object-fit:cover;background:#fff}
+.ttl{flex:1;min-width:0}
+.ttl h2{margin:0;font-size:16px;font-weight:650;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.st{font-size:12.5px;display:flex;align-items:center;gap:6px;line-height:1.4}
+.dot{width:8px;height:8px;border-radius:50%;background:#22c55e;box-shadow:0 0 0 1.5px rgba(255,255,255,.8);flex:none}
+.st[data-state=offline] .dot{background:#f59e0b}.st[data-state=connecting] .dot{background:#cbd5e1}
+.ib{background:transparent;border:0;width:38px;height:38px;border-radius:10px;display:grid;place-items:center;flex:none}
+.ib:hover{background:rgba(127,127,127,.22)}
+.ib svg{width:22px;height:22px}
+.menu{position:absolute;top:60px;right:10px;background:#fff;color:#1f2937;border-radius:12px;box-shadow:0 10px 30px rgba(0,0,0,.18),0 0 0 1px rgba(0,0,0,.05);padding:6px;min-width:210px;z-index:3}
+.menu button{display:flex;gap:10px;align-items:center;width:100%;padding:9px 10px;border:0;background:none;border-radius:8px;text-align:left}
+.menu button:hover,.menu button:focus{background:#f3f4f6;outline:none}
+.menu svg{width:18px;height:18px;color:#4b5563}
+.scroll{flex:1;overflow-y:auto;padding:14px 14px 10px;background:#f8fafc;overscroll-behavior:contain;}
+.row{display:flex;gap:8px;align-items:flex-end;margin-top:12px}
+.row:first-child{margin-top:0}
+.row.user{justify-content:flex-end}
+.row.bot+.row.bot,.row.user+.row.user{margin-top:4px}
+.row.bot+.row.bot .av{visibility:hidden}
+.col{display:flex;flex-direction:column;min-width:0;max-width:82%}
+.user .col{align-items:flex-end}
+.bub{padding:9px 13px;border-radius:18px;overflow-wrap:anywhere;word-break:break-word;max-width:100%}
+.bot .bub{background:#fff;color:#111827;border:1px solid #e5e7eb;border-bottom-left-radius:6px;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.user .bub{background:var(--c);color:var(--fg);border-bottom-right-radius:6px;white-space:pre-wrap}
+.user .bub[data-state=failed]{background:#fff;color:#991b1b;border:1px solid #fca5a5}
+.bub p{margin:0 0 8px}.bub>:last-child{margin-bottom:0}
+.bub ul,.bub ol{margin:4px 0 8px;padding-left:22px}.bub li{margin:2px 0}
+.bub code{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f5f9;border-radius:5px;padding:1px 5px}
+.bub pre{margin:6px 0 8px;background:#0f172a;color:#e2e8f0;border-radius:10px;padding:10px 12px;overflow-x:auto;white-space:pre}
+.bub pre code{background:none;padding:0;color:inherit}
+.bub a{color:inherit;text-decoration:underline;text-underline-offset:2px}
+.bot .bub a{color:var(--acc)}
+.bub.stream::after{content:"";display:inline-block;width:7px;height:15px;margin-left:3px;vertical-align:-2px;background:#9ca3af;border-radius:1px;animation:blink 1s steps(2) infinite}
+@keyframes blink{50%{opacity:0}}
+.meta{display:flex;align-items:center;gap:2px;margin-top:3px;font-size:11.5px;color:#64748b;min-height:18px;padding:0 4px}
+.meta .tm{margin-right:4px}
+.meta .bad{color:#b91c1c}
+.meta .lnk{border:0;background:none;color:#b91c1c;text-decoration:underline;padding:0 2px;font-size:inherit}
+.fb{border:0;background:none;width:26px;height:26px;border-radius:7px;display:grid;place-items:center;color:#64748b;padding:0}
+.fb svg{width:15px;height:15px}
+.fb:hover{background:#eef2f7;color:#334155}
+.fb[aria-pressed=true]{color:var(--acc);background:#eef2f7}
+.cites{margin-top:6px;font-size:12.5px;display:flex;flex-wrap:wrap;gap:6px;align-items:center;color:#475569}
+.cites a,.cites span.c{display:inline-block;max-width:220px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;background:#fff;border:1px solid #e2e8f0;border-radius:999px;padding:2px 10px;color:var(--acc);text-decoration:none}
+.cites span.c{color:#475569}
+.typing .bub{display:flex;gap:4px;align-items:center;padding:13px 14px}
+.typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:bob 1.2s infinite ease-in-out}
+.typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
+@keyframes bob{0%,60%,100%{transform:none;opacity:.6}30%{transform:translateY(-4px);opacity:1}}
+.qr{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:6px;margin-top:10px;padding-left:36px}
+.qr button{border:1.5px solid var(--acc);color:var(--acc);background:#fff;border-radius:999px;padding:6px 14px;font-weight:550;line-height:1.3;transition:background .12s}
+.qr button:hover{background:var(--c);color:var(--fg);border-color:var(--c)}
+.csat{margin:16px 6px 4px;padding:16px;background:#fff;border:1px solid #e5e7eb;border-radius:14px;text-align:center;box-shadow:0 1px 3px rgba(0,0,0,.05)}
+.csat p{margin:0 0 8px;font-weight:600;color:#111827}
+.stars{display:inline-flex;gap:2px}
+.stars button{border:0;background:none;width:38px;height:38px;border-radius:8px;color:#64748b;display:grid;place-items:center;padding:0}
+.stars svg{width:30px;height:30px;transition:transform .12s}
+.stars button.hl{color:#d97706}.stars button:hover svg{transform:scale(1.12)}
+.csat .nb{margin-top:10px;border:0;background:var(--c);color:var(--fg);border-radius:999px;padding:7px 16px;font-weight:600}
+.notice{display:flex;gap:8px;align-items:flex-start;margin:0 12px 8px;padding:8px 6px 8px 12px;background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:10px;font-size:13px}
+.notice span{flex:1;padding-top:2px}
+.notice button{border:0;background:none;color:inherit;width:24px;height:24px;border-radius:6px;display:grid;place-items:center;padding:0}
+.notice svg{width:16px;height:16px}
+.comp{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:#fff;border-top:1px solid #eef0f3;flex:none}
+textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:22px;padding:10px 16px;font:inherit;line-height:20px;color:#111827;background:#fff;height:42px;max-height:132px;min-height:42px;outline:none;overflow-y:auto}
+textarea::placeholder{color:#6b7280}
+textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc)}
+.send{width:42px;height:42px;border-radius:50%;border:0;background:var(--c);color:var(--fg);display:grid;place-items:center;flex:none;transition:opacity .15s,transform .15s}
+.send:disabled{opacity:.4;cursor:default}
+.send:not(:disabled):hover{transform:scale(1.05)}
+.send svg{width:20px;height:20px}
+@media (max-width:480px){.panel,.left .panel{inset:0;width:auto;height:auto;border-radius:0;animation:none}.open .launcher{display:none}.hd{padding-top:max(14px,env(safe-area-inset-top))}.comp{padding-bottom:max(12px,env(safe-area-inset-bottom))}}
+@media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important;scroll-behavior:auto!important}}
+@media print{.root{display:none}}`;
+
+  // --------------------------------------------------------------- the DOM
+  const host = D.createElement('chatplatform-widget');
+  host.style.setProperty('all', 'initial', 'important');
+  const root = host.attachShadow({ mode: 'open' });
+  if (root.adoptedStyleSheets && W.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
+    const sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
+  } else root.append(h('style', { text: CSS }));
+
+  const texts = []; // [element, attribute|null, key, vars?] re-applied when the language changes
+  const T = (el, attr, key, vars) => { texts.push([el, attr, key, vars]); return el; };
+  const lbl = (text) => T(h('span'), null, text);
+
+  const wrap = h('div', { class: 'root', part: 'root' });
+  const badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true', 'data-testid': 'unread' });
+  const launcher = h('button', { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'cp-panel', 'data-testid': 'launcher', hidden: true, onclick: () => toggle() }, icon('chat', 'i1'), icon('down', 'i2'), badge);
+  const hdAv = h('div', { class: 'av', 'aria-hidden': 'true' });
+  const title = h('h2', { id: 'cp-title', 'data-testid': 'title' });
+  const stTxt = h('span', { 'data-testid': 'status-text' });
+  const status = h('div', { class: 'st', role: 'status', 'data-testid': 'status', 'data-state': 'connecting' }, h('span', { class: 'dot' }), stTxt);
+  const newBtn = h('button', { type: 'button', role: 'menuitem', 'data-testid': 'new-conversation', onclick: () => { menuOpen(false, true); reset(); } }, icon('plus'), lbl('newConv'));
+  const endBtn = h('button', { type: 'button', role: 'menuitem', 'data-testid': 'end-chat', onclick: () => { menuOpen(false, true); showCsat(true); } }, icon('end'), lbl('endChat'));
+  const menu = h('div', { class: 'menu', role: 'menu', hidden: true, 'data-testid': 'menu-list' }, newBtn, endBtn);
+  const menuBtn = T(h('button', { class: 'ib', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'data-testid': 'menu', onclick: () => menuOpen(menu.hidden) }, icon('more')), 'aria-label', 'menu');
+  const closeBtn = T(h('button', { class: 'ib', type: 'button', 'data-testid': 'close', onclick: () => close(true) }, icon('down')), 'aria-label', 'close');
+  const header = h('div', { class: 'hd' }, hdAv, h('div', { class: 'ttl' }, title, status), menuBtn, closeBtn, menu);
+  const log = h('div', { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'data-testid': 'messages' });
+  const streamBox = h('div', { 'aria-hidden': 'true' });
+  const typingTxt = h('span', { class: 'sr' });
+  const typingRow = h('div', { class: 'row bot typing', hidden: true, 'data-testid': 'typing' }, h('div', { class: 'av', 'aria-hidden': 'true' }), h('div', { class: 'bub' }, h('i'), h('i'), h('i')), typingTxt);
+  const qr = h('div', { class: 'qr', hidden: true, 'data-testid': 'quick-replies' });
+  const csat = h('div', { class: 'csat', role: 'group', 'aria-labelledby': 'cp-csat-q', hidden: true, 'data-testid': 'csat' });
+  const scroller = h('div', { class: 'scroll', 'data-testid': 'scroll' }, log, streamBox, h('div', { role: 'status' }, typingRow), qr, csat);
+  const notice = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'notice' });
+  const input = T(T(h('textarea', { rows: '1', 'data-testid': 'input', enterkeyhint: 'send', autocomplete: 'off' }), 'placeholder', 'placeholder'), 'aria-label', 'placeholder');
+  const sendBtn = T(h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'send' }, icon('send')), 'aria-label', 'send');
+  const form = h('form', { class: 'comp', onsubmit: (e) => { e.preventDefault(); submit(); } }, input, sendBtn);
+  const panel = h('div', { class: 'panel', id: 'cp-panel', role: 'dialog', 'aria-labelledby': 'cp-title', hidden: true, 'data-testid': 'panel' }, header, scroller, notice, form);
+  const greetRow = h('div', { class: 'row bot', hidden: true });
+  const greetBub = h('div', { class: 'bub', 'data-testid': 'greeting', 'data-role': 'bot' });
+  greetRow.append(h('div', { class: 'av', 'aria-hidden': 'true' }), h('div', { class: 'col' }, greetBub));
+  greetRow._seq = -1;
+  log.append(greetRow);
+  wrap.append(launcher, panel);
+  root.append(wrap);
+
+  // ----------------------------------------------------------------- state
+  let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
+  let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {}, conv = null;
+  let identity = null, readyFired = false, readyData = null, holdUntil = 0, holdT = 0, typingT = 0, idleT = 0;
+  let gen = 0, booted = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null, resumeFrom = -1;
+  const seen = new Map(); // message id -> message
+  const seenSeq = new Set();
+  const botSeqs = [];
+  const pending = new Map(); // client_id -> {client_id, text, row, bub, meta}
+  const streams = new Map(); // reply_to -> {row, bub, text, n, raf}
+  const fbOut = new Map(); // message_id -> rating not yet acked
+  let csatOut = null;
+  let maxSeq = 0;
+  const handlers = {};
+
+  const t = (k, vars) => {
+    let s = (STR[lang] && STR[lang][k]) || STR.en[k] || k;
+    for (const v in vars || {}) s = s.replace('{' + v + '}', vars[v]);
+    return s;
+  };
+  const emit = (ev, data) => (handlers[ev] || []).slice().forEach((fn) => { try { fn(data); } catch (e) { console.error(e); } });
+  const botName = () => bot.title || bot.name || t('title');
+
+  // ------------------------------------------------------------- rendering
+  const applyText = () => {
+    wrap.setAttribute('lang', lang === 'zh-hans' ? 'zh-Hans' : 'en');
+    for (const [el, attr, key, vars] of texts) { const v = t(key, vars); if (attr) el.setAttribute(attr, v); else el.textContent = v; }
+    title.textContent = botName();
+    typingTxt.textContent = t('typing', { name: botName() });
+    setStatus(status.dataset.state);
+    updateUnread();
+    for (const m of root.querySelectorAll('[data-who]')) m.textContent = (m.dataset.who === 'user' ? t('you') : botName()) + ': ';
+    for (const r of root.querySelectorAll('.row.bot[data-id]')) paintFb(r);
+    for (const el of root.querySelectorAll('.tm[data-at]')) el.textContent = fmtTime(el.dataset.at);
+    for (const el of root.querySelectorAll('.srcl')) el.textContent = t('sources');
+    if (!csat.hidden) renderCsat(csat._done);
+  };
+  const fillAv = (el) => {
+    el.textContent = '';
+    const src = bot.avatar_url && safeUrl(bot.avatar_url);
+    if (src && /^https?:/.test(src)) {
+      el.append(h('img', { src, alt: '', referrerpolicy: 'no-referrer', onerror: (e) => { e.target.remove(); el.textContent = Array.from(botName())[0] || '?'; } }));
+    } else el.textContent = (Array.from(botName().trim())[0] || '?').toUpperCase();
+  };
+  const paintAvatars = () => root.querySelectorAll('.av').forEach(fillAv);
+  const fmtTime = (at) => {
+    const d = new Date(at);
+    if (isNaN(d)) return '';
+    try { return d.toLocaleTimeString(lang === 'zh-hans' ? 'zh-CN' : undefined, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+  };
+  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+  scroller.addEventListener('scroll', () => { stick = nearBottom(); }, { passive: true });
+  const toBottom = (force) => { if (force || stick) requestAnimationFrame(() => { scroller.scrollTop = scroller.scrollHeight; }); };
+
+  const place = (row, seq) => { // keep rows ordered by seq; rows without one (pending) stay last
+    row._seq = seq == null ? Infinity : seq;
+    const after = Array.from(log.children).find((c) => c !== row && c._seq > row._seq);
+    log.insertBefore(row, after || null);
+  };
+
+  const msgRow = (m) => {
+    const isBot = m.role !== 'user';
+    const bub = h('div', { class: 'bub', 'data-testid': 'message', 'data-role': isBot ? 'bot' : 'user' });
+    const who = h('span', { class: 'sr', 'data-who': isBot ? 'bot' : 'user', text: (isBot ? botName() : t('you')) + ': ' });
+    const meta = h('div', { class: 'meta' });
+    const col = h('div', { class: 'col' }, h('div', { class: 'sr' }, who), bub);
+    const row = h('div', { class: 'row ' + (isBot ? 'bot' : 'user') });
+    if (isBot) { row.append(h('div', { class: 'av', 'aria-hidden': 'true' }), col); fillAv(row.firstChild); } else row.append(col);
+    col.append(meta);
+    if (m.seq != null) bub.dataset.seq = m.seq;
+    if (m.id != null) { bub.dataset.id = m.id; row.dataset.id = m.id; }
+    if (isBot) md(m.text, bub); else bub.textContent = String(m.text == null ? '' : m.text);
+    if (m.created_at) meta.append(h('span', { class: 'tm', 'data-at': m.created_at, text: fmtTime(m.created_at) }));
+    if (isBot && m.id != null) {
+      for (const r of ['up', 'down']) {
+        meta.append(h('button', { class: 'fb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'feedback-' + r, 'data-rating': r, onclick: () => feedback(m.id, r, row) }, icon(r === 'up' ? 'up' : 'dn')));
+      }
+      paintFb(row);
+    }
+    const cites = Array.isArray(m.citations) ? m.citations.filter((c) => c && (c.title || c.url)) : [];
+    if (isBot && cites.length) {
+      const box = h('div', { class: 'cites' }, h('span', { class: 'srcl', text: t('sources') }));
+      for (const c of cites.slice(0, 8)) {
+        const u = c.url && safeUrl(c.url), txt = String(c.title || c.url);
+        box.append(u ? link(u, txt) : h('span', { class: 'c', text: txt }));
+      }
+      bub.after(box);
+    }
+    return { row, bub, meta };
+  };
+  const paintFb = (row) => {
+    const r = (load().fb || {})[row.dataset.id];
+    for (const b of row.querySelectorAll('.fb')) { b.setAttribute('aria-pressed', String(b.dataset.rating === r)); b.title = t(b.dataset.rating); b.setAttribute('aria-label', b.title); }
+  };
+
+  const setStatus = (s) => {
+    status.dataset.state = s;
+    stTxt.textContent = t(s);
+    if (s === 'offline') stTxt.setAttribute('data-testid', 'offline'); else stTxt.setAttribute('data-testid', 'status-text');
+  };
+  const setTyping = (on) => {
+    typingOn = on;
+    clearTimeout(typingT);
+    if (on) typingT = setTimeout(() => setTyping(false), 30000); // a lost "off" frame must not spin forever
+    typingRow.hidden = !(on && !streams.size);
+    if (!typingRow.hidden) toBottom();
+  };
+  const updateQr = () => {
+    qr.textContent = '';
+    const m = lastMsg;
+    const list = m && m.role !== 'user' && !pending.size && !streams.size && Array.isArray(m.quick_replies) ? m.quick_replies.slice(0, 12) : [];
+    for (const q of list) qr.append(h('button', { type: 'button', 'data-testid': 'quick-reply', onclick: () => quick(String(q)) }, String(q)));
+    qr.hidden = !list.length;
+  };
+  const updateUnread = () => {
+    const read = load().read || 0;
+    const n = isOpen ? 0 : botSeqs.filter((s) => s > read).length;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    badge.hidden = !n;
+    launcher.setAttribute('aria-label', isOpen ? t('close') : t('open') + (n ? ' (' + t('unread', { n }) + ')' : ''));
+  };
+  const showNotice = (msg, ms) => {
+    notice.textContent = '';
+    notice.append(h('span', { text: msg }), h('button', { type: 'button', 'aria-label': t('dismiss'), onclick: hideNotice }, icon('x')));
+    notice.hidden = false;
+    clearTimeout(noticeT);
+    if (ms !== 0) noticeT = setTimeout(hideNotice, ms || 7000);
+  };
+  const hideNotice = () => { notice.hidden = true; notice.textContent = ''; };
+
+  const applyBot = (b) => {
+    bot = Object.assign({}, b || {});
+    save({ bot });
+    lang = pickLang(ds.locale || bot.language);
+    applyTheme(bot.color);
+    wrap.classList.toggle('left', bot.position === 'left');
+    greetBub.textContent = '';
+    if (bot.greeting) md(bot.greeting, greetBub);
+    greetRow.hidden = !bot.greeting;
+    paintAvatars();
+    applyText();
+    launcher.hidden = false;
+  };
+
+  // ------------------------------------------------------------- messages
+  const onMessage = (m) => {
+    if (!m || typeof m !== 'object' || (m.id == null && m.seq == null)) return;
+    const id = m.id == null ? null : String(m.id), seq = m.seq == null ? null : +m.seq;
+    if ((id && seen.has(id)) || (seq != null && seenSeq.has(seq))) return;
+    gapCheck(seq);
+    const p = m.role === 'user' && m.client_id != null && pending.get(String(m.client_id));
+    if (p) confirm(p, id, seq, m);
+    else {
+      if (m.role !== 'user' && m.reply_to != null) dropStream(String(m.reply_to));
+      const { row } = msgRow(m);
+      place(row, seq);
+      remember(m, id, seq);
+    }
+    if (m.role !== 'user') {
+      if (seq != null) botSeqs.push(seq);
+      if (!streams.size) setTyping(false);
+    }
+    updateQr(); updateUnread(); armIdle();
+    toBottom();
+    emit('message', Object.assign({}, m));
+  };
+  const remember = (m, id, seq) => {
+    if (id) seen.set(id, m);
+    if (seq != null) {
+      seenSeq.add(seq);
+      if (seq > maxSeq) { maxSeq = seq; save({ seq: maxSeq }); }
+      if (!lastMsg || seq >= (lastMsg.seq || 0)) lastMsg = m;
+      if (isOpen) save({ read: maxSeq });
+    }
+  };
+  const gapCheck = (seq) => { // the channel layer may drop frames: ask for what we missed, once per gap
+    if (!welcomed || !(seq > maxSeq + 1) || resumeFrom === maxSeq) return;
+    resumeFrom = maxSeq;
+    raw({ type: 'resume', last_seq: maxSeq });
+  };
+  const confirm = (p, id, seq, m) => {
+    pending.delete(p.client_id);
+    saveOutbox();
+    p.bub.dataset.state = 'sent';
+    if (seq != null) p.bub.dataset.seq = seq;
+    if (id) { p.bub.dataset.id = id; p.row.dataset.id = id; }
+    p.meta.textContent = '';
+    const msg = Object.assign({ role: 'user', text: p.text, client_id: p.client_id }, m || {}, { id: m && m.id != null ? m.id : id, seq });
+    if (msg.created_at) p.meta.append(h('span', { class: 'tm', 'data-at': msg.created_at, text: fmtTime(msg.created_at) }));
+    place(p.row, seq);
+    remember(msg, id, seq);
+    return msg;
+  };
+  const onAck = (f) => {
+    const p = pending.get(String(f.client_id));
+    if (!p) return;
+    gapCheck(f.seq == null ? null : +f.seq);
+    const msg = confirm(p, f.message_id == null ? null : String(f.message_id), f.seq == null ? null : +f.seq, null);
+    updateQr(); armIdle();
+    emit('message', msg);
+  };
+  const setPendingUi = (p, state) => {
+    p.bub.dataset.state = state;
+    p.meta.textContent = '';
+    if (state === 'sending') p.meta.append(h('span', { 'data-testid': 'msg-status', text: t('sending') }));
+    else {
+      p.meta.append(h('span', { class: 'bad', 'data-testid': 'msg-status', text: t('failed') }),
+        h('button', { class: 'lnk', type: 'button', text: t('retry'), onclick: () => { p.gen = 0; pending.set(p.client_id, p); saveOutbox(); setPendingUi(p, 'sending'); flush(); } }));
+    }
+  };
+  const addPending = (client_id, text) => {
+    const { row, bub, meta } = msgRow({ role: 'user', text });
+    const p = { client_id, text, row, bub, meta };
+    bub.dataset.clientId = client_id;
+    pending.set(client_id, p);
+    setPendingUi(p, 'sending');
+    place(row, null);
+    return p;
+  };
+  const saveOutbox = () => save({ outbox: Array.from(pending.values(), (p) => ({ client_id: p.client_id, text: p.text })) });
+  const send = (text) => {
+    text = String(text || '');
+    if (!text.trim()) return false;
+    addPending(uuid(), text);
+    saveOutbox();
+    updateQr(); stopTyping();
+    toBottom(true);
+    flush();
+    return true;
+  };
+  const flush = () => { // send each pending message once per socket; a resend reuses its client_id
+    if (!live()) return;
+    const wait = holdUntil - Date.now();
+    if (wait > 0) { clearTimeout(holdT); holdT = setTimeout(flush, wait + 50); return; }
+    for (const p of pending.values()) if (p.gen !== gen) { p.gen = gen; raw({ type: 'message', client_id: p.client_id, text: p.text }); }
+  };
+  const failPending = (p) => {
+    pending.delete(p.client_id);
+    saveOutbox();
+    if (!input.value.trim()) { // give the text back rather than leaving a dead bubble
+      p.row.remove();
+      input.value = p.text;
+      autosize();
+    } else setPendingUi(p, 'failed');
+    updateQr();
+  };
+  const submit = () => {
+    if (send(input.value)) { input.value = ''; autosize(); }
+    input.focus();
+  };
+  const quick = (q) => { send(q); input.focus(); };
+
+  // ------------------------------------------------------------- streaming
+  const onDelta = (f) => {
+    const k = String(f.reply_to), off = +f.offset || 0, chars = cps(String(f.text == null ? '' : f.text));
+    let s = streams.get(k);
+    if (!s) {
+      if (off !== 0) { setTyping(true); return; } // joined mid-reply (reconnect): wait for the final message
+      const { row, bub } = msgRow({ role: 'bot', text: '' });
+      bub.classList.add('stream');
+      bub.setAttribute('data-testid', 'streaming');
+      bub.dataset.replyTo = k;
+      s = { row, bub, text: '', n: 0, raf: 0 };
+      streams.set(k, s);
+      streamBox.append(row);
+      qr.hidden = true;
+    }
+    if (off === 0 && s.n) { s.text = ''; s.n = 0; } // the reply restarted
+    if (off > s.n) return; // a chunk was lost: keep what we have, the final message is authoritative
+    chars.splice(0, s.n - off); // overlap with what we already have
+    if (chars.length) { s.text += chars.join(''); s.n += chars.length; }
+    setTyping(typingOn);
+    if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; s.bub.textContent = ''; md(s.text, s.bub); toBottom(); });
+    armIdle();
+  };
+  const dropStream = (k) => {
+    const s = streams.get(k);
+    if (!s) return;
+    cancelAnimationFrame(s.raf);
+    s.row.remove();
+    streams.delete(k);
+  };
+
+  // ------------------------------------------------------ feedback & CSAT
+  const feedback = (id, rating, row) => {
+    const fb = load().fb || {};
+    fb[id] = rating;
+    save({ fb });
+    paintFb(row);
+    fbOut.set(id, rating);
+    if (live()) raw({ type: 'feedback', message_id: id, rating });
+  };
+  const armIdle = () => {
+    clearTimeout(idleT);
+    idleT = setTimeout(() => showCsat(false), CSAT_IDLE_MS);
+  };
+  const showCsat = (force) => {
+    const st = load();
+    const done = conv != null && String(st.csat) === String(conv);
+    if (!force && (done || !botSeqs.length || !Array.from(seen.values()).some((m) => m.role === 'user'))) return;
+    renderCsat(done);
+    csat.hidden = false;
+    toBottom(true);
+    if (force) { open(false); requestAnimationFrame(() => (csat.querySelector('button') || input).focus()); }
+  };
+  const renderCsat = (done) => {
+    csat._done = done;
+    csat.textContent = '';
+    if (done) {
+      csat.append(h('p', { id: 'cp-csat-q', text: t('csatThanks') }), h('button', { class: 'nb', type: 'button', 'data-testid': 'csat-new', onclick: reset }, t('newConv')));
+      return;
+    }
+    const stars = h('div', { class: 'stars', 'data-testid': 'csat-stars' });
+    const hl = (n) => stars.childNodes.forEach((b, i) => b.classList.toggle('hl', i < n));
+    for (let n = 1; n <= 5; n++) {
+      stars.append(h('button', {
+        type: 'button', 'aria-label': t('star', { n }), 'data-testid': 'csat-' + n, 'data-score': n,
+        onmouseenter: () => hl(n), onfocus: () => hl(n), onmouseleave: () => hl(0), onblur: () => hl(0),
+        onclick: () => rate(n),
+      }, icon('star')));
+    }
+    csat.append(h('p', { id: 'cp-csat-q', text: t('csatQ') }), stars);
+  };
+  const rate = (score) => {
+    csatOut = { score };
+    save({ csat: conv });
+    if (live()) raw({ type: 'csat', score });
+    renderCsat(true);
+    csat.querySelector('button').focus();
+  };
+
+  // ------------------------------------------------------------ connection
+  const live = () => !!(ws && ws.readyState === 1 && welcomed);
+  const raw = (f) => { if (ws && ws.readyState === 1) { try { ws.send(JSON.stringify(f)); return true; } catch (e) { /* closing */ } } return false; };
+  const connect = () => {
+    clearTimeout(retryT);
+    if (ws || stopped) return;
+    let sock;
+    try { sock = new WebSocket(WS_URL); } catch (e) { schedule(); return; }
+    ws = sock; welcomed = false; gen++;
+    if (!attempt) setStatus('connecting');
+    sock.onopen = () => {
+      lastFrame = Date.now();
+      const st = load(), hello = { type: 'hello', v: 1, last_seq: maxSeq, locale: lang };
+      if (st.token) hello.visitor_token = st.token;
+      if (identity) { hello.user_id = identity.userId; hello.user_hash = identity.userHash; }
+      raw(hello);
+      clearInterval(pingT);
+      pingT = setInterval(() => {
+        if (Date.now() - lastFrame > DEAD_MS) { drop(); schedule(); return; } // half-open socket
+        raw({ type: 'ping' });
+      }, PING_MS);
+    };
+    sock.onmessage = (e) => {
+      if (ws !== sock) return;
+      lastFrame = Date.now();
+      let f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      if (f && typeof f === 'object') { try { handle(f); } catch (err) { console.error('[chatplatform]', err); } }
+    };
+    sock.onclose = (e) => {
+      if (ws !== sock) return;
+      drop();
+      if (e.code === 4403) { stopped = true; showNotice(t('unavailable'), 0); return; }
+      schedule(e.code === 1008 ? 60000 : 0);
+    };
+  };
+  const drop = () => { // forget the socket now; its late events are ignored
+    const sock = ws;
+    ws = null; welcomed = false;
+    clearInterval(pingT);
+    if (sock) { sock.onclose = sock.onmessage = sock.onopen = null; try { sock.close(4000); } catch (e) { /* already closed */ } }
+    streams.forEach((s, k) => dropStream(k));
+    setTyping(false);
+    if (!stopped) setStatus('offline');
+    updateQr();
+  };
+  const schedule = (min) => {
+    if (stopped) return;
+    clearTimeout(retryT);
+    const d = Math.max(min || 0, Math.min(CAP_MS, 500 * 2 ** attempt) * (0.5 + Math.random() * 0.5));
+    attempt = Math.min(attempt + 1, 10);
+    retryT = setTimeout(connect, d);
+  };
+  const reconnectNow = () => { drop(); attempt = 0; connect(); };
+
+  const handle = (f) => {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'message': return onMessage(f);
+      case 'ack': return onAck(f);
+      case 'delta': return onDelta(f);
+      case 'typing': if (f.role !== 'user') setTyping(!!f.on); return;
+      case 'feedback_ack': fbOut.delete(f.message_id); fbOut.delete(String(f.message_id)); return;
+      case 'csat_ack': csatOut = null; return;
+      case 'error': return onError(f);
+      default: // pong and future frame types
+    }
+  };
+  const onWelcome = (f) => {
+    const st = load();
+    if (f.conversation_id != null && st.conv != null && String(f.conversation_id) !== String(st.conv)) clearView(true);
+    conv = f.conversation_id == null ? null : f.conversation_id;
+    save({ token: f.visitor_token || st.token || null, conv, uid: identity ? identity.userId : null });
+    applyBot(f.bot || st.bot);
+    welcomed = true; attempt = 0; resumeFrom = -1;
+    setStatus('online');
+    for (const m of Array.isArray(f.messages) ? f.messages : []) onMessage(m);
+    if (+f.last_seq > maxSeq) { resumeFrom = maxSeq; raw({ type: 'resume', last_seq: maxSeq }); }
+    flush();
+    for (const [message_id, rating] of fbOut) raw({ type: 'feedback', message_id, rating });
+    if (csatOut) raw(Object.assign({ type: 'csat' }, csatOut));
+    updateQr(); updateUnread();
+    if (!readyFired) { readyFired = true; readyData = { conversation_id: conv, bot: Object.assign({}, bot) }; emit('ready', readyData); }
+  };
+  const onError = (f) => {
+    const code = String(f.code || ''), p = f.client_id != null && pending.get(String(f.client_id));
+    if (!welcomed && ws) { // the server refused our hello
+      if (code === 'identity_required') { stopped = 'identity'; drop(); setStatus('offline'); showNotice(t(code), 0); return; }
+      if (code === 'forbidden' && identity) { stopped = 'identity'; drop(); setStatus('offline'); showNotice(t('identity_required'), 0); return; }
+      if (code === 'not_found' || code === 'forbidden') {
+        if (load().token) { save({ token: null, conv: null }); clearView(true); reconnectNow(); return; } // stale token
+        stopped = true; drop(); showNotice(t('unavailable'), 0); return;
+      }
+    }
+    if (code === 'hello_required') { drop(); schedule(); return; }
+    if (code === 'rate_limited') {
+      holdUntil = Date.now() + Math.max(1, +f.retry_after || 2) * 1000;
+      if (p) { p.gen = 0; flush(); } // resend later with the same client_id
+      showNotice(t(code));
+      return;
+    }
+    if (p) failPending(p);
+    if (code === 'reply_failed') { streams.forEach((s, k) => dropStream(k)); setTyping(false); updateQr(); }
+    showNotice(STR.en[code] ? t(code) : t('generic'));
+  };
+
+  // a conversation's visible state (keepOutbox: messages typed but never stored survive into the next one)
+  const clearView = (keepOutbox) => {
+    for (const c of Array.from(log.children)) if (c !== greetRow && !(keepOutbox && c._seq === Infinity)) c.remove();
+    if (!keepOutbox) { pending.clear(); saveOutbox(); }
+    streams.forEach((s, k) => dropStream(k));
+    seen.clear(); seenSeq.clear(); botSeqs.length = 0; fbOut.clear(); csatOut = null;
+    maxSeq = 0; lastMsg = null; conv = null; resumeFrom = -1;
+    csat.hidden = true; hideNotice(); setTyping(false); updateQr(); updateUnread();
+    save({ seq: 0, read: 0, fb: {}, conv: null });
+  };
+  const reset = () => {
+    clearView(false);
+    save({ token: null, conv: null, csat: null });
+    stopped = stopped === 'identity' ? stopped : false;
+    reconnectNow();
+    if (isOpen) input.focus();
+  };
+
+  // ---------------------------------------------------------- open/close
+  const open = (focus = true) => {
+    if (!isOpen) {
+      isOpen = true;
+      sSet('1');
+      panel.hidden = false;
+      wrap.classList.add('open');
+      launcher.setAttribute('aria-expanded', 'true');
+      save({ read: maxSeq });
+      updateUnread();
+      toBottom(true);
+      if (booted && !ws && !stopped) { attempt = 0; connect(); }
+      emit('open');
+    }
+    if (focus) requestAnimationFrame(() => input.focus());
+  };
+  const close = (returnFocus) => {
+    if (!isOpen) return;
+    isOpen = false;
+    sSet('0');
+    menuOpen(false);
+    panel.hidden = true;
+    wrap.classList.remove('open');
+    launcher.setAttribute('aria-expanded', 'false');
+    updateUnread();
+    if (returnFocus) launcher.focus();
+    emit('close');
+  };
+  const toggle = () => (isOpen ? close(true) : open());
+  const menuOpen = (on, refocus) => {
+    menu.hidden = !on;
+    menuBtn.setAttribute('aria-expanded', String(!!on));
+    if (on) newBtn.focus(); else if (refocus) menuBtn.focus();
+  };
+
+  // --------------------------------------------------------------- events
+  const autosize = () => {
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight + 2, 132) + 'px';
+    sendBtn.disabled = !input.value.trim();
+  };
+  const stopTyping = () => { clearTimeout(typingOffT); if (sentTypingAt) { sentTypingAt = 0; if (live()) raw({ type: 'typing', on: false }); } };
+  input.addEventListener('input', () => {
+    autosize();
+    if (!live()) return;
+    if (Date.now() - sentTypingAt > 4000) { sentTypingAt = Date.now(); raw({ type: 'typing', on: true }); }
+    clearTimeout(typingOffT);
+    typingOffT = setTimeout(stopTyping, 5000);
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
+  });
+  panel.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.stopPropagation();
+      if (!menu.hidden) menuOpen(false, true); else close(true);
+    } else if (!menu.hidden && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+      e.preventDefault();
+      (root.activeElement === newBtn ? endBtn : newBtn).focus();
+    }
+  });
+  panel.addEventListener('click', (e) => { if (!menu.hidden && !e.composedPath().some((n) => n === menu || n === menuBtn)) menuOpen(false); });
+  W.addEventListener('online', () => { if (!live()) reconnectNow(); });
+  W.addEventListener('offline', () => setStatus('offline'));
+  D.addEventListener('visibilitychange', () => { if (!D.hidden && !ws && !stopped) { attempt = 0; connect(); } });
+  W.addEventListener('storage', (e) => { // another tab started a new conversation
+    if (e.key !== LSK) return;
+    let n = {};
+    try { n = JSON.parse(e.newValue || '{}') || {}; } catch (err) { return; }
+    if (n.conv != null && conv != null && String(n.conv) === String(conv)) return;
+    if (n.token && n.conv != null) { clearView(true); reconnectNow(); } else if (!n.token && conv != null) { clearView(true); drop(); schedule(3000); }
+  });
+
+  // ------------------------------------------------------------------ API
+  const identify = (o) => {
+    o = o || {};
+    const uid = o.userId != null ? o.userId : o.user_id, hash = o.userHash != null ? o.userHash : o.user_hash;
+    identity = uid != null && uid !== '' ? { userId: String(uid), userHash: String(hash || '') } : null;
+    const st = load(), now = identity ? identity.userId : null;
+    if (st.token && st.uid && st.uid !== now) { clearView(false); save({ token: null, conv: null, csat: null }); } // never show one user's chat to another
+    if (stopped === 'identity') { stopped = false; hideNotice(); }
+    if (booted) reconnectNow();
+  };
+  const api = {
+    version: '1.0.0',
+    open: () => open(),
+    close: () => close(false),
+    toggle: () => toggle(),
+    reset: () => reset(),
+    identify,
+    on: (ev, fn) => {
+      if (typeof fn !== 'function') return api;
+      (handlers[ev] = handlers[ev] || []).push(fn);
+      if (ev === 'ready' && readyFired) queueMicrotask(() => fn(readyData));
+      return api;
+    },
+    off: (ev, fn) => { handlers[ev] = (handlers[ev] || []).filter((f) => f !== fn); return api; },
+    send: (text) => send(text),
+  };
+  const queued = (prior && Array.isArray(prior.q)) ? prior.q : [];
+  W.ChatPlatform = api;
+
+  // ---------------------------------------------------------------- start
+  const boot = () => {
+    D.body.append(host);
+    const st = load();
+    if (st.bot) applyBot(st.bot); else { applyTheme(); applyText(); setTimeout(() => { launcher.hidden = false; }, 4000); }
+    setStatus('connecting');
+    for (const o of st.outbox || []) if (o && o.client_id && o.text) addPending(String(o.client_id), String(o.text));
+    for (const c of queued) { // each entry: [name, ...args] (an arguments object works too)
+      const [name, ...args] = Array.from(c || []);
+      if (typeof api[name] === 'function') { try { api[name](...args); } catch (e) { console.error(e); } }
+    }
+    const s = sGet();
+    if (s === '1' || (s == null && /^(1|true|yes|)$/i.test(ds.open == null ? 'no' : ds.open))) open(false);
+    booted = true;
+    connect();
+  };
+  if (D.body) boot(); else D.addEventListener('DOMContentLoaded', boot);
+})();

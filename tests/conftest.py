@@ -1,0 +1,112 @@
+"""Shared fixtures: LLM servers (stub and real), an in-process Celery worker, bots.
+
+The embedded PostgreSQL and Redis come from tests/plugins/embedded_services.py (started before
+Django is configured).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatplatform.launcher.embedded import free_port, start_vllm
+from chatplatform.launcher.model import prepare_smollm2
+from inference_worker.client import reset_llm_client
+from tests.plugins.embedded_services import EmbeddedServices, services_key
+from tests.support.stub_llm import StubLLMServer
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+@pytest.fixture(scope="session")
+def embedded_services(request: pytest.FixtureRequest) -> EmbeddedServices:
+    return request.config.stash[services_key]
+
+
+@pytest.fixture(scope="session")
+def stub_llm_server() -> Iterator[StubLLMServer]:
+    server = StubLLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stub_llm(stub_llm_server: StubLLMServer, settings) -> Iterator[StubLLMServer]:  # type: ignore[no-untyped-def]
+    """Point the platform at the stub (fresh behaviour per test)."""
+    stub_llm_server.reset()
+    settings.VLLM_BASE_URL = stub_llm_server.base_url
+    settings.VLLM_MODEL = stub_llm_server.behaviour.model
+    settings.VLLM_READ_TIMEOUT = 5.0
+    settings.VLLM_TOTAL_TIMEOUT = 15.0
+    reset_llm_client()
+    yield stub_llm_server
+    reset_llm_client()
+
+
+@pytest.fixture(scope="session")
+def real_vllm_url() -> Iterator[str]:
+    """The real vLLM engine with SmolLM2, shared by the whole session (~40 s to start)."""
+    external = os.environ.get("TEST_VLLM_BASE_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    model_dir = prepare_smollm2(REPO / "var" / "models" / "smollm2-135m-instruct")
+    log = REPO / "var" / "log" / "test-vllm.log"
+    managed, base_url = start_vllm(model_dir=model_dir, served_name=REAL_MODEL_NAME, port=free_port(), log=log)
+    yield base_url
+    managed.stop()
+
+
+@pytest.fixture
+def real_llm(real_vllm_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    settings.VLLM_BASE_URL = real_vllm_url
+    settings.VLLM_MODEL = REAL_MODEL_NAME
+    reset_llm_client()
+    yield real_vllm_url
+    reset_llm_client()
+
+
+@pytest.fixture(scope="session")
+def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A real Celery worker (threads pool) in this process, consuming from the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from chatplatform.celery import app
+
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=10) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(celery_session_worker_thread: object, transactional_db: None) -> object:
+    """Tests using the worker need committed data: the worker's threads use their own connections."""
+    return celery_session_worker_thread
+
+
+@pytest.fixture
+def allowed_origin() -> str:
+    return "https://shop.example.com"
+
+
+@pytest.fixture
+def llm_bot(db: None, allowed_origin: str):  # type: ignore[no-untyped-def]
+    """A bot without intents: every message goes to the LLM."""
+    from bots.models import Bot
+
+    return Bot.objects.create(slug="llm-only", name="LLM only", allowed_origins=[allowed_origin],
+                              persona="You are a helpful assistant for a test shop.")
+
+
+@pytest.fixture
+def demo_bot(db: None, allowed_origin: str):  # type: ignore[no-untyped-def]
+    from bots.services.demo import demo_bot_ensure
+
+    return demo_bot_ensure(extra_origins=[allowed_origin])
+
+
