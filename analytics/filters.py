@@ -5,7 +5,7 @@ Every parameter lives in the URL (GET), so a filtered view can be shared as a li
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
@@ -64,10 +64,10 @@ class ConversationFilter(django_filters.FilterSet):
         model = Conversation
         fields: list[str] = []
 
-    def filter_date_from(self, qs: QuerySet, name: str, value: Any) -> QuerySet:
+    def filter_date_from(self, qs: QuerySet, name: str, value: date) -> QuerySet:
         return qs.filter(started_at__gte=_day_start(value))
 
-    def filter_date_to(self, qs: QuerySet, name: str, value: Any) -> QuerySet:
+    def filter_date_to(self, qs: QuerySet, name: str, value: date) -> QuerySet:
         return qs.filter(started_at__lt=_day_start(value + timedelta(days=1)))
 
     def filter_intent(self, qs: QuerySet, name: str, value: str) -> QuerySet:

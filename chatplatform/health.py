@@ -29,7 +29,7 @@ def _check_redis() -> str:
 def _check_worker() -> str:
     from chatplatform.celery import app
 
-    replies = app.control.ping(timeout=1.0)
+    replies = app.control.ping(timeout=1.0, limit=1)  # returns at the first answer
     if not replies:
         raise RuntimeError("no Celery worker answered within 1 s")
     return f"ok ({len(replies)} worker{'s' if len(replies) != 1 else ''})"

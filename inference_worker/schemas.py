@@ -9,6 +9,9 @@ from bots.pipeline.types import CompletionRequest
 from inference_worker.errors import LLMBadResponse
 
 
+MAX_STOP_SEQUENCES = 4
+
+
 def chat_request_body(request: CompletionRequest, *, default_model: str, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model or default_model,
@@ -18,7 +21,9 @@ def chat_request_body(request: CompletionRequest, *, default_model: str, stream:
         "stream": stream,
     }
     if request.stop:
-        body["stop"] = list(request.stop)
+        # The OpenAI API (and vLLM's validation) accepts at most 4 stop strings; the pipeline's
+        # stream sanitizer still cuts at every one of its stop sequences.
+        body["stop"] = list(request.stop)[:MAX_STOP_SEQUENCES]
     if stream:
         body["stream_options"] = {"include_usage": True}
     return body

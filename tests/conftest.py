@@ -81,6 +81,13 @@ def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> It
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
                       shutdown_timeout=10) as worker:
         yield worker
+    # Worker threads (and the channel-layer thread) may still hold connections to the test
+    # database, which would stop pytest-django from dropping it.
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.permissions import BasePermission
 
 
 def workspace_permission(*perms: str) -> type[BasePermission]:
@@ -21,12 +21,24 @@ def workspace_permission(*perms: str) -> type[BasePermission]:
     return HasWorkspacePerms
 
 
-class BotConfigPermission(DjangoModelPermissions):
-    """Bot configuration is for admins: model permissions of `bots`, reads included."""
+class BotConfigPermission(BasePermission):
+    """Bot configuration is for admins: the `bots` model permissions, reads included.
 
-    perms_map = {
-        **DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+    Checked before any lookup, so a non-admin gets 403 whether or not the bot exists.
+    The view names its model in `perm_model`.
+    """
+
+    actions = {
+        "GET": ("view",), "HEAD": ("view",), "OPTIONS": ("view",),
+        "POST": ("add",), "PUT": ("change",), "PATCH": ("change",), "DELETE": ("delete",),
     }
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        meta = view.perm_model._meta
+        wanted = self.actions.get(request.method)
+        if wanted is None:
+            return False
+        return user.has_perms([f"{meta.app_label}.{action}_{meta.model_name}" for action in wanted])

@@ -223,6 +223,8 @@ button{font:inherit;color:inherit;cursor:pointer}
 .row.user{justify-content:flex-end}
 .row.bot+.row.bot,.row.user+.row.user{margin-top:4px}
 .row.bot+.row.bot .av{visibility:hidden}
+.row.bot{display:grid;grid-template-columns:28px minmax(0,1fr);column-gap:8px}
+.row.bot>.av{grid-area:1/1}.bot .col{display:contents}.bot .col>*,.row.bot>.bub{grid-column:2;justify-self:start;max-width:92%}
 .col{display:flex;flex-direction:column;min-width:0;max-width:82%}
 .user .col{align-items:flex-end}
 .bub{padding:9px 13px;border-radius:18px;overflow-wrap:anywhere;word-break:break-word;max-width:100%}
@@ -238,11 +240,11 @@ button{font:inherit;color:inherit;cursor:pointer}
 .bot .bub a{color:var(--acc)}
 .bub.stream::after{content:"";display:inline-block;width:7px;height:15px;margin-left:3px;vertical-align:-2px;background:#9ca3af;border-radius:1px;animation:blink 1s steps(2) infinite}
 @keyframes blink{50%{opacity:0}}
-.meta{display:flex;align-items:center;gap:2px;margin-top:3px;font-size:11.5px;color:#64748b;min-height:18px;padding:0 4px}
-.meta .tm{margin-right:4px}
+.meta{display:flex;align-items:center;gap:2px;margin-top:2px;font-size:11.5px;color:#64748b;min-height:18px;padding:0 4px}
+.meta .tm{margin-right:4px}.meta:empty{display:none}
 .meta .bad{color:#b91c1c}
 .meta .lnk{border:0;background:none;color:#b91c1c;text-decoration:underline;padding:0 2px;font-size:inherit}
-.fb{border:0;background:none;width:26px;height:26px;border-radius:7px;display:grid;place-items:center;color:#64748b;padding:0}
+.fb{border:0;background:none;width:24px;height:24px;border-radius:7px;display:grid;place-items:center;color:#64748b;padding:0}
 .fb svg{width:15px;height:15px}
 .fb:hover{background:#eef2f7;color:#334155}
 .fb[aria-pressed=true]{color:var(--acc);background:#eef2f7}
@@ -270,7 +272,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .comp{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:#fff;border-top:1px solid #eef0f3;flex:none}
 textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:22px;padding:10px 16px;font:inherit;line-height:20px;color:#111827;background:#fff;height:42px;max-height:132px;min-height:42px;outline:none;overflow-y:auto}
 textarea::placeholder{color:#6b7280}
-textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc)}
+textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:none}
 .send{width:42px;height:42px;border-radius:50%;border:0;background:var(--c);color:var(--fg);display:grid;place-items:center;flex:none;transition:opacity .15s,transform .15s}
 .send:disabled{opacity:.4;cursor:default}
 .send:not(:disabled):hover{transform:scale(1.05)}
@@ -511,7 +513,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc)}
     if (seq != null) p.bub.dataset.seq = seq;
     if (id) { p.bub.dataset.id = id; p.row.dataset.id = id; }
     p.meta.textContent = '';
-    const msg = Object.assign({ role: 'user', text: p.text, client_id: p.client_id }, m || {}, { id: m && m.id != null ? m.id : id, seq });
+    const msg = Object.assign({ role: 'user', text: p.text, client_id: p.client_id, created_at: new Date().toISOString() }, m || {}, { id: m && m.id != null ? m.id : id, seq });
     if (msg.created_at) p.meta.append(h('span', { class: 'tm', 'data-at': msg.created_at, text: fmtTime(msg.created_at) }));
     place(p.row, seq);
     remember(msg, id, seq);

@@ -9,7 +9,9 @@ so every widget path (streaming, restart, XSS payloads, errors, replay) can be t
 
 Scripted replies by what the visitor types: "xss", "md", "restart", "slow", "fail", "ratelimit",
 anything over 2000 characters (message_too_long); anything else gets an echo with quick replies.
-GET /admin/kick closes every socket (reconnect check); GET /admin/push?text=... pushes a bot message.
+GET /admin/kick closes every socket (reconnect check); GET /admin/down?secs=5 also refuses new sockets
+for a while (offline queue check); GET /admin/push?text=... pushes a bot message; GET /admin/frames
+lists the frames clients sent.
 """
 
 from __future__ import annotations
@@ -143,6 +145,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
     if key not in BOTS:
         return web.Response(status=403)
+    if asyncio.get_running_loop().time() < request.app["down_until"]:
+        return web.Response(status=503)
     ws = web.WebSocketResponse(heartbeat=None)
     await ws.prepare(request)
     ALL_SOCKETS.add(ws)
@@ -248,6 +252,11 @@ async def kick(request: web.Request) -> web.Response:
     return web.json_response({"closed": n})
 
 
+async def down(request: web.Request) -> web.Response:
+    request.app["down_until"] = asyncio.get_running_loop().time() + float(request.query.get("secs", "5"))
+    return await kick(request)
+
+
 async def push(request: web.Request) -> web.Response:
     text = request.query.get("text", "A message while you were away.")
     for conv in CONVS.values():
@@ -263,11 +272,13 @@ async def frames(request: web.Request) -> web.Response:
 def make_app() -> web.Application:
     app = web.Application()
     app["log"] = []
+    app["down_until"] = 0.0
     app.router.add_get("/", page)
     app.router.add_get("/static/widget/chatplatform.js", widget)
     app.router.add_get("/ws/chat/{key}/", ws_handler)
     app.router.add_get("/admin/kick", kick)
     app.router.add_get("/admin/push", push)
+    app.router.add_get("/admin/down", down)
     app.router.add_get("/admin/frames", frames)
     return app
 

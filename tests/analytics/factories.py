@@ -1,0 +1,69 @@
+"""Factories for the analytics tests (tests/factories.py did not exist when these were written)."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from bots.models import Bot, Conversation, Intent, Message
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs):  # type: ignore[no-untyped-def]
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+
+
+class BotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bot
+
+    slug = factory.Sequence(lambda n: f"bot-{n}")
+    name = factory.Sequence(lambda n: f"Bot {n}")
+
+
+class IntentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Intent
+
+    bot = factory.SubFactory(BotFactory)
+    name = factory.Sequence(lambda n: f"intent_{n}")
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    bot = factory.SubFactory(BotFactory)
+    visitor_id = factory.Sequence(lambda n: f"v{n}")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    seq = factory.Sequence(lambda n: n + 1)
+    role = Message.Role.USER
+    text = "hello"
+
+
+def turn(conversation: Conversation, text: str, reply: str, *, intent: str = "", action: str = "utter_template",
+         confidence: float | None = 0.9, **reply_fields) -> tuple[Message, Message]:
+    """A visitor message and the bot's reply, with the NLU result on both (as the turn service stores it)."""
+    seq = (conversation.messages.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+    user = Message.objects.create(conversation=conversation, seq=seq, role=Message.Role.USER, text=text,
+                                  intent=intent, confidence=confidence if intent else None)
+    bot = Message.objects.create(conversation=conversation, seq=seq + 1, role=Message.Role.BOT, text=reply,
+                                 reply_to=user, intent=intent, confidence=confidence if intent else None,
+                                 action=action, **reply_fields)
+    return user, bot
