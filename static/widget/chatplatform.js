@@ -238,7 +238,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .bub pre code{background:none;padding:0;color:inherit}
 .bub a{color:inherit;text-decoration:underline;text-underline-offset:2px}
 .bot .bub a{color:var(--acc)}
-.bub.stream::after{content:"";display:inline-block;width:7px;height:15px;margin-left:3px;vertical-align:-2px;background:#9ca3af;border-radius:1px;animation:blink 1s steps(2) infinite}
+.stream:empty{min-height:40px;min-width:48px}.stream:empty::after,.stream>p:last-child::after,.stream>:is(ul,ol):last-child>li:last-child::after{content:"";display:inline-block;width:7px;height:15px;margin-left:3px;vertical-align:-2px;background:#9ca3af;border-radius:1px;animation:blink 1s steps(2) infinite}
 @keyframes blink{50%{opacity:0}}
 .meta{display:flex;align-items:center;gap:2px;margin-top:2px;font-size:11.5px;color:#64748b;min-height:18px;padding:0 4px}
 .meta .tm{margin-right:4px}.meta:empty{display:none}
@@ -330,7 +330,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
   let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
   let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {}, conv = null;
   let identity = null, readyFired = false, readyData = null, holdUntil = 0, holdT = 0, typingT = 0, idleT = 0;
-  let gen = 0, booted = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null, resumeFrom = -1;
+  let gen = 0, booted = false, everOpened = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null, resumeFrom = -1;
   const seen = new Map(); // message id -> message
   const seenSeq = new Set();
   const botSeqs = [];
@@ -374,7 +374,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
   const fmtTime = (at) => {
     const d = new Date(at);
     if (isNaN(d)) return '';
-    try { return d.toLocaleTimeString(lang === 'zh-hans' ? 'zh-CN' : undefined, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+    try { return d.toLocaleTimeString(lang === 'zh-hans' ? 'zh-CN' : undefined, { hour: 'numeric', minute: '2-digit' }); } catch (e) { return ''; }
   };
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
   scroller.addEventListener('scroll', () => { stick = nearBottom(); }, { passive: true });
@@ -668,7 +668,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     ws = sock; welcomed = false; gen++;
     if (!attempt) setStatus('connecting');
     sock.onopen = () => {
-      lastFrame = Date.now();
+      lastFrame = Date.now(); everOpened = true;
       const st = load(), hello = { type: 'hello', v: 1, last_seq: maxSeq, locale: lang };
       if (st.token) hello.visitor_token = st.token;
       if (identity) { hello.user_id = identity.userId; hello.user_hash = identity.userHash; }
@@ -706,7 +706,10 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
   const schedule = (min) => {
     if (stopped) return;
     clearTimeout(retryT);
-    const d = Math.max(min || 0, Math.min(CAP_MS, 500 * 2 ** attempt) * (0.5 + Math.random() * 0.5));
+    // a refused handshake (origin not allowed: HTTP 403) looks like a network error to browsers (1006),
+    // so a socket that has never opened backs off further instead of knocking every 15 s forever
+    const cap = !everOpened && attempt > 6 ? 60000 : CAP_MS;
+    const d = Math.max(min || 0, Math.min(cap, 500 * 2 ** attempt) * (0.5 + Math.random() * 0.5));
     attempt = Math.min(attempt + 1, 10);
     retryT = setTimeout(connect, d);
   };

@@ -1,0 +1,32 @@
+"""GET /healthz reports each dependency separately."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_each_dependency_and_503_when_one_is_down(client, stub_llm) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/healthz")
+    body = response.json()
+    assert set(body["checks"]) == {"database", "redis", "worker", "vllm"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["redis"]["status"] == "ok"
+    assert body["checks"]["vllm"]["status"] == "ok"
+    # No worker runs in this test: the platform is not healthy, and says why.
+    assert body["checks"]["worker"]["status"] == "error"
+    assert response.status_code == 503 and body["status"] == "error"
+
+
+def test_healthz_all_green_with_a_worker(client, stub_llm, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json()
+    assert all(check["status"] == "ok" for check in response.json()["checks"].values())
+
+
+def test_healthz_names_vllm_when_it_is_down(client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
+    body = client.get("/healthz").json()
+    assert body["checks"]["vllm"]["status"] == "error"
+    assert body["checks"]["database"]["status"] == "ok"
