@@ -8,6 +8,8 @@ runs in `database_sync_to_async`. Per-connection state is only what the connecti
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +22,7 @@ from bots import frames, selectors
 from bots.models import Bot, Conversation, Message
 from bots.services import conversations as conversation_services
 from bots.services.identity import user_hash_valid
-from bots.services.messages import MessageRejected, user_message_receive
+from bots.services.messages import MessageRejected, text_scrub, user_message_receive
 from bots.services.ratelimit import rate_limit_hit
 
 log = structlog.get_logger(__name__)
@@ -30,6 +32,10 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 # Frames this many times over the limit are abuse, not a mistake: close instead of answering.
 ABUSIVE_FRAME_FACTOR = 4
+# This many error frames within the window and the connection is closed with 1008: a widget makes
+# the odd mistake, a script hammering the socket makes many.
+ABUSE_MAX_ERRORS = 20
+ABUSE_WINDOW_SECONDS = 60.0
 
 
 class FrameError(Exception):
@@ -44,6 +50,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conversation = None
+        self._error_times: deque[float] = deque(maxlen=ABUSE_MAX_ERRORS)
         public_key = self.scope["url_route"]["kwargs"]["public_key"]
         origin = _header(self.scope, b"origin")
         bot = await database_sync_to_async(selectors.bot_get_active_by_public_key)(public_key=public_key)
@@ -68,9 +75,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise FrameError("hello_required", "Send a hello frame first.")
             await handler(frame)
         except FrameError as exc:
+            close = exc.extra.pop("close", False)
             await self._send_frame(frames.error_frame(exc.code, exc.detail, **exc.extra))
-            if exc.code == "too_large" and exc.extra.get("close"):
+            if exc.code == "too_large" and close:
                 await self.close(code=CLOSE_TOO_BIG)
+            elif self._abusive():
+                log.info("ws_abuse_closed", conversation_id=getattr(self.conversation, "pk", None))
+                await self.close(code=CLOSE_POLICY)
+
+    def _abusive(self) -> bool:
+        """Count one error frame; True once ABUSE_MAX_ERRORS fell within the window."""
+        now = time.monotonic()
+        self._error_times.append(now)
+        return (len(self._error_times) == ABUSE_MAX_ERRORS
+                and now - self._error_times[0] <= ABUSE_WINDOW_SECONDS)
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -97,20 +115,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # -- handlers -----------------------------------------------------------------------------
 
     async def _on_hello(self, frame: dict[str, Any]) -> None:
+        if frame.get("v", frames.PROTOCOL_VERSION) != frames.PROTOCOL_VERSION:
+            raise FrameError("bad_frame", f"Unsupported protocol version; this server speaks v{frames.PROTOCOL_VERSION}.")
         last_seq = _int_field(frame, "last_seq", default=0)
+        token = _optional_str_field(frame, "visitor_token")
+        locale = text_scrub(_optional_str_field(frame, "locale") or "")[:16]
         user_id, user_hash = frame.get("user_id"), frame.get("user_hash")
         verified = user_id is not None and user_hash_valid(bot=self.bot, user_id=user_id, user_hash=user_hash)
         if user_id is not None and not verified:
             raise FrameError("forbidden", "user_hash does not match user_id.")
         if self.bot.require_identity_verification and not verified:
             raise FrameError("identity_required", "This bot requires identity verification (user_id, user_hash).")
-        token = frame.get("visitor_token")
         if self.conversation is not None:
             await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk), self.channel_name)
             self.conversation = None
         welcome = await database_sync_to_async(self._hello_sync)(
-            token=token if isinstance(token, str) else None, last_seq=last_seq,
-            locale=str(frame.get("locale") or "")[:16], user_id=user_id if verified else "")
+            token=token, last_seq=last_seq, locale=locale, user_id=user_id if verified else "")
         self.conversation = welcome.pop("_conversation")
         await self._send_frame(welcome)
 
@@ -167,13 +187,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_typing(self, frame: dict[str, Any]) -> None:
         """Accepted for the future human-agent inbox; nothing listens yet."""
+        if not isinstance(frame.get("on", False), bool):
+            raise FrameError("bad_frame", "typing needs a boolean 'on'.")
 
     async def _on_feedback(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
         message_id, rating = frame.get("message_id"), frame.get("rating")
-        comment = frame.get("comment") if isinstance(frame.get("comment"), str) else ""
-        if not isinstance(message_id, int) or rating not in Message.Feedback.values:
+        if (not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(rating, str)
+                or rating not in Message.Feedback.values):
             raise FrameError("bad_frame", "feedback needs an integer message_id and rating 'up' or 'down'.")
+        comment = text_scrub(_optional_str_field(frame, "comment") or "").strip()
+        if not 0 < message_id < 2**63:
+            raise FrameError("not_found", "No such bot message in this conversation.")
         try:
             await database_sync_to_async(conversation_services.message_feedback_record)(
                 conversation=self.conversation, message_id=message_id, rating=rating, comment=comment)
@@ -202,7 +227,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame(event["frame"])
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        text = json.dumps(frame, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # An echoed client value held a lone surrogate: the server could not encode the frame
+            # as UTF-8. The escaped form is still valid JSON and valid UTF-8.
+            text = json.dumps(frame, ensure_ascii=True)
+        await self.send(text_data=text)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -210,6 +242,13 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _optional_str_field(frame: dict[str, Any], name: str) -> str | None:
+    value = frame.get(name)
+    if value is not None and not isinstance(value, str):
+        raise FrameError("bad_frame", f"{name} must be a string.")
+    return value
 
 
 def _int_field(frame: dict[str, Any], name: str, *, default: int) -> int:

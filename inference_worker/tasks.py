@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
-from bots.services.turns import turn_run
+from bots.services.turns import TurnOptions, turn_run
 from inference_worker.client import get_llm_client
 from inference_worker.publisher import get_turn_events
 
 
 @shared_task(name="inference_worker.run_turn", acks_late=True, ignore_result=True)
-def run_turn(user_message_id: int) -> None:
+def run_turn(user_message_id: int, options: dict[str, Any] | None = None) -> None:
     """Answer one visitor message. Safe to run twice (the service is idempotent)."""
     turn_run(user_message_id=user_message_id, events=get_turn_events(), llm=get_llm_client(),
-             coalesce_ms=settings.STREAM_COALESCE_MS)
+             coalesce_ms=settings.STREAM_COALESCE_MS, options=TurnOptions.from_json(options))
+
+
+@shared_task(name="inference_worker.parse_text", ignore_result=False, acks_late=False)
+def parse_text(bot_id: int, text: str) -> dict[str, Any]:
+    """NLU for the parse endpoint: the embedding model lives in the worker, never in the web process."""
+    from bots.models import Bot
+    from bots.services.nlu import nlu_parse
+
+    return nlu_parse(bot=Bot.objects.get(pk=bot_id), text=text).as_rasa_dict()
+
+
+@shared_task(name="inference_worker.nlu_retrain", ignore_result=True)
+def nlu_retrain(bot_id: int) -> None:
+    """Train the bot's classifier for its current data version (after imports or accepted corrections)."""
+    from bots.models import Bot
+    from bots.services.nlu import nlu_model_train
+
+    nlu_model_train(bot=Bot.objects.get(pk=bot_id))

@@ -16,6 +16,7 @@ from chatplatform.launcher.embedded import free_port, start_vllm
 from chatplatform.launcher.model import prepare_smollm2
 from inference_worker.client import reset_llm_client
 from tests.plugins.embedded_services import EmbeddedServices, services_key
+from tests.support.live_server import LiveASGIServer
 from tests.support.stub_llm import StubLLMServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,6 +95,18 @@ def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> It
 def celery_worker(celery_session_worker_thread: object, transactional_db: None) -> object:
     """Tests using the worker need committed data: the worker's threads use their own connections."""
     return celery_session_worker_thread
+
+
+@pytest.fixture(scope="session")
+def live_asgi_server() -> Iterator[LiveASGIServer]:
+    server = LiveASGIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server_url(live_asgi_server: LiveASGIServer, transactional_db: None) -> str:
+    return live_asgi_server.url
 
 
 @pytest.fixture

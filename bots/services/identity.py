@@ -16,4 +16,8 @@ def user_hash_expected(*, bot: Bot, user_id: str) -> str:
 def user_hash_valid(*, bot: Bot, user_id: object, user_hash: object) -> bool:
     if not isinstance(user_id, str) or not isinstance(user_hash, str) or not user_id or len(user_id) > 200:
         return False
+    if not user_id.isprintable() or not user_hash.isascii():
+        # No customer backend signs control characters or lone surrogates (which cannot even be
+        # encoded to compute the HMAC); compare_digest needs ASCII strings.
+        return False
     return hmac.compare_digest(user_hash_expected(bot=bot, user_id=user_id), user_hash.lower())

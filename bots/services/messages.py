@@ -31,12 +31,18 @@ class ReceivedMessage:
     created: bool
 
 
+def text_scrub(text: str) -> str:
+    """Drop control characters, lone surrogates and non-characters; NFC. For any visitor-supplied
+    string that is stored or echoed (PostgreSQL and UTF-8 encoders refuse NUL and lone surrogates)."""
+    return unicodedata.normalize("NFC", _JUNK.sub("", text))
+
+
 def visitor_text_clean(text: Any) -> str:
     """Normalise what a visitor typed; reject what cannot be a message. Keeps the text, not HTML-escaped:
     escaping is the renderer's job (widget, admin templates)."""
     if not isinstance(text, str):
         raise MessageRejected("bad_frame", "text must be a string")
-    cleaned = unicodedata.normalize("NFC", _JUNK.sub("", text)).strip()
+    cleaned = text_scrub(text).strip()
     if not cleaned:
         raise MessageRejected("empty_message", "The message is empty.")
     if len(cleaned) > settings.CHAT_MAX_MESSAGE_CHARS:
@@ -71,7 +77,8 @@ def _violated_constraint(exc: IntegrityError) -> str | None:
     return getattr(diag, "constraint_name", None)
 
 
-def user_message_receive(*, conversation: Conversation, client_id: str, text: str) -> ReceivedMessage:
+def user_message_receive(*, conversation: Conversation, client_id: str, text: str,
+                         turn_options: dict[str, Any] | None = None) -> ReceivedMessage:
     """Store a visitor message exactly once per (conversation, client_id) and, on commit, enqueue its turn.
 
     A retried send (same client_id) returns the stored message and enqueues nothing.
@@ -91,11 +98,23 @@ def user_message_receive(*, conversation: Conversation, client_id: str, text: st
             # A concurrent retry of the same send won the insert.
             return ReceivedMessage(message=Message.objects.get(conversation=conversation, client_id=client_id),
                                    created=False)
-        transaction.on_commit(lambda: turn_enqueue(user_message_id=message.pk))
+        transaction.on_commit(lambda: turn_enqueue(user_message_id=message.pk, options=turn_options))
     return ReceivedMessage(message=message, created=True)
 
 
-def turn_enqueue(*, user_message_id: int) -> None:
+def turn_enqueue(*, user_message_id: int, options: dict[str, Any] | None = None) -> None:
     from inference_worker.tasks import run_turn
 
-    run_turn.delay(user_message_id)
+    run_turn.delay(user_message_id, options or None)
+
+
+@transaction.atomic
+def conversation_history_import(*, conversation: Conversation, history: list[tuple[str, str]]) -> None:
+    """Store earlier turns a stateless client (the OpenAI-compatible API) sends with each request,
+    so the pipeline sees them as this conversation's history."""
+    if Message.objects.filter(conversation=conversation).exists():
+        raise ValueError("history can only be imported into an empty conversation")
+    Message.objects.bulk_create(
+        Message(conversation=conversation, seq=index, role=Message.Role.USER if role == "user" else Message.Role.BOT,
+                text=visitor_text_clean(text) if role == "user" else text, action="imported" if role != "user" else "")
+        for index, (role, text) in enumerate(history, start=1))

@@ -9,9 +9,10 @@ conversation lock, see `message_insert_next_seq`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from bots.models import Bot, Conversation, Message
 from bots.pipeline.processor import TurnProcessor
-from bots.pipeline.types import LLM, ParseResult, Reply, Tracker
+from bots.pipeline.types import LLM, BotSpec, ParseResult, Reply, Tracker
 from bots.selectors import bot_spec, conversation_history
 from bots.services.messages import message_insert_next_seq
 from inference_worker.errors import LLMError
@@ -50,9 +51,30 @@ def _nlu_for(bot: Bot) -> Callable[[str], ParseResult]:
     return parse
 
 
+@dataclasses.dataclass(frozen=True)
+class TurnOptions:
+    """Per-request overrides (the OpenAI-compatible API's temperature and max_tokens)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> TurnOptions:
+        data = data or {}
+        return cls(temperature=data.get("temperature"), max_tokens=data.get("max_tokens"))
+
+    def apply(self, spec: BotSpec) -> BotSpec:
+        changes: dict[str, Any] = {}
+        if self.temperature is not None:
+            changes["llm_temperature"] = float(self.temperature)
+        if self.max_tokens is not None:
+            changes["llm_max_tokens"] = int(self.max_tokens)
+        return dataclasses.replace(spec, **changes) if changes else spec
+
+
 def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
              nlu: Callable[[Bot], Callable[[str], ParseResult]] = _nlu_for,
-             coalesce_ms: int = 40) -> Message | None:
+             coalesce_ms: int = 40, options: TurnOptions | None = None) -> Message | None:
     """Answer one visitor message. Idempotent: a message that already has its reply is a no-op
     (Celery may deliver a turn twice: acks_late, a worker killed mid-turn)."""
     started = time.monotonic()
@@ -76,9 +98,10 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
 
         try:
             outcome = processor.run(
-                bot=bot_spec(bot=bot), tracker=Tracker.from_json(conversation.tracker),
+                bot=(options or TurnOptions()).apply(bot_spec(bot=bot)), tracker=Tracker.from_json(conversation.tracker),
                 history=conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq),
-                user_text=user_message.text, on_delta=on_delta, coalesce_ms=coalesce_ms)
+                user_text=user_message.text, on_delta=on_delta, coalesce_ms=coalesce_ms,
+                model=bot.llm_model or None)
             reply, tracker = outcome.reply, outcome.tracker
             _user_message_annotate(user_message=user_message, parse=outcome.parse)
         except LLMError as exc:
@@ -93,7 +116,7 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
                               total_ms=int((time.monotonic() - started) * 1000))
         conversation.tracker = tracker.to_json()
         conversation.last_activity_at = timezone.now()
-        if reply.action == "offer_handoff":
+        if reply.action == "handoff":  # the visitor accepted the offer of a person
             conversation.status = Conversation.Status.HANDOFF
         conversation.save(update_fields=["tracker", "last_activity_at", "status"])
         transaction.on_commit(lambda: events.message(message=stored))

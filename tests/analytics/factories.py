@@ -15,7 +15,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw")
+    password = "!"  # unusable; tests log in with force_login (no slow hashing)
 
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs):  # type: ignore[no-untyped-def]

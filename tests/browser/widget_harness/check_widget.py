@@ -321,12 +321,13 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         check("zh-hans strings (bot language, data-locale, auto via navigator.language); light theme gets dark text")
 
         # data-open
-        o = b.new_context()
+        o = b.new_context(reduced_motion="reduce")
         op = o.new_page()
         op.goto(base + "/?open=1")
         expect(op.locator("[data-testid=panel]")).to_be_visible()
+        assert sr(op, "getComputedStyle(r.querySelector('.panel')).animationName") == "none"
         o.close()
-        check("data-open opens the panel on first load")
+        check("data-open opens the panel on first load; prefers-reduced-motion disables animation")
         b.close()
     print(f"\n{len(ok)} checks passed")
 

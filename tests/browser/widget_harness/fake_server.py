@@ -46,6 +46,10 @@ MD = ("Sure! Here is what I found:\n\n**Shipping** takes *2-3 days*. Use code `F
       "1. Open your cart\n2. Enter the code\n3. Pay\n\n- Tracking: https://example.com/track.\n"
       "- Email: [support](mailto:help@example.com)\n\n```\ncurl https://api.example.com/v1/orders\n```")
 
+SHIP = ("Most orders arrive in **2–3 business days**. Orders over $50 ship free.\n\n"
+        "1. Express delivery: next day, $9.90\n2. Standard: 2–3 days\n\n"
+        "You can follow your parcel at https://example.com/track.")
+
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
@@ -133,6 +137,9 @@ async def handle_user(conv: Conversation, ws: web.WebSocketResponse, frame: dict
     elif t == "slow":
         await stream_reply(conv, user, "Streaming slowly so you can watch every chunk arrive in one bubble. " * 3,
                            chunk=4, delay=0.25)
+    elif "shipping" in t:
+        await stream_reply(conv, user, SHIP, quick=["Track my order", "Return policy", "Talk to a human"],
+                           citations=[{"title": "Shipping policy", "url": "https://example.com/shipping"}])
     elif t == "fail":
         await asyncio.sleep(0.5)
         await ws.send_json({"type": "error", "code": "reply_failed", "detail": "The bot could not answer."})

@@ -1,0 +1,42 @@
+"""Bearer API keys (`Authorization: Bearer cp_...`) for the OpenAI-compatible and NLU endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from rest_framework import authentication, exceptions
+
+from bots.models import ApiKey
+from bots.services.api_keys import KEY_PREFIX, api_key_authenticate
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def api_key_from_request(request: HttpRequest) -> ApiKey | None:
+    token = bearer_token(request)
+    return api_key_authenticate(raw_key=token) if token else None
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """DRF authentication: request.auth is the ApiKey, request.user stays anonymous."""
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiKey] | None:
+        token = bearer_token(request)
+        if token is None or not token.startswith(KEY_PREFIX):
+            return None
+        api_key = api_key_authenticate(raw_key=token)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request: Any) -> str:
+        return "Bearer"
