@@ -8,6 +8,7 @@ runs in `database_sync_to_async`. Per-connection state is only what the connecti
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,7 @@ ABUSIVE_FRAME_FACTOR = 4
 # the odd mistake, a script hammering the socket makes many.
 ABUSE_MAX_ERRORS = 20
 ABUSE_WINDOW_SECONDS = 60.0
+_PUBLIC_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class FrameError(Exception):
@@ -53,9 +55,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._error_times: deque[float] = deque(maxlen=ABUSE_MAX_ERRORS)
         public_key = self.scope["url_route"]["kwargs"]["public_key"]
         origin = _header(self.scope, b"origin")
-        bot = await database_sync_to_async(selectors.bot_get_active_by_public_key)(public_key=public_key)
+        bot = None
+        # Keys are "pk_" + URL-safe base64; anything else (NUL bytes, huge strings) never reaches SQL.
+        if _PUBLIC_KEY.fullmatch(public_key):
+            bot = await database_sync_to_async(selectors.bot_get_active_by_public_key)(public_key=public_key)
         if bot is None or not selectors.bot_origin_allowed(bot=bot, origin=origin):
-            log.info("ws_refused", public_key=public_key, origin=origin, bot_found=bot is not None)
+            log.info("ws_refused", public_key=public_key[:80], origin=(origin or "")[:200], bot_found=bot is not None)
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets HTTP 403
             return
         self.bot = bot
@@ -141,7 +146,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except selectors.VisitorTokenInvalid as exc:
                 raise FrameError("forbidden", "The visitor token is not valid for this bot; start a new "
                                               "conversation by sending hello without a token.") from exc
-            if user_id and conversation.user_id and conversation.user_id != user_id:
+            # A conversation opened with a verified identity belongs to that user: another user's
+            # identity, or none (a token left behind after logout), does not reopen it.
+            if conversation.user_id and conversation.user_id != user_id:
                 raise FrameError("forbidden", "This conversation belongs to another user.")
         else:
             conversation = conversation_services.conversation_start(bot=self.bot, user_id=user_id, locale=locale)

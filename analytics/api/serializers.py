@@ -37,6 +37,8 @@ class MessageSerializer(serializers.ModelSerializer):
     text = MaskedCharField()
     entities = MaskedJSONField()
     feedback_comment = MaskedCharField()
+    feedback = serializers.CharField(read_only=True, help_text="`up`, `down`, or empty when not rated.")
+    role = serializers.CharField(read_only=True, help_text="`user` (visitor) or `bot`.")
     tags = serializers.SerializerMethodField()
 
     class Meta:

@@ -23,7 +23,8 @@ from analytics.services import bot_training_data_changed
 from bots.api.serializers import BotSerializer, EntityTypeSerializer, IntentSerializer, TrainingPhraseSerializer
 from bots.models import Bot, EntityType, Intent, TrainingPhrase
 
-BOT_SLUG = OpenApiParameter("bot_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The bot's slug.")
+BOT_SLUG = OpenApiParameter("bot_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The bot's slug.",
+                            pattern=r"^[-a-zA-Z0-9_]+$")
 
 
 @extend_schema_view(

@@ -23,12 +23,16 @@ class BotSerializer(serializers.ModelSerializer):
 
 
 class IntentSerializer(serializers.ModelSerializer):
-    training_phrase_count = serializers.IntegerField(read_only=True)
+    training_phrase_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Intent
         fields = ["id", "name", "description", "response_mode", "training_phrase_count", "created_at"]
         read_only_fields = ["id", "created_at", "training_phrase_count"]
+
+    def get_training_phrase_count(self, obj: Intent) -> int:
+        annotated = getattr(obj, "training_phrase_count", None)
+        return annotated if annotated is not None else obj.training_phrases.count()
 
     def validate_name(self, value: str) -> str:
         bot = self.context["bot"]

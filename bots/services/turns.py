@@ -84,7 +84,9 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
             log.warning("turn_message_missing", message_id=user_message_id)
             return None
         # Lock: one turn per conversation at a time (Rasa's lock store, done with the row lock).
-        conversation = Conversation.objects.select_for_update().select_related("bot").get(
+        # `of=("self",)`: FOR UPDATE on a join would also lock the bot's row and serialise every
+        # conversation of the bot (bench/chat_latency.py measured exactly that before this).
+        conversation = Conversation.objects.select_for_update(of=("self",)).select_related("bot").get(
             pk=user_message.conversation_id)
         existing = Message.objects.filter(reply_to=user_message).first()
         if existing is not None:

@@ -90,6 +90,7 @@ class Launcher:
         self._manage("migrate", "--no-input")
         seeded = self._manage("seed_demo", "--origin", f"http://127.0.0.1:{site_port}", "--origin",
                               f"http://localhost:{site_port}", "--origin", f"http://localhost:{web_port}", capture=True)
+        self._write_run_env()
         self._start_app(web_port, site_port)
         self._wait_healthy(public)
         elapsed = time.monotonic() - started
@@ -170,6 +171,16 @@ class Launcher:
             sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(site_dir)],
             log=LOGS / "demo-site.log", env=self.env))
 
+    def _write_run_env(self) -> None:
+        """var/run.env: the URLs of this run, so other tools can join it
+        (`set -a; . var/run.env; set +a; .venv/bin/python manage.py createsuperuser`, make bench)."""
+        keys = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "VLLM_BASE_URL", "VLLM_MODEL", "SECRET_KEY",
+                "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
+                "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "HF_HUB_OFFLINE")
+        path = VAR / "run.env"
+        path.write_text("".join(f"{k}='{self.env[k]}'\n" for k in keys if k in self.env))
+        path.chmod(0o600)
+
     def _write_demo_site(self, site_port: int, public: str, public_key: str) -> None:
         (VAR / "demo-site" / "index.html").write_text(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -221,6 +232,7 @@ exactly like a customer's website. The chat button in the corner is one script t
             time.sleep(1)
 
     def stop(self) -> None:
+        (VAR / "run.env").unlink(missing_ok=True)
         for child in reversed(self.children):
             if child.process.poll() is None:
                 say(f"stopping {child.name}")
@@ -228,6 +240,10 @@ exactly like a customer's website. The chat button in the corner is one script t
         if self.postgres is not None:
             say("stopping PostgreSQL")
             self.postgres.stop()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -240,7 +256,10 @@ def main() -> int:
     parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "16")))
     args = parser.parse_args()
     launcher = Launcher(args)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C (even when started from a shell that ignores SIGINT in the background) and SIGTERM
+    # both lead to the orderly shutdown in `finally`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return launcher.run()
     except KeyboardInterrupt:

@@ -65,6 +65,6 @@ def test_api_conforms_to_its_schema(admin_token: str, keep_db_connection: None) 
 
         try:
             run()
-        except Exception as exc:  # collect every operation's failure, then report them together
+        except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, then report them together
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
     assert not failures, "\n\n".join(failures)

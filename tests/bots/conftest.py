@@ -95,7 +95,7 @@ def no_turns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Record enqueued turns instead of sending them to the broker (tests without a worker)."""
     enqueued: list[int] = []
     monkeypatch.setattr("bots.services.messages.turn_enqueue",
-                        lambda *, user_message_id: enqueued.append(user_message_id))
+                        lambda *, user_message_id, **_: enqueued.append(user_message_id))
     yield enqueued
 
 

@@ -144,7 +144,7 @@ BAD_FRAMES = [
     pytest.param('{"type": null}', "bad_frame", id="type-null"),
     pytest.param('{"type": "launch_missiles"}', "unknown_type", id="unknown-type"),
     pytest.param('{"type": ""}', "unknown_type", id="empty-type"),
-    pytest.param("[" * 100_00 + "]" * 100_00, "bad_json", id="deep-nesting"),
+    pytest.param("[" * 5000 + "]" * 5000, "bad_json", id="deep-nesting"),
     pytest.param('{"type": "ping", "n": ' + "9" * 5000 + "}", "bad_json", id="huge-int-literal"),
     pytest.param('{"type": "message", "client_id": "x", "text": 12}', "bad_frame", id="text-not-string"),
     pytest.param('{"type": "message", "client_id": "x", "text": null}', "bad_frame", id="text-null"),
@@ -250,7 +250,7 @@ async def test_default_char_limit(llm_bot, allowed_origin, no_turns, settings) -
     text = "é" * (settings.CHAT_MAX_MESSAGE_CHARS + 1)  # still under the frame byte limit
     assert len(json.dumps({"type": "message", "client_id": "c", "text": text}, ensure_ascii=False).encode()) \
         < settings.CHAT_MAX_FRAME_BYTES
-    await communicator.send_json_to({"type": "message", "client_id": "c", "text": text})
+    await send_raw(communicator, json.dumps({"type": "message", "client_id": "c", "text": text}, ensure_ascii=False))
     await expect_error(communicator, "message_too_long")
     await assert_alive(communicator)
     await communicator.disconnect()

@@ -1,0 +1,59 @@
+"""Shared helpers for the benchmarks: join a running `make run`, percentiles, tables, results file."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "benchmarks.md"
+
+
+def join_running_platform() -> None:
+    """Load var/run.env written by `make run` and set up Django against the same services."""
+    run_env = REPO / "var" / "run.env"
+    if not run_env.exists():
+        sys.exit("No running platform found (var/run.env). Start `make run` in another terminal first.")
+    for line in run_env.read_text().splitlines():
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key, shlex.split(value)[0] if value else "")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = (len(ordered) - 1) * q
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"
+    rule = "| " + " | ".join("-" * w for w in widths) + " |"
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    return "\n".join([line, rule, *body])
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace (or append) the `## title` section of docs/benchmarks.md."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nProduced by the scripts in `bench/`; rerun with `make bench`.\n"
+    section = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
