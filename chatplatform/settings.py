@@ -43,8 +43,10 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "bots",
     "inference_worker",
+    "analytics",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
 
@@ -186,6 +188,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bots, NLU, conversations and the OpenAI-compatible chat endpoint.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's assets come from the drf-spectacular-sidecar wheel: nothing loads from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "bots.models.Conversation.Status",
+        "SuggestionStatusEnum": "analytics.models.IntentSuggestion.Status",
+    },
 }
 
 # --- Security: production hardening (what `check --deploy` asks for) -------------------------

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bots import views as bot_views
 from bots.api.urls import api_urlpatterns, openai_urlpatterns
@@ -11,5 +12,10 @@ urlpatterns = [
     path("demo/", bot_views.demo_page, name="demo"),
     *openai_urlpatterns,
     *api_urlpatterns,
+    path("api/v1/", include("bots.api.admin_api")),
+    path("api/v1/", include("analytics.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("analytics.urls")),
     path("", bot_views.home, name="home"),
 ]

@@ -40,3 +40,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return "Bearer"
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+        target_class = "bots.api.auth.ApiKeyAuthentication"
+        name = "apiKey"
+
+        def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+            return {"type": "http", "scheme": "bearer", "description": "API key created with create_api_key"}
+except ImportError:  # pragma: no cover - drf-spectacular is a runtime dependency
+    pass

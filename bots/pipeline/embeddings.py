@@ -71,6 +71,11 @@ class _LruCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
 
 class SentenceEmbedder:
     """An `Embedder` (see types.py): `encode(texts) -> float32 array (n, 384)`, rows L2-normalised.
@@ -175,6 +180,10 @@ class SentenceEmbedder:
             pooled = (token_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         return pooled.numpy().astype(np.float32, copy=False)
+
+    def clear_cache(self) -> None:
+        """Benchmarks call this so repeated texts measure the model, not the cache."""
+        self._cache.clear()
 
     @property
     def cache_info(self) -> dict[str, int]:

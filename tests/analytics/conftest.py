@@ -8,11 +8,6 @@ from analytics.services import bot_assignment_create
 from tests.analytics.factories import BotFactory, ConversationFactory, UserFactory, turn
 
 
-@pytest.fixture(autouse=True)
-def _analytics_urls(settings):  # type: ignore[no-untyped-def]
-    settings.ROOT_URLCONF = "tests.analytics.urls"
-
-
 @pytest.fixture
 def bot_a(db):  # type: ignore[no-untyped-def]
     return BotFactory(slug="bot-a", name="Bot A")

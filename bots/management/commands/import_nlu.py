@@ -1,0 +1,72 @@
+"""`python manage.py import_nlu <bot slug> <file> [--replace] [--train]`: Rasa NLU YAML or CSV."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from bots.models import Bot
+from bots.nlu_formats import NluFormatError, format_for_path, parse_nlu
+from bots.services.nlu import NluImportError, nlu_data_import, nlu_model_train
+
+# Above this many examples the import takes long enough to be worth saying what is happening.
+PROGRESS_THRESHOLD = 2000
+
+
+class Command(BaseCommand):
+    help = "Import NLU training data (Rasa NLU YAML or CSV text,intent) into a bot. All or nothing."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("bot_slug")
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--replace", action="store_true",
+                            help="Remove training phrases that are not in the file (intents are kept).")
+        parser.add_argument("--train", action="store_true", help="Train the classifier right after importing.")
+
+    def handle(self, *args: Any, bot_slug: str, file: Path, replace: bool, train: bool, **options: Any) -> None:
+        try:
+            bot = Bot.objects.get(slug=bot_slug)
+        except Bot.DoesNotExist:
+            raise CommandError(f"no bot with slug {bot_slug!r}") from None
+        try:
+            fmt = format_for_path(file)
+            content = file.read_text(encoding="utf-8-sig")
+        except NluFormatError as exc:
+            raise CommandError(str(exc)) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {file}: {exc}") from exc
+
+        try:
+            data = parse_nlu(content, fmt)
+        except NluFormatError as exc:
+            for line, message in exc.errors:
+                self.stderr.write(f"{file}:{line}: {message}")
+            raise CommandError(f"{len(exc.errors)} error(s) in {file}; nothing was imported") from exc
+
+        large = data.example_count >= PROGRESS_THRESHOLD
+        if large:
+            self._progress(f"parsed {data.example_count} examples in {len(data.intents)} intents; importing...")
+        try:
+            report = nlu_data_import(bot=bot, source=data, replace=replace)
+        except NluImportError as exc:
+            raise CommandError(f"{exc}; nothing was imported") from exc
+        for warning in report.warnings:
+            self.stderr.write(f"warning: {warning}")
+        self.stdout.write(
+            f"{bot.slug}: {report.phrases_added} phrases added, {report.phrases_unchanged} unchanged, "
+            f"{report.phrases_removed} removed, {report.intents_created} intents created, "
+            f"{report.entity_types_created} entity types created; data version {report.data_version}")
+        if train:
+            if large:
+                self._progress("training the classifier...")
+            model = nlu_model_train(bot=bot)
+            self.stdout.write(f"trained model for data version {model.data_version} "
+                              f"in {model.metrics.get('train_seconds', '?')} s")
+
+    def _progress(self, message: str) -> None:
+        # stderr, so `import_nlu ... > report.txt` keeps only the result.
+        self.stderr.write(message)
+        sys.stderr.flush()
