@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +26,7 @@ from bots.models import (
     ResponseTemplate,
     TrainingPhrase,
 )
+from bots.services.api_keys import api_key_issue
 
 
 class IntentInline(admin.TabularInline):
@@ -37,10 +42,11 @@ class BotAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "language")
     search_fields = ("name", "slug", "public_key")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("public_key", "embed_snippet", "secret", "nlu_data_version", "created_at", "updated_at")
+    readonly_fields = ("public_key", "embed_snippet", "secret", "nlu_data_version", "created_at", "updated_at",
+                       "test_console")
     inlines = [IntentInline]
     fieldsets = (
-        (None, {"fields": ("name", "slug", "is_active")}),
+        (None, {"fields": ("name", "slug", "is_active", "test_console")}),
         (_("Persona and replies"), {"fields": ("persona", "greeting", "fallback_text", "handoff_text")}),
         (_("Understanding"), {"fields": ("nlu_threshold", "fallbacks_before_handoff", "generate_when_out_of_scope",
                                          "nlu_data_version")}),
@@ -58,6 +64,25 @@ class BotAdmin(admin.ModelAdmin):
     @admin.display(description=_("Intents"), ordering="_intent_count")
     def intent_count(self, bot: Bot) -> int:
         return getattr(bot, "_intent_count", 0)
+
+    @admin.display(description=_("Test console"))
+    def test_console(self, bot: Bot) -> str:
+        if not bot.pk:
+            return _("Save the bot first.")
+        return format_html('<a class="button" href="{}">{}</a>', reverse("admin:bots_bot_console", args=[bot.pk]),
+                           _("Chat with this bot (shows intent, confidence, entities and action per turn)"))
+
+    def get_urls(self) -> list[object]:
+        return [path("<int:bot_id>/console/", self.admin_site.admin_view(self.console_view), name="bots_bot_console"),
+                *super().get_urls()]
+
+    def console_view(self, request: HttpRequest, bot_id: int) -> TemplateResponse:
+        bot = get_object_or_404(Bot, pk=bot_id)
+        if not self.has_change_permission(request, bot):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "bot": bot, "opts": self.model._meta,
+                   "title": _("Test console: %(name)s") % {"name": bot.name}}
+        return TemplateResponse(request, "admin/bots/bot/console.html", context)
 
     @admin.display(description=_("Embed snippet"))
     def embed_snippet(self, bot: Bot) -> str:
@@ -166,3 +191,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ("name", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at")
     filter_horizontal = ("bots",)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
+        raw_key = None if change else api_key_issue(obj)
+        super().save_model(request, obj, form, change)
+        if raw_key:
+            messages.warning(request, format_html(
+                _("New API key (shown once, stored only as a hash): {}"), format_html("<code>{}</code>", raw_key)))

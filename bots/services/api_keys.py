@@ -20,12 +20,20 @@ def _hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-@transaction.atomic
-def api_key_create(*, name: str, bots: Iterable[Bot] = ()) -> tuple[ApiKey, str]:
-    """Returns the stored key and the raw key, which is not kept anywhere: show it once."""
+def api_key_issue(api_key: ApiKey) -> str:
+    """Give an unsaved key its credentials; returns the raw key, which is not kept anywhere."""
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    api_key = ApiKey.objects.create(name=name, prefix=prefix, key_hash=_hash(raw_key))
+    api_key.prefix, api_key.key_hash = prefix, _hash(raw_key)
+    return raw_key
+
+
+@transaction.atomic
+def api_key_create(*, name: str, bots: Iterable[Bot] = ()) -> tuple[ApiKey, str]:
+    """Returns the stored key and the raw key: show it once."""
+    api_key = ApiKey(name=name)
+    raw_key = api_key_issue(api_key)
+    api_key.save()
     api_key.bots.set(list(bots))
     return api_key, raw_key
 
