@@ -34,11 +34,12 @@ run: install
 	@$(PY) -m chatplatform.launcher
 
 browser-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@# Chromium for the browser tests; CJK fonts so the Chinese UI renders (and screenshots) as text.
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 		if [ "$$(id -u)" = "0" ]; then \
-			echo "[chatplatform] installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else echo "[chatplatform] chromium missing: sudo apt-get install chromium (browser tests will be skipped)"; fi; \
+			echo "[chatplatform] installing Debian's chromium and CJK fonts for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		else echo "[chatplatform] chromium missing: sudo apt-get install chromium fonts-noto-cjk (browser tests will be skipped)"; fi; \
 	fi
 
 test: install browser-deps

@@ -11,13 +11,13 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from analytics.models import BotAssignment, ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.roles import ROLES
 from bots.models import Bot, Conversation, Intent, Message, TrainingPhrase
+from bots.services.nlu import nlu_training_data_changed
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def intent_suggestion_accept(*, suggestion_id: int, user: Any) -> TrainingPhrase
         suggestion.save(update_fields=["status", "intent", "new_intent_name", "training_phrase",
                                        "reviewed_by", "reviewed_at"])
         if created:
-            bot_training_data_changed(bot_id=suggestion.bot_id)
+            nlu_training_data_changed(bot_id=suggestion.bot_id)
     return phrase
 
 
@@ -155,25 +155,3 @@ def intent_suggestion_reject(*, suggestion_id: int, user: Any) -> IntentSuggesti
     return suggestion
 
 
-def bot_training_data_changed(*, bot_id: int) -> None:
-    """Bump the bot's NLU data version (F(): no lost update) and, after commit, ask for a retrain.
-
-    The retrain task lives in inference_worker; when it is not there (yet), training data still
-    changes and the bot retrains the next time something else triggers it.
-    """
-    Bot.objects.filter(pk=bot_id).update(nlu_data_version=F("nlu_data_version") + 1, updated_at=timezone.now())
-    transaction.on_commit(lambda: _enqueue_retrain(bot_id))
-
-
-def _enqueue_retrain(bot_id: int) -> None:
-    try:
-        from inference_worker.tasks import nlu_retrain  # noqa: PLC0415  (the worker app is optional here)
-    except ImportError:
-        logger.info("nlu_retrain task not available; bot %s not retrained now", bot_id)
-        return
-    from kombu.exceptions import OperationalError  # noqa: PLC0415
-
-    try:
-        nlu_retrain.delay(bot_id)
-    except OperationalError:  # broker down: the data is committed; do not fail the admin's request
-        logger.warning("could not enqueue nlu_retrain for bot %s", bot_id, exc_info=True)

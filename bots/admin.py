@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.core.exceptions import PermissionDenied
@@ -27,6 +29,20 @@ from bots.models import (
     TrainingPhrase,
 )
 from bots.services.api_keys import api_key_issue
+from bots.services.nlu import nlu_training_data_changed
+
+
+class RetrainsOnSaveMixin:
+    """Saving or deleting NLU data in the admin bumps the bot's data version and retrains it."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        nlu_training_data_changed(bot_id=form.instance.bot_id)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        bot_id = obj.bot_id
+        super().delete_model(request, obj)  # type: ignore[misc]
+        nlu_training_data_changed(bot_id=bot_id)
 
 
 class IntentInline(admin.TabularInline):
@@ -111,7 +127,7 @@ class FormSlotInline(admin.TabularInline):
 
 
 @admin.register(Intent)
-class IntentAdmin(admin.ModelAdmin):
+class IntentAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
     list_display = ("name", "bot", "response_mode", "phrase_count")
     list_filter = ("bot", "response_mode")
     search_fields = ("name", "description", "training_phrases__text")
@@ -133,7 +149,7 @@ class EntityValueInline(admin.TabularInline):
 
 
 @admin.register(EntityType)
-class EntityTypeAdmin(admin.ModelAdmin):
+class EntityTypeAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
     list_display = ("name", "bot", "kind", "pattern")
     list_filter = ("bot", "kind")
     search_fields = ("name", "pattern", "values__value")

@@ -19,7 +19,7 @@ from rest_framework.routers import SimpleRouter
 
 from analytics.api.permissions import BotConfigPermission
 from analytics.selectors import bots_visible_to
-from analytics.services import bot_training_data_changed
+from bots.services.nlu import nlu_training_data_changed
 from bots.api.serializers import BotSerializer, EntityTypeSerializer, IntentSerializer, TrainingPhraseSerializer
 from bots.models import Bot, EntityType, Intent, TrainingPhrase
 
@@ -92,12 +92,12 @@ class IntentViewSet(_BotChildViewSet):
         renamed = "name" in serializer.validated_data and serializer.validated_data["name"] != serializer.instance.name
         serializer.save()
         if renamed:
-            bot_training_data_changed(bot_id=self.get_bot().pk)
+            nlu_training_data_changed(bot_id=self.get_bot().pk)
 
     @transaction.atomic
     def perform_destroy(self, instance: Intent) -> None:
         instance.delete()
-        bot_training_data_changed(bot_id=self.get_bot().pk)
+        nlu_training_data_changed(bot_id=self.get_bot().pk)
 
 
 @extend_schema_view(**{
@@ -119,17 +119,17 @@ class TrainingPhraseViewSet(_BotChildViewSet):
     @transaction.atomic
     def perform_create(self, serializer: Any) -> None:
         serializer.save()
-        bot_training_data_changed(bot_id=self.get_bot().pk)
+        nlu_training_data_changed(bot_id=self.get_bot().pk)
 
     @transaction.atomic
     def perform_update(self, serializer: Any) -> None:
         serializer.save(embedding=None)  # stale: the retrain recomputes it
-        bot_training_data_changed(bot_id=self.get_bot().pk)
+        nlu_training_data_changed(bot_id=self.get_bot().pk)
 
     @transaction.atomic
     def perform_destroy(self, instance: TrainingPhrase) -> None:
         instance.delete()
-        bot_training_data_changed(bot_id=self.get_bot().pk)
+        nlu_training_data_changed(bot_id=self.get_bot().pk)
 
 
 @extend_schema_view(**_child_schema)

@@ -36,7 +36,7 @@ ARTIFACT_FORMAT = "chatplatform-nlu/1"
 # Default regularisation: C=10 was best on CLINC150 val among 1/3/10/30/100.
 DEFAULT_C = 10.0
 # Recommended bot threshold for this confidence, picked on CLINC150 val + oos_val (never test).
-RECOMMENDED_THRESHOLD = 0.42
+RECOMMENDED_THRESHOLD = 0.41
 MAX_RANKING = 10
 
 

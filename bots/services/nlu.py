@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import structlog
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -29,6 +30,8 @@ from bots.pipeline.embeddings import SentenceEmbedder, shared_embedder
 from bots.pipeline.entities import EntityExtractor, LookupEntityDef, RegexEntityDef
 from bots.pipeline.nlu import IntentParser, NluTrainingError, TrainedIntentModel, TrainingExample, train
 from bots.pipeline.types import ParseResult
+
+log = structlog.get_logger(__name__)
 
 EMBEDDING_SAVE_BATCH = 1000
 
@@ -77,6 +80,7 @@ def nlu_data_import(*, bot: Bot, source: NluData, replace: bool = False) -> Impo
         _import_entities(locked_bot, source, replace, report)
         if report.changed:
             Bot.objects.filter(pk=bot.pk).update(nlu_data_version=F("nlu_data_version") + 1)
+            transaction.on_commit(lambda: nlu_retrain_enqueue(bot_id=bot.pk))
         bot.nlu_data_version = Bot.objects.values_list("nlu_data_version", flat=True).get(pk=bot.pk)
         report.data_version = bot.nlu_data_version
     return report
@@ -267,8 +271,39 @@ def nlu_parse(*, bot: Bot, text: str) -> ParseResult:
     return parser.parse(text, bot.nlu_threshold)
 
 
+def nlu_training_data_changed(*, bot_id: int) -> None:
+    """Bump the bot's NLU data version (F(): no lost update) and, after commit, retrain in the worker.
+
+    Every writer of intents, phrases or entities calls this: the admin, the REST API, imports and
+    accepted corrections. Until the new model is stored, parsing keeps using the previous one.
+    """
+    Bot.objects.filter(pk=bot_id).update(nlu_data_version=F("nlu_data_version") + 1)
+    transaction.on_commit(lambda: nlu_retrain_enqueue(bot_id=bot_id))
+
+
+def nlu_retrain_enqueue(*, bot_id: int, data_version: int | None = None) -> None:
+    """Ask the worker to train; at most one request per bot and data version within 10 minutes."""
+    from django.core.cache import cache
+    from kombu.exceptions import OperationalError
+
+    from inference_worker.tasks import nlu_retrain
+
+    if data_version is None:
+        data_version = Bot.objects.values_list("nlu_data_version", flat=True).get(pk=bot_id)
+    if not cache.add(f"nlu-retrain:{bot_id}:{data_version}", 1, timeout=600):
+        return
+    try:
+        nlu_retrain.delay(bot_id)
+    except OperationalError:  # broker down: the data is committed; the next parse asks again
+        cache.delete(f"nlu-retrain:{bot_id}:{data_version}")
+        log.warning("nlu_retrain_enqueue_failed", bot_id=bot_id)
+
+
 def _parser_for(bot: Bot) -> IntentParser:
     latest = NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True).first()
+    if latest is not None and latest < bot.nlu_data_version:
+        # Serve the previous model while the worker trains the new one (swapped in when stored).
+        nlu_retrain_enqueue(bot_id=bot.pk, data_version=bot.nlu_data_version)
     cached = _parsers.get(bot.pk)
     if cached is not None and latest is not None and cached.data_version == latest:
         return cached.parser

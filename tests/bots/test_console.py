@@ -76,3 +76,28 @@ def test_api_key_created_in_admin_is_shown_once_and_stored_hashed(admin_client, 
     assert raw.startswith("cp_") and raw not in (api_key.key_hash, api_key.prefix)
     assert api_key_authenticate(raw_key=raw) == api_key
     assert raw not in admin_client.get(f"/admin/bots/apikey/{api_key.pk}/change/").content.decode()
+
+
+def test_editing_training_phrases_in_the_admin_bumps_the_version_and_retrains(admin_client, demo_bot,
+                                                                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bots.models import Bot, Intent
+
+    enqueued: list[int] = []
+    monkeypatch.setattr("inference_worker.tasks.nlu_retrain.delay", lambda bot_id: enqueued.append(bot_id))
+    intent = Intent.objects.get(bot=demo_bot, name="opening_hours")
+    phrases = list(intent.training_phrases.all())
+    data = {"bot": demo_bot.pk, "name": intent.name, "description": "", "response_mode": "template",
+            "training_phrases-TOTAL_FORMS": len(phrases) + 1, "training_phrases-INITIAL_FORMS": len(phrases),
+            "responses-TOTAL_FORMS": 0, "responses-INITIAL_FORMS": 0,
+            "form_slots-TOTAL_FORMS": 0, "form_slots-INITIAL_FORMS": 0}
+    for i, phrase in enumerate(phrases):
+        data |= {f"training_phrases-{i}-id": phrase.pk, f"training_phrases-{i}-intent": intent.pk,
+                 f"training_phrases-{i}-text": phrase.text}
+    data |= {f"training_phrases-{len(phrases)}-intent": intent.pk,
+             f"training_phrases-{len(phrases)}-text": "till when are you open today"}
+    version = demo_bot.nlu_data_version
+    response = admin_client.post(f"/admin/bots/intent/{intent.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert intent.training_phrases.filter(text="till when are you open today").exists()
+    assert Bot.objects.get(pk=demo_bot.pk).nlu_data_version == version + 1
+    assert enqueued == [demo_bot.pk]

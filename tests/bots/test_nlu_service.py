@@ -1,0 +1,107 @@
+"""nlu_data_import / export / train / parse against the real database and the real embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.models import EntityType, EntityValue, NluModel, TrainingPhrase
+from bots.nlu_formats import NluData, parse_csv, parse_rasa_yaml
+from bots.services.nlu import (
+    NluImportError,
+    entity_extractor_for_bot,
+    nlu_cache_clear,
+    nlu_data_export,
+    nlu_data_import,
+    nlu_model_train,
+    nlu_parse,
+)
+from tests.factories import BotFactory, EntityTypeFactory, IntentFactory, TrainingPhraseFactory
+
+pytestmark = pytest.mark.django_db
+
+DATA = NluData(
+    intents={
+        "check_balance": ["how much money is in my account", "what is my balance", "show my account balance",
+                          "how much do i have in checking"],
+        "book_flight": ["book a flight to paris", "i need a plane ticket to london", "reserve a flight for tomorrow",
+                        "find me flights to new york"],
+    },
+    lookups={"city": ["New York", "Paris"]},
+    synonyms={"New York": ["NYC", "big apple"]},
+    regexes={"booking_ref": [r"[A-Z]{3}\d{3}"]},
+)
+
+
+def test_import_adds_data_bumps_version_and_is_idempotent() -> None:
+    bot = BotFactory()
+    report = nlu_data_import(bot=bot, source=DATA)
+    assert (report.intents_created, report.phrases_added, report.entity_types_created) == (2, 8, 2)
+    assert report.data_version == bot.nlu_data_version == 2
+    city = EntityValue.objects.get(entity_type__bot=bot, value="New York")
+    assert city.synonyms == ["NYC", "big apple"]
+
+    again = nlu_data_import(bot=bot, source=DATA)
+    assert (again.phrases_added, again.phrases_unchanged, again.data_version) == (0, 8, 2)
+
+
+def test_replace_removes_missing_phrases_keeps_intents_and_embeddings() -> None:
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    kept = TrainingPhrase.objects.get(intent__bot=bot, text="what is my balance")
+    TrainingPhrase.objects.filter(pk=kept.pk).update(embedding=[0.1] * 384)
+    smaller = NluData(intents={"check_balance": ["what is my balance"]})
+    report = nlu_data_import(bot=bot, source=smaller, replace=True)
+    assert report.phrases_removed == 7
+    assert list(TrainingPhrase.objects.filter(intent__bot=bot).values_list("text", flat=True)) == ["what is my balance"]
+    assert TrainingPhrase.objects.get(pk=kept.pk).embedding is not None
+    assert bot.intents.count() == 2 and any("book_flight" in w for w in report.warnings)
+
+
+def test_conflicting_entity_kind_rolls_back_everything() -> None:
+    bot = BotFactory()
+    EntityTypeFactory(bot=bot, name="city", kind=EntityType.Kind.REGEX, pattern="x")
+    with pytest.raises(NluImportError):
+        nlu_data_import(bot=bot, source=DATA)
+    assert not TrainingPhrase.objects.filter(intent__bot=bot).exists()
+    bot.refresh_from_db()
+    assert bot.nlu_data_version == 1
+
+
+def test_export_round_trips() -> None:
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    yaml_data = parse_rasa_yaml(nlu_data_export(bot=bot, fmt="yaml"))
+    assert {k: sorted(v) for k, v in yaml_data.intents.items()} == {k: sorted(v) for k, v in DATA.intents.items()}
+    assert yaml_data.synonyms == DATA.synonyms and yaml_data.regexes == DATA.regexes
+    assert parse_csv(nlu_data_export(bot=bot, fmt="csv")).example_count == 8
+
+
+def test_entity_extractor_for_bot() -> None:
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    entities = entity_extractor_for_bot(bot=bot).extract("fly to the big apple, ref ABC123")
+    assert [(e.entity, e.value) for e in entities] == [("city", "New York"), ("booking_ref", "ABC123")]
+
+
+def test_train_stores_embeddings_and_parse_uses_latest_model() -> None:
+    nlu_cache_clear()
+    bot = BotFactory(nlu_threshold=0.5)
+    nlu_data_import(bot=bot, source=DATA)
+
+    # No model yet: the first parse trains synchronously.
+    result = nlu_parse(bot=bot, text="get me a ticket to nyc")
+    assert result.intent is not None and result.intent.name == "book_flight"
+    assert ("city", "New York") in [(e.entity, e.value) for e in result.entities]
+    assert NluModel.objects.filter(bot=bot, data_version=2).exists()
+    assert not TrainingPhrase.objects.filter(intent__bot=bot, embedding__isnull=True).exists()
+    assert nlu_parse(bot=bot, text="what is the capital of mongolia").intent is None
+
+    # New data: only the new phrase is embedded, and parse switches to the new version.
+    greet = IntentFactory(bot=bot, name="greet")
+    TrainingPhraseFactory(intent=greet, text="hello there")
+    TrainingPhraseFactory(intent=greet, text="hi, good morning")
+    bot.nlu_data_version = 3
+    bot.save(update_fields=["nlu_data_version"])
+    model = nlu_model_train(bot=bot)
+    assert model.data_version == 3 and model.metrics["embedded_now"] == 2
+    assert nlu_parse(bot=bot, text="hello, good morning to you").intent.name == "greet"  # type: ignore[union-attr]

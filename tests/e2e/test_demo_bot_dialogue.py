@@ -1,0 +1,53 @@
+"""The demo bot through the whole stack: real NLU (embeddings in the worker), templates, a form over
+several turns, a topic change mid-form, and out-of-scope messages going to the LLM then to handoff."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.models import Conversation, Message
+from tests.support import ws
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+async def say(communicator, text: str) -> dict:  # type: ignore[no-untyped-def]
+    await communicator.send_json_to({"type": "message", "client_id": ws.new_client_id(), "text": text})
+    await ws.expect(communicator, "ack")
+    _, final = await ws.collect_reply(communicator, timeout=60)
+    return final
+
+
+async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin, stub_llm, celery_worker) -> None:
+    stub_llm.behaviour.reply = "I'm not sure about that, but I can help with orders and returns."
+    communicator = await ws.connect(demo_bot.public_key, allowed_origin)
+    welcome = await ws.hello(communicator)
+
+    greeting = await say(communicator, "hello there")
+    assert greeting["text"].startswith("Hi! I'm the Acme assistant")
+    assert "Track my order" in greeting["quick_replies"]
+
+    ask = await say(communicator, "where is my order?")
+    assert "order number" in ask["text"]
+    # Topic change mid-form: a confident other intent is answered; the form is dropped.
+    hours = await say(communicator, "what are your opening hours")
+    assert "Monday to Saturday" in hours["text"]
+    await say(communicator, "track my order")
+    done = await say(communicator, "it's AC-12345")
+    assert "Order AC-12345 is on its way" in done["text"]
+
+    first = await say(communicator, "what's the airspeed velocity of an unladen swallow")
+    assert first["text"] == stub_llm.behaviour.reply
+    second = await say(communicator, "recite a poem about quantum chromodynamics")
+    assert second["quick_replies"], "after repeated out-of-scope messages the bot offers a person"
+    await communicator.disconnect()
+
+    conversation = await Conversation.objects.aget(pk=welcome["conversation_id"])
+    actions = [a async for a in Message.objects.filter(conversation=conversation, role="bot")
+               .order_by("seq").values_list("action", flat=True)]
+    assert actions == ["utter_template", "ask_slot", "utter_template", "ask_slot", "utter_template", "generate",
+                       "offer_handoff"]
+    intents = [i async for i in Message.objects.filter(conversation=conversation, role="user")
+               .order_by("seq").values_list("intent", flat=True)]
+    assert intents[:3] == ["greet", "track_order", "opening_hours"]
+    assert conversation.tracker["slots"]["order_number"] == "AC-12345"
