@@ -74,7 +74,7 @@ class ConversationFilter(django_filters.FilterSet):
         return selectors.conversations_with_intent(qs, value.strip())
 
     def filter_outcome(self, qs: QuerySet, name: str, value: str) -> QuerySet:
-        return selectors.with_outcome(qs).filter(outcome=value)
+        return selectors.conversations_with_outcome(qs, value)
 
     def filter_feedback(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.conversations_with_feedback(qs, value)

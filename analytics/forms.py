@@ -22,6 +22,10 @@ class SuggestionForm(forms.Form):
     text = forms.CharField(required=False, max_length=1000, label=_("Training phrase"),
                            help_text=_("Defaults to the visitor's text; edit out personal data."))
 
-    def __init__(self, *args, bot_id: int, **kwargs):
+    def __init__(self, *args, bot_id: int, intent_choices: list[tuple[int, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["intent"].queryset = Intent.objects.filter(bot_id=bot_id).order_by("name")
+        if intent_choices is not None:
+            # Many forms on one page (one per message / cluster): render from a list loaded once per bot
+            # instead of one query per form. Validation (POST) still uses the queryset above.
+            self.fields["intent"].choices = [("", self.fields["intent"].empty_label), *intent_choices]

@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Aggregate, Avg, Count, FloatField, Q, QuerySet
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from analytics.selectors import Outcome, turn_intent_expression, unrecognised_clusters, with_outcome
+from analytics.selectors import Outcome, unrecognised_clusters, with_outcome
 from bots.models import Conversation, Message
 
 
@@ -95,36 +95,44 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def metrics_compute(*, conversations: QuerySet[Conversation], top: int = 10) -> Metrics:
-    conv_ids = conversations.order_by().values("pk")
-    scoped = Conversation.objects.filter(pk__in=conv_ids)
+    plain = not conversations.query.annotations and not conversations.query.distinct
+    # The filtered queryset is used as is when it is a plain WHERE (no self-join on the primary key).
+    scoped = conversations.order_by() if plain else Conversation.objects.filter(
+        pk__in=conversations.order_by().values("pk"))
+    conv_ids = scoped.values("pk")
     messages = Message.objects.filter(conversation__in=conv_ids)
     tz = timezone.get_current_timezone()
 
+    # One pass over the conversations: outcome x day x csat, folded in Python (a few hundred groups).
     outcomes = {key: 0 for key, _label in Outcome.CHOICES}
-    for outcome, n in with_outcome(scoped).order_by().values_list("outcome").annotate(n=Count("id")):
-        outcomes[outcome] = n
+    days: dict[date, DayCount] = {}
+    distribution = {score: 0 for score in range(1, 6)}
+    for outcome, day, score, n in (
+            with_outcome(scoped).annotate(day=TruncDate("started_at", tzinfo=tz)).order_by()
+            .values_list("outcome", "day", "csat").annotate(n=Count("id"))):
+        outcomes[outcome] += n
+        days.setdefault(day, DayCount(day)).conversations += n
+        if score is not None:
+            distribution[score] += n
     total = sum(outcomes.values())
     engaged = sum(outcomes[k] for k in Outcome.ENGAGED)
+    csat_n = sum(distribution.values())
+    csat = {"n": csat_n, "avg": (sum(k * v for k, v in distribution.items()) / csat_n) if csat_n else None}
 
-    days: dict[date, DayCount] = {}
-    for day, n in scoped.annotate(day=TruncDate("started_at", tzinfo=tz)).order_by().values_list("day").annotate(
-            n=Count("id")):
-        days.setdefault(day, DayCount(day)).conversations = n
+    # One pass over the messages: count and thumbs per day.
     message_total = 0
-    for day, n in messages.annotate(day=TruncDate("created_at", tzinfo=tz)).order_by().values_list("day").annotate(
-            n=Count("id")):
+    thumbs = {"up": 0, "down": 0}
+    for day, n, up, down in (
+            messages.annotate(day=TruncDate("created_at", tzinfo=tz)).order_by().values_list("day").annotate(
+                n=Count("id"), up=Count("id", filter=Q(role=Message.Role.BOT, feedback=Message.Feedback.UP)),
+                down=Count("id", filter=Q(role=Message.Role.BOT, feedback=Message.Feedback.DOWN)))):
         days.setdefault(day, DayCount(day)).messages = n
         message_total += n
+        thumbs["up"] += up
+        thumbs["down"] += down
     per_day = _fill_days(days)
 
-    csat = scoped.filter(csat__isnull=False).aggregate(avg=Avg("csat"), n=Count("id"))
-    distribution = {score: 0 for score in range(1, 6)}
-    for score, n in scoped.filter(csat__isnull=False).order_by().values_list("csat").annotate(n=Count("id")):
-        distribution[score] = n
-
     bot_messages = messages.filter(role=Message.Role.BOT)
-    thumbs = bot_messages.aggregate(up=Count("id", filter=Q(feedback=Message.Feedback.UP)),
-                                    down=Count("id", filter=Q(feedback=Message.Feedback.DOWN)))
     latency = bot_messages.aggregate(
         ttft_p50=PercentileCont("time_to_first_token_ms", 0.5, filter=Q(time_to_first_token_ms__isnull=False)),
         ttft_p95=PercentileCont("time_to_first_token_ms", 0.95, filter=Q(time_to_first_token_ms__isnull=False)),
@@ -132,11 +140,17 @@ def metrics_compute(*, conversations: QuerySet[Conversation], top: int = 10) -> 
         total_p95=PercentileCont("total_time_ms", 0.95, filter=Q(total_time_ms__isnull=False)),
     )
 
-    top_intents = list(
-        messages.filter(role=Message.Role.USER).annotate(turn_intent=turn_intent_expression())
-        .exclude(turn_intent__isnull=True).order_by().values("turn_intent").annotate(count=Count("id"))
-        .order_by("-count", "turn_intent")[:top]
-    )
+    # Turn intent (selectors.turn_intent_expression) in two grouped lookups instead of joining every
+    # visitor message to its reply: own intent; else, for the few without one, the reply's intent.
+    intent_counts: dict[str, int] = {}
+    visitor = messages.filter(role=Message.Role.USER)
+    for name, n in visitor.exclude(intent="").order_by().values_list("intent").annotate(n=Count("id")):
+        intent_counts[name] = intent_counts.get(name, 0) + n
+    for name, n in (visitor.filter(intent="").exclude(reply__intent="").filter(reply__isnull=False).order_by()
+                    .values_list("reply__intent").annotate(n=Count("id"))):
+        intent_counts[name] = intent_counts.get(name, 0) + n
+    top_intents = [{"turn_intent": name, "count": n}
+                   for name, n in sorted(intent_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
     clusters = unrecognised_clusters(conversations=scoped, limit=top)
 
     return Metrics(
@@ -179,3 +193,10 @@ def _fill_days(days: dict[date, DayCount], max_days: int = 366) -> list[DayCount
         out.append(days.get(day, DayCount(day)))
         day += timedelta(days=1)
     return out
+
+
+def metrics_cached(*, conversations: QuerySet[Conversation], top: int = 10) -> Metrics:
+    """`metrics_compute`, cached briefly (see analytics/caching.py): what the page and the API call."""
+    from analytics.caching import cached
+
+    return cached("metrics", conversations, lambda: metrics_compute(conversations=conversations, top=top), top)

@@ -105,21 +105,58 @@ def _conv_messages() -> QuerySet[Message]:
     return Message.objects.filter(conversation=OuterRef("pk"))
 
 
+def _outcome_conditions() -> tuple[Exists, Q, Q]:
+    """(engaged, handoff, fallback) as conditions on a conversation.
+
+    Each EXISTS matches one partial index of bots/migrations/0002_analytics_indexes.py, so PostgreSQL
+    probes a small index (or hashes it once) instead of joining every message with its reply. The
+    fallback condition is "a fallback reply or `unrecognised_q()`" split into ORed EXISTS: same
+    conversations, cheaper plans.
+    """
+    msgs = _conv_messages
+    engaged = Exists(msgs().filter(role=Message.Role.USER))
+    handoff = Q(status=Conversation.Status.HANDOFF) | Q(Exists(msgs().filter(role=Message.Role.BOT,
+                                                                               action="offer_handoff")))
+    # A reply lives in the conversation of the message it answers (the turn service writes both), so
+    # "a visitor message whose reply is a fallback" is already "a bot message with action fallback".
+    fallback = (Q(Exists(msgs().filter(role=Message.Role.BOT, action="fallback")))
+                # the other branch of unrecognised_q(): no intent on the visitor message nor on its reply
+                | Q(Exists(msgs().filter(role=Message.Role.USER, intent="", reply__isnull=False,
+                                         reply__intent=""))))
+    return engaged, handoff, fallback
+
+
 def outcome_expression() -> Case:
-    handoff = Exists(_conv_messages().filter(role=Message.Role.BOT, action="offer_handoff"))
-    fallback = Exists(_conv_messages().filter(Q(role=Message.Role.BOT, action="fallback") | unrecognised_q()))
-    engaged = Exists(_conv_messages().filter(role=Message.Role.USER))
+    engaged, handoff, fallback = _outcome_conditions()
     return Case(
-        When(~engaged, then=Value(Outcome.EMPTY)),
-        When(Q(status=Conversation.Status.HANDOFF) | handoff, then=Value(Outcome.HANDOFF)),
+        When(~Q(engaged), then=Value(Outcome.EMPTY)),
+        When(handoff, then=Value(Outcome.HANDOFF)),
         When(fallback, then=Value(Outcome.FALLBACK)),
         default=Value(Outcome.CONTAINED),
         output_field=CharField(),
     )
 
 
+def outcome_q(outcome: str) -> Q:
+    """The same decision as `outcome_expression`, as a WHERE condition (index-friendly)."""
+    engaged, handoff, fallback = _outcome_conditions()
+    if outcome == Outcome.EMPTY:
+        return ~Q(engaged)
+    if outcome == Outcome.HANDOFF:
+        return Q(engaged) & handoff
+    if outcome == Outcome.FALLBACK:
+        return Q(engaged) & ~handoff & fallback
+    if outcome == Outcome.CONTAINED:
+        return Q(engaged) & ~handoff & ~fallback
+    return Q(pk__in=[])
+
+
 def with_outcome(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
     return qs.annotate(outcome=outcome_expression())
+
+
+def conversations_with_outcome(qs: QuerySet[Conversation], outcome: str) -> QuerySet[Conversation]:
+    return qs.filter(outcome_q(outcome))
 
 
 # --- Filters (used by the FilterSet in analytics/filters.py) -----------------------------------
@@ -314,7 +351,15 @@ def normalised_text_expression() -> Trim:
 
 
 def unrecognised_messages(*, conversations: QuerySet[Conversation]) -> QuerySet[Message]:
-    return Message.objects.filter(conversation__in=conversations.order_by().values("pk")).filter(unrecognised_q())
+    """`unrecognised_q()` written as two lookups of reply ids (partial indexes message_reply_fallback and
+    message_reply_no_intent, both index-only).
+
+    Same rows as `.filter(unrecognised_q())`, without joining every visitor message to its reply.
+    """
+    replies = Message.objects.filter(reply_to__isnull=False)
+    return (Message.objects.filter(conversation__in=conversations.order_by().values("pk"), role=Message.Role.USER)
+            .filter(Q(pk__in=replies.filter(action="fallback").values("reply_to_id"))
+                    | Q(intent="", pk__in=replies.filter(intent="").values("reply_to_id"))))
 
 
 def tokens(norm: str) -> frozenset[str]:
@@ -365,17 +410,34 @@ def unrecognised_clusters(*, conversations: QuerySet[Conversation], threshold: f
         .order_by("-n", "-example_id")[:max_groups]
     )
     clusters: list[tuple[frozenset[str], UnrecognisedCluster]] = []
+    # Inverted index (bot, token) -> cluster positions: a cluster can only reach Jaccard >= threshold > 0
+    # if it shares a token, so only those are compared. The first match in creation order wins, exactly
+    # as a scan over every cluster would decide.
+    by_token: dict[tuple[int, str], list[int]] = {}
+    empty_rep: dict[int, list[int]] = {}  # clusters whose representative has no token (Jaccard(∅, ∅) = 1)
     for g in groups:
         toks = tokens(g["norm"] or "")
+        bot_id = g["conversation__bot_id"]
         target = None
-        for rep_tokens, cluster in clusters:
-            if cluster.bot_id == g["conversation__bot_id"] and jaccard(toks, rep_tokens) >= threshold:
-                target = cluster
+        if threshold <= 0:
+            candidates: Iterable[int] = (i for i, (_t, c) in enumerate(clusters) if c.bot_id == bot_id)
+        elif toks:
+            candidates = sorted({i for t in toks for i in by_token.get((bot_id, t), ())})
+        else:
+            candidates = empty_rep.get(bot_id, [])
+        for i in candidates:
+            if jaccard(toks, clusters[i][0]) >= threshold:
+                target = clusters[i][1]
                 break
         if target is None:
+            position = len(clusters)
             clusters.append((toks, UnrecognisedCluster(
-                bot_id=g["conversation__bot_id"], count=g["n"], representative=g["norm"] or "",
+                bot_id=bot_id, count=g["n"], representative=g["norm"] or "",
                 example_message_id=g["example_id"], variants=[(g["norm"], g["n"])], last_seen=g["last_seen"])))
+            for t in toks:
+                by_token.setdefault((bot_id, t), []).append(position)
+            if not toks:
+                empty_rep.setdefault(bot_id, []).append(position)
         else:
             target.count += g["n"]
             target.variants.append((g["norm"], g["n"]))

@@ -10,14 +10,16 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from analytics import charts, selectors, services
+from analytics.caching import cached
 from analytics.exports import EXPORT_KINDS, export_response
 from analytics.filters import filtered_conversations
 from analytics.forms import NoteForm, SuggestionForm, TagForm
-from analytics.metrics import DEFINITIONS, metrics_compute
+from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import IntentSuggestion
 from analytics.pii import mask_pii, mask_value, should_mask
 from bots.models import Conversation, Message
@@ -63,6 +65,10 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _intent_choices(bot_id: int) -> list[tuple[int, str]]:
+    return list(selectors.intents_of_bot(bot_id=bot_id).values_list("pk", "name"))
+
+
 def _transcript_or_404(request: HttpRequest, conversation_id: int) -> selectors.Transcript:
     try:
         return selectors.transcript_get(user=request.user, conversation_id=conversation_id)
@@ -77,13 +83,14 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     mask = _masker(request)
     masked = should_mask(request.user, requested=False)
     bot_id = transcript.conversation.bot_id
+    intent_choices = _intent_choices(bot_id)
     for m in transcript.messages:
         m.display_text = mask(m.text)
         m.display_entities = mask_value(m.entities) if masked else m.entities
         m.display_feedback_comment = mask(m.feedback_comment)
         m.suggestion = transcript.suggestions.get(m.pk)
         if m.role == Message.Role.USER:
-            m.suggestion_form = SuggestionForm(bot_id=bot_id, prefix=f"m{m.pk}",
+            m.suggestion_form = SuggestionForm(bot_id=bot_id, prefix=f"m{m.pk}", intent_choices=intent_choices,
                                                initial={"text": m.display_text})
             reply = m.reply_message
             m.turn_intent = m.intent or (reply.intent if reply else "")
@@ -198,16 +205,24 @@ def _safe_next(request: HttpRequest) -> bool:
 @_perm("analytics.view_transcripts")
 def unrecognised_queue(request: HttpRequest) -> HttpResponse:
     filterset, qs = filtered_conversations(request=request)
-    clusters = selectors.unrecognised_clusters(conversations=qs)
+    clusters = cached("unrecognised", qs, lambda: selectors.unrecognised_clusters(conversations=qs))
     mask = _masker(request)
     bots = {b.pk: b for b in selectors.bots_visible_to(request.user)}
+    can_suggest = request.user.has_perm("analytics.suggest_intents")
+    choices_by_bot: dict[int, list[tuple[int, str]]] = {}
+    options_by_bot: dict[int, str] = {}
     for c in clusters:
         c.display = mask(c.example.text if c.example else c.representative)
         c.bot = bots.get(c.bot_id)
         c.display_variants = [(mask(v), n) for v, n in c.variants[:5]]
-        if c.example is not None and request.user.has_perm("analytics.suggest_intents"):
+        if c.example is not None and can_suggest:
+            if c.bot_id not in choices_by_bot:
+                choices_by_bot[c.bot_id] = _intent_choices(c.bot_id)
+                options_by_bot[c.bot_id] = format_html_join("", '<option value="{}">{}</option>',
+                                                            choices_by_bot[c.bot_id])
+            c.intent_options = options_by_bot[c.bot_id]
             c.suggestion_form = SuggestionForm(bot_id=c.bot_id, prefix=f"m{c.example.pk}",
-                                               initial={"text": c.display})
+                                               intent_choices=choices_by_bot[c.bot_id], initial={"text": c.display})
     return render(request, "analytics/unrecognised.html", {
         "filter": filterset, "clusters": clusters, "querystring": _querystring(request),
     })
@@ -249,7 +264,7 @@ def suggestion_decide(request: HttpRequest, suggestion_id: int) -> HttpResponse:
 @_perm("analytics.view_metrics")
 def metrics_dashboard(request: HttpRequest) -> HttpResponse:
     filterset, qs = filtered_conversations(request=request)
-    m = metrics_compute(conversations=qs)
+    m = metrics_cached(conversations=qs)
     labels = [d.day.strftime("%m-%d") for d in m.per_day]
     mask = _masker(request)
     context: dict[str, Any] = {

@@ -7,6 +7,7 @@ runs in `database_sync_to_async`. Per-connection state is only what the connecti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import structlog
 from channels.db import database_sync_to_async
+from redis.exceptions import RedisError
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -49,6 +51,43 @@ class FrameError(Exception):
 class ChatConsumer(AsyncWebsocketConsumer):
     bot: Bot
     conversation: Conversation | None
+    conversation_channel: str = Conversation.Channel.WIDGET  # a constant per subclass, not state
+
+    # Channels' base class assigns `self.channel_receive` (the channel-layer read loop) in
+    # `__call__` and a Redis error there would kill the consumer and drop the visitor's socket.
+    # The property wraps whatever is assigned in a loop that rides out a Redis restart and then
+    # re-joins the conversation group (a restarted Redis has forgotten every group).
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._channel_receive_resilient
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._channel_receive_raw = receive
+
+    async def _channel_receive_resilient(self) -> dict[str, Any]:
+        delay = 0.1
+        while True:
+            try:
+                message = await self._channel_receive_raw()
+            except (RedisError, OSError) as exc:
+                log.warning("ws_channel_layer_lost", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                await self._group_join(quiet=True)
+                continue
+            return message
+
+    async def _group_join(self, *, quiet: bool = False) -> None:
+        """(Re-)join the bound conversation's group. Idempotent; also refreshes the group expiry."""
+        if self.conversation is None:
+            return
+        try:
+            await self.channel_layer.group_add(frames.conversation_group(self.conversation.pk), self.channel_name)
+        except (RedisError, OSError) as exc:
+            if not quiet:
+                raise
+            log.warning("ws_group_join_failed", error=repr(exc))
 
     async def connect(self) -> None:
         self.conversation = None
@@ -68,7 +107,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None:
-            await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk),
+                                                       self.channel_name)
+            except (RedisError, OSError) as exc:  # the membership expires on its own (group_expiry)
+                log.warning("ws_group_discard_failed", error=repr(exc))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -104,6 +147,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if size > settings.CHAT_MAX_FRAME_BYTES:
             raise FrameError("too_large", f"Frames are limited to {settings.CHAT_MAX_FRAME_BYTES} bytes.",
                              close=size > ABUSIVE_FRAME_FACTOR * settings.CHAT_MAX_FRAME_BYTES)
+        if _json_depth(text_data) > MAX_JSON_DEPTH:
+            # Refused before parsing: a RecursionError inside CPython 3.11's C JSON scanner leaves
+            # the thread's recursion accounting broken (later ast/compile calls fail).
+            raise FrameError("bad_frame", f"Frames may nest at most {MAX_JSON_DEPTH} levels deep.")
         try:
             frame = json.loads(text_data)
         except (ValueError, RecursionError) as exc:
@@ -132,7 +179,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.bot.require_identity_verification and not verified:
             raise FrameError("identity_required", "This bot requires identity verification (user_id, user_hash).")
         if self.conversation is not None:
-            await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk),
+                                                       self.channel_name)
+            except (RedisError, OSError) as exc:
+                log.warning("ws_group_discard_failed", error=repr(exc))
             self.conversation = None
         welcome = await database_sync_to_async(self._hello_sync)(
             token=token, last_seq=last_seq, locale=locale, user_id=user_id if verified else "")
@@ -151,12 +202,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if conversation.user_id and conversation.user_id != user_id:
                 raise FrameError("forbidden", "This conversation belongs to another user.")
         else:
-            conversation = conversation_services.conversation_start(bot=self.bot, user_id=user_id, locale=locale)
+            conversation = conversation_services.conversation_start(bot=self.bot, user_id=user_id, locale=locale,
+                                                                   channel=self.conversation_channel)
         # Join before reading the replay: a reply stored in between arrives twice rather than never;
         # the client dedupes by seq.
         from asgiref.sync import async_to_sync
 
-        async_to_sync(self.channel_layer.group_add)(frames.conversation_group(conversation.pk), self.channel_name)
+        for attempt in range(3):
+            try:
+                async_to_sync(self.channel_layer.group_add)(frames.conversation_group(conversation.pk),
+                                                            self.channel_name)
+                break
+            except (RedisError, OSError):
+                # The first command after a Redis restart fails on a stale pooled connection.
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         replay = selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
         welcome = frames.welcome_frame(
             conversation=conversation, visitor_token=conversation_services.visitor_token_issue(conversation=conversation),
@@ -178,6 +239,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError(exc.code, exc.detail, client_id=client_id if isinstance(client_id, str) else None) from exc
         await self._send_frame(frames.ack_frame(client_id=received.message.client_id or "",
                                                 message=received.message, duplicate=not received.created))
+        # Cheap insurance that the reply reaches this socket live even if Redis lost the group.
+        await self._group_join(quiet=True)
 
     def _rate_limited(self) -> int | None:
         assert self.conversation is not None
@@ -224,6 +287,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         await self._send_frame({"type": "pong"})
+        await self._group_join(quiet=True)
 
     # -- channel-layer events from the worker -------------------------------------------------
 
@@ -242,6 +306,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # as UTF-8. The escaped form is still valid JSON and valid UTF-8.
             text = json.dumps(frame, ensure_ascii=True)
         await self.send(text_data=text)
+
+
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting outside strings (an upper bound is enough: this only guards parsing)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else depth - 1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -130,7 +130,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = TURN_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = TURN_HARD_TIME_LIMIT
 # Longer than the hard limit, so a slow turn is never handed to a second worker while it runs;
 # a turn whose worker died is redelivered after this many seconds.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TURN_HARD_TIME_LIMIT + 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TURN_HARD_TIME_LIMIT + env.int("BROKER_VISIBILITY_MARGIN", default=60),
+    # Look for abandoned turns every 10 s (one ZRANGE), not kombu's default of every ~100 s.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

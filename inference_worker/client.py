@@ -140,6 +140,8 @@ class LLMClient:
                     text = delta_text(event)
                     if text:
                         yield CompletionChunk(text=text)
+                # The server closed the stream without [DONE]: the text is truncated, not finished.
+                raise LLMUnavailable("the completion stream ended before [DONE]")
         except httpx.TimeoutException as exc:
             raise LLMTimeout(f"{type(exc).__name__} talking to {self.config.base_url}") from exc
         except (httpx.TransportError, httpx.RemoteProtocolError) as exc:

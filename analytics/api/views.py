@@ -38,7 +38,7 @@ from analytics.api.serializers import (
 )
 from analytics.exports import export_response
 from analytics.filters import ConversationFilter
-from analytics.metrics import DEFINITIONS, metrics_compute
+from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.pii import mask_pii, should_mask
 from bots.models import Conversation, Intent, Message
@@ -323,7 +323,7 @@ class MetricsView(_FilteredConversationsView):
     @extend_schema(summary="Metrics for the conversations matching the filters", filters=True,
                    parameters=[MASK_PARAM], responses=MetricsSerializer)
     def get(self, request: Request) -> Response:
-        metrics = metrics_compute(conversations=self.filter_queryset(self.get_queryset()))
+        metrics = metrics_cached(conversations=self.filter_queryset(self.get_queryset()))
         data = metrics.as_dict()
         if should_mask(request.user, requested=_mask_requested(request, default=False)):
             for row in data["top_unrecognised"]:

@@ -225,6 +225,10 @@ def _respond(turn: _Turn, spec: IntentSpec) -> Decision:
 def _out_of_scope(turn: _Turn) -> Decision:
     t = turn.tracker
     bot = turn.bot
+    if not bot.intents and bot.generate_when_out_of_scope:
+        # A pure LLM bot (no intents): every message is "out of scope" by construction, so counting
+        # them as fallbacks would offer a person every few messages for no reason.
+        return Decision(action="generate")
     t.consecutive_fallbacks += 1
     if t.consecutive_fallbacks >= bot.fallbacks_before_handoff and not t.handoff_offered:
         t.handoff_offered = True

@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from bots.models import Conversation, Message
 
 # C0/C1 control characters other than tab and newline, plus lone surrogates and non-characters.
 _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 _SEQ_RETRIES = 8
+REENQUEUE_AFTER = timedelta(seconds=5)
 
 
 class MessageRejected(Exception):
@@ -81,13 +84,20 @@ def user_message_receive(*, conversation: Conversation, client_id: str, text: st
                          turn_options: dict[str, Any] | None = None) -> ReceivedMessage:
     """Store a visitor message exactly once per (conversation, client_id) and, on commit, enqueue its turn.
 
-    A retried send (same client_id) returns the stored message and enqueues nothing.
+    A retried send (same client_id) returns the stored message and enqueues nothing, unless the
+    message is still unanswered after REENQUEUE_AFTER: then its turn is enqueued again, because
+    the first enqueue may have been lost (broker down at commit time, or a Redis restart that
+    dropped the queue). That is safe: `turn_run` is idempotent under the conversation lock.
     """
     client_id = client_id_clean(client_id)
     text = visitor_text_clean(text)
     with transaction.atomic():
         existing = Message.objects.filter(conversation=conversation, client_id=client_id).first()
         if existing is not None:
+            if (existing.created_at < timezone.now() - REENQUEUE_AFTER
+                    and not Message.objects.filter(reply_to=existing).exists()):
+                existing_id = existing.pk
+                transaction.on_commit(lambda: turn_enqueue(user_message_id=existing_id, options=turn_options))
             return ReceivedMessage(message=existing, created=False)
         try:
             message = message_insert_next_seq(conversation_id=conversation.pk, role=Message.Role.USER,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import structlog
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from bots.models import Bot, Conversation, Message
 from bots.pipeline.processor import TurnProcessor
@@ -26,6 +27,9 @@ from bots.services.messages import message_insert_next_seq
 from inference_worker.errors import LLMError
 
 log = structlog.get_logger(__name__)
+# Stored as the reply when the LLM failed (after retries, or mid-stream): honest, not the NLU
+# fallback text ("I didn't understand"), which would blame the visitor.
+REPLY_FAILED_TEXT = _("Sorry, I couldn't finish that answer just now. Please try again in a moment.")
 
 
 class TurnEvents(Protocol):
@@ -86,7 +90,9 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
         # Lock: one turn per conversation at a time (Rasa's lock store, done with the row lock).
         # `of=("self",)`: FOR UPDATE on a join would also lock the bot's row and serialise every
         # conversation of the bot (bench/chat_latency.py measured exactly that before this).
-        conversation = Conversation.objects.select_for_update(of=("self",)).select_related("bot").get(
+        # `no_key=True`: FOR NO KEY UPDATE does not block the FOR KEY SHARE lock that inserting a
+        # Message (FK to this row) takes, so the visitor's next message is stored and acked meanwhile.
+        conversation = Conversation.objects.select_for_update(of=("self",), no_key=True).select_related("bot").get(
             pk=user_message.conversation_id)
         existing = Message.objects.filter(reply_to=user_message).first()
         if existing is not None:
@@ -108,7 +114,7 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
             _user_message_annotate(user_message=user_message, parse=outcome.parse)
         except LLMError as exc:
             log.warning("turn_llm_failed", conversation_id=conversation.pk, error=str(exc), code=exc.code)
-            reply = Reply(text=bot.fallback_text, action="llm_error")
+            reply = Reply(text=str(REPLY_FAILED_TEXT), action="llm_error")
             tracker = Tracker.from_json(conversation.tracker)
             conversation_id, reply_to = conversation.pk, user_message.pk
             transaction.on_commit(lambda: events.error(

@@ -152,3 +152,19 @@ async def test_reply_is_live_on_every_open_tab(llm_bot, allowed_origin, stub_llm
     assert a == b
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_next_message_is_acked_while_a_turn_runs(llm_bot, allowed_origin, stub_llm, celery_worker) -> None:
+    stub_llm.behaviour.first_token_delay = 3.0
+    communicator = await open_ws(llm_bot.public_key, allowed_origin)
+    await ws.hello(communicator)
+    await communicator.send_json_to({"type": "message", "client_id": "a", "text": "first"})
+    await ws.expect(communicator, "ack")
+    await ws.expect(communicator, "typing")  # the turn runs and holds the conversation lock
+    await communicator.send_json_to({"type": "message", "client_id": "b", "text": "second, while waiting"})
+    try:
+        ack = await ws.expect(communicator, "ack", timeout=1.5)
+        assert ack["client_id"] == "b"
+    finally:
+        await ws.collect_reply(communicator, timeout=20)
+        await communicator.disconnect()

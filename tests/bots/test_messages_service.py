@@ -134,3 +134,18 @@ def test_visitor_and_bot_writers_race_for_seqs(llm_bot, no_turns) -> None:  # ty
     run_at_once(write, 6)
     seqs = list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 8))
+
+
+def test_unanswered_duplicate_is_reenqueued_after_a_while(llm_bot, no_turns) -> None:  # type: ignore[no-untyped-def]
+    """A lost enqueue (broker down at commit, Redis restarted) heals when the widget resends."""
+    from datetime import timedelta
+
+    conversation = conversation_start(bot=llm_bot)
+    first = user_message_receive(conversation=conversation, client_id="c1", text="hello")
+    Message.objects.filter(pk=first.message.pk).update(created_at=first.message.created_at - timedelta(seconds=30))
+    again = user_message_receive(conversation=conversation, client_id="c1", text="hello")
+    assert not again.created and no_turns == [first.message.pk, first.message.pk]
+    # Once answered, a resend enqueues nothing.
+    message_insert_next_seq(conversation_id=conversation.pk, role=Message.Role.BOT, text="hi", reply_to=first.message)
+    user_message_receive(conversation=conversation, client_id="c1", text="hello")
+    assert no_turns == [first.message.pk, first.message.pk]

@@ -257,3 +257,18 @@ def test_form_survives_admin_removing_its_intent_or_slot(removed):
                                                form_slots=BOOK.form_slots[1:])
     d, t2 = decide(bot=bot, tracker=t1, parse=parse("hi", "greet"))
     assert d.intent == "greet" and t2.active_form is None
+
+
+def test_bot_without_intents_generates_and_never_offers_handoff() -> None:
+    from bots.pipeline.dialogue import decide
+    from bots.pipeline.types import BotSpec, ParseResult, Tracker
+
+    bot = BotSpec(slug="llm", name="LLM", persona="p", greeting="", fallback_text="fb", handoff_text="person?",
+                  nlu_threshold=0.5, fallbacks_before_handoff=2, generate_when_out_of_scope=True,
+                  llm_temperature=0.2, llm_max_tokens=64, intents={})
+    tracker = Tracker()
+    for text in ["one", "two", "three", "four"]:
+        decision, tracker = decide(bot=bot, tracker=tracker, parse=ParseResult(text=text, intent=None, ranking=[],
+                                                                               entities=[]))
+        assert decision.action == "generate"
+    assert tracker.consecutive_fallbacks == 0 and not tracker.handoff_offered

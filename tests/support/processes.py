@@ -1,0 +1,32 @@
+"""Run platform processes (a Celery worker) as real subprocesses against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = db.get("HOST") or ""
+    socket_dir = (db.get("OPTIONS") or {}).get("host")
+    auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    if socket_dir:
+        return f"postgres://{auth}@/{db['NAME']}?host={socket_dir}"
+    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def start_worker(*, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": settings.REDIS_URL,
+           "VLLM_BASE_URL": settings.VLLM_BASE_URL, "VLLM_MODEL": settings.VLLM_MODEL, **(extra_env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads", "--concurrency",
+         str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
