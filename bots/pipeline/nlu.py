@@ -161,6 +161,42 @@ def train(
     )
 
 
+STRATEGIES = ("frozen", "finetune")
+DEFAULT_STRATEGY = "frozen"
+
+
+def train_with_strategy(
+    examples: Sequence[TrainingExample | tuple[str, str]],
+    embedder: Embedder,
+    *,
+    strategy: str = DEFAULT_STRATEGY,
+    embeddings: np.ndarray | None = None,
+    **options: Any,
+) -> Any:
+    """`frozen`: `train` above (fast; default). `finetune`: `bots.pipeline.nlu_finetune.train_finetuned`
+    (tunes the encoder's top layers; needs a `SentenceEmbedder`; options go to its `FineTuneConfig`)."""
+    if strategy == "frozen":
+        return train(examples, embedder, embeddings=embeddings, **options)
+    if strategy == "finetune":
+        from bots.pipeline.nlu_finetune import FineTuneConfig, train_finetuned
+
+        return train_finetuned(examples, embedder, FineTuneConfig(**options))  # type: ignore[arg-type]
+    raise ValueError(f"unknown NLU strategy {strategy!r}; expected one of {STRATEGIES}")
+
+
+def load_model(data: bytes, embedder: Embedder | None = None) -> Any:
+    """Deserialise either artifact kind (the JSON header names the format)."""
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as arrays:
+        fmt = json.loads(arrays["header"].tobytes().decode("utf-8")).get("format")
+    if fmt == ARTIFACT_FORMAT:
+        return TrainedIntentModel.from_bytes(data)
+    from bots.pipeline import nlu_finetune
+
+    if fmt == nlu_finetune.ARTIFACT_FORMAT:
+        return nlu_finetune.FineTunedIntentModel.from_bytes(data, embedder)  # type: ignore[arg-type]
+    raise ValueError(f"unknown NLU artifact format {fmt!r}")
+
+
 def _fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
     if classes == 1:
         return np.zeros((x.shape[1], 1), dtype=np.float32), np.zeros(1, dtype=np.float32)
@@ -180,7 +216,7 @@ def _fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, c: float) -> tuple[
 class IntentParser:
     """Parses one message: intent (None below threshold), ranking and entities. Thread-safe."""
 
-    def __init__(self, model: TrainedIntentModel, embedder: Embedder, extractor: EntityExtractor | None = None) -> None:
+    def __init__(self, model: TrainedIntentModel | Any, embedder: Embedder, extractor: EntityExtractor | None = None) -> None:
         self.model = model
         self.embedder = embedder
         self.extractor = extractor or EntityExtractor()
@@ -193,14 +229,16 @@ def parse(
     text: str,
     threshold: float,
     *,
-    model: TrainedIntentModel,
+    model: TrainedIntentModel | Any,
     embedder: Embedder,
     extractor: EntityExtractor | None = None,
 ) -> ParseResult:
     entities: list[Entity] = extractor.extract(text) if extractor is not None else []
     if not text.strip():
         return ParseResult(text=text, intent=None, ranking=[], entities=entities)
-    embedding = np.asarray(embedder.encode([text]), dtype=np.float32)[0]
+    # A fine-tuned model (bots.pipeline.nlu_finetune) has its own embedding space and encoder.
+    encode = getattr(model, "encode", None) or embedder.encode
+    embedding = np.asarray(encode([text]), dtype=np.float32)[0]
     ranking = model.rank(embedding)
     top = ranking[0] if ranking and ranking[0].confidence >= threshold else None
     return ParseResult(text=text, intent=top, ranking=ranking, entities=entities)

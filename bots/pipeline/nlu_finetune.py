@@ -85,7 +85,7 @@ def _base(embedder: SentenceEmbedder) -> tuple[Any, Any]:
 
 
 def lower_states(embedder: SentenceEmbedder, texts: Sequence[str], split: int, *,
-                 batch_size: int = 128) -> tuple[list[Any], np.ndarray]:
+                 batch_size: int = 128, with_final: bool = True) -> tuple[list[Any], np.ndarray]:
     """Per text: the (tokens, 384) hidden states after the first `split` frozen layers, unpadded,
     and the base model's final embedding (for initialising the intent prototypes)."""
     import torch
@@ -102,8 +102,8 @@ def lower_states(embedder: SentenceEmbedder, texts: Sequence[str], split: int, *
             mask = features["attention_mask"]
             hidden = model.embeddings(input_ids=features["input_ids"], token_type_ids=features.get("token_type_ids"))
             hidden = _run_layers(model.encoder.layer[:split], hidden, mask)
-            top = _run_layers(model.encoder.layer[split:], hidden, mask)
-            final[ids] = _pool(top, mask).numpy()
+            if with_final:
+                final[ids] = _pool(_run_layers(model.encoder.layer[split:], hidden, mask), mask).numpy()
             lengths = mask.sum(dim=1).tolist()
             for row, i in enumerate(ids):
                 states[i] = hidden[row, :lengths[row]].clone()
@@ -180,9 +180,10 @@ class FineTunedIntentModel:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised embeddings in the fine-tuned space, float32 (n, 384)."""
-        states, _ = lower_states(self._require_embedder(), list(texts), self.split, ) if texts else ([], None)
+        texts = list(texts)
         if not texts:
             return np.zeros((0, EMBEDDING_DIMENSIONS), dtype=np.float32)
+        states, _ = lower_states(self._require_embedder(), texts, self.split, with_final=False)
         return _embed_states(self._tuned_layers(), states)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
@@ -268,7 +269,6 @@ def train_finetuned(
         np.add.at(prototypes, labels, base_embeddings)
         prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), 1e-9)
         head = torch.nn.Parameter(torch.from_numpy(prototypes))
-        generator = torch.Generator().manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
 
         n = len(texts)
@@ -283,7 +283,6 @@ def train_finetuned(
         lengths = np.array([s.shape[0] for s in states])
         step = 0
         torch.manual_seed(config.seed)
-        del generator
         while step < steps and len(intents) > 1:
             # Length-bucketed random batches: little padding, still a different mix every epoch.
             order = np.argsort(lengths + rng.random(n) * 3, kind="stable")

@@ -28,7 +28,7 @@ from bots.models import Bot, EntityType, EntityValue, Intent, NluModel, Training
 from bots.nlu_formats import NluData, NluFileFormat, write_nlu
 from bots.pipeline.embeddings import SentenceEmbedder, shared_embedder
 from bots.pipeline.entities import EntityExtractor, LookupEntityDef, RegexEntityDef
-from bots.pipeline.nlu import IntentParser, NluTrainingError, TrainedIntentModel, TrainingExample, train
+from bots.pipeline.nlu import IntentParser, NluTrainingError, TrainingExample, load_model, train, train_with_strategy
 from bots.pipeline.types import ParseResult
 
 log = structlog.get_logger(__name__)
@@ -212,6 +212,15 @@ def nlu_model_train(*, bot: Bot) -> NluModel:
     if not rows:
         raise NluTrainingError(f"bot {bot.slug!r} has no training phrases")
     embedder = _embedder()
+    strategy = getattr(settings, "NLU_TRAINING_STRATEGY", "frozen") or "frozen"
+    if strategy != "frozen":
+        # Fine-tuned models embed with their own tuned layers; stored (frozen) embeddings do not apply.
+        model = train_with_strategy([TrainingExample(text, intent) for _, text, intent, _ in rows], embedder,
+                                    strategy=strategy)
+        model.metrics.update({"train_seconds": round(time.perf_counter() - started, 3)})
+        nlu_model, _ = NluModel.objects.update_or_create(
+            bot=bot, data_version=data_version, defaults={"artifact": model.to_bytes(), "metrics": model.metrics})
+        return nlu_model
     embeddings = np.zeros((len(rows), embedder_dimensions()), dtype=np.float32)
     missing = [i for i, row in enumerate(rows) if row[3] is None]
     for i, row in enumerate(rows):
@@ -313,7 +322,7 @@ def _parser_for(bot: Bot) -> IntentParser:
             if latest is None:
                 latest = nlu_model_train(bot=bot).data_version
     row = NluModel.objects.get(bot=bot, data_version=latest)
-    parser = IntentParser(TrainedIntentModel.from_bytes(row.artifact), _embedder(), entity_extractor_for_bot(bot=bot))
+    parser = IntentParser(load_model(row.artifact, _embedder()), _embedder(), entity_extractor_for_bot(bot=bot))
     with _parsers_lock:
         current = _parsers.get(bot.pk)
         # Never replace a newer model another thread installed meanwhile.
