@@ -3,6 +3,12 @@
     python bench/nlu_clinc150.py            # import CSV -> train -> nlu_parse, with a database
     python bench/nlu_clinc150.py --pure     # the plain-Python pipeline only, no database
     python bench/nlu_clinc150.py --smoke    # a few intents, small subset (CI)
+    python bench/nlu_clinc150.py --pure --method both      # frozen vs. fine-tuned side by side
+    python bench/nlu_clinc150.py --pure --method finetune  # only the fine-tuned encoder
+
+`--method`: `frozen` (logistic regression + 1-NN on frozen MiniLM; the product default), `finetune`
+(`bots.pipeline.nlu_finetune`: MiniLM's top layers tuned first) or `both`. Each method is evaluated at
+its own recommended threshold (picked on val/oos_val; `--tune` prints the val-tuned value).
 
 Database mode builds a bot THROUGH `import_nlu` (a CSV written from data_full.json), trains through
 `nlu_model_train` and evaluates `test` + `oos_test` through `nlu_parse`. Without DATABASE_URL it
@@ -91,18 +97,24 @@ def tune_threshold(scores_in: list[tuple[bool, float]], scores_oos: list[float])
 # --- pure mode ---------------------------------------------------------------------------------
 
 
-def run_pure(data: dict[str, Pairs], threshold: float | None, tune: bool) -> list[list[object]]:
+def recommended_threshold(method: str) -> float:
+    from bots.pipeline import nlu, nlu_finetune
+
+    return nlu_finetune.RECOMMENDED_THRESHOLD if method == "finetune" else nlu.RECOMMENDED_THRESHOLD
+
+
+def run_pure(data: dict[str, Pairs], threshold: float | None, tune: bool, method: str = "frozen") -> list[list[object]]:
     from bots.pipeline.embeddings import SentenceEmbedder
-    from bots.pipeline.nlu import RECOMMENDED_THRESHOLD, IntentParser, train
+    from bots.pipeline.nlu import IntentParser, train_with_strategy
 
     embedder = SentenceEmbedder()
     embedder.warm_up()
-    threshold = RECOMMENDED_THRESHOLD if threshold is None else threshold
+    threshold = recommended_threshold(method) if threshold is None else threshold
     rows = []
     for label, train_pairs in (("full", data["train"]), ("10-shot", few_shot(data["train"], 10))):
         embedder.clear_cache()
         started = time.perf_counter()
-        model = train(train_pairs, embedder)
+        model = train_with_strategy(train_pairs, embedder, strategy=method)
         train_seconds = time.perf_counter() - started
         parser = IntentParser(model, embedder)
         if tune:
@@ -116,8 +128,8 @@ def run_pure(data: dict[str, Pairs], threshold: float | None, tune: bool) -> lis
             result = parser.parse(text, threshold)
             return (result.intent.name if result.intent else None), 0.0
 
-        rows.append(_row(label, len(train_pairs), threshold, evaluate(parse, data["test"], data["oos_test"]),
-                         train_seconds))
+        rows.append(_row(f"{method}, {label}", len(train_pairs), threshold,
+                         evaluate(parse, data["test"], data["oos_test"]), train_seconds))
     return rows
 
 
@@ -141,17 +153,18 @@ def setup_django() -> object | None:
     return server
 
 
-def run_db(data: dict[str, Pairs], threshold: float | None) -> list[list[object]]:
+def run_db(data: dict[str, Pairs], threshold: float | None, method: str = "frozen") -> list[list[object]]:
+    from django.conf import settings
     from django.core.management import call_command
 
     from bots.models import Bot
-    from bots.pipeline.nlu import RECOMMENDED_THRESHOLD
     from bots.services.nlu import _embedder, nlu_model_train, nlu_parse
 
-    threshold = RECOMMENDED_THRESHOLD if threshold is None else threshold
+    settings.NLU_TRAINING_STRATEGY = method
+    threshold = recommended_threshold(method) if threshold is None else threshold
     rows = []
     for label, train_pairs in (("full", data["train"]), ("10-shot", few_shot(data["train"], 10))):
-        slug = f"clinc150-{label}-{int(time.time())}"
+        slug = f"clinc150-{method}-{label}-{int(time.time())}"
         Bot.objects.create(slug=slug, name=f"CLINC150 {label}", nlu_threshold=threshold)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "clinc150.csv"
@@ -172,8 +185,8 @@ def run_db(data: dict[str, Pairs], threshold: float | None) -> list[list[object]
             result = nlu_parse(bot=bot, text=text)
             return (result.intent.name if result.intent else None), 0.0
 
-        rows.append(_row(label, len(train_pairs), threshold, evaluate(parse, data["test"], data["oos_test"]),
-                         train_seconds))
+        rows.append(_row(f"{method}, {label}", len(train_pairs), threshold,
+                         evaluate(parse, data["test"], data["oos_test"]), train_seconds))
     return rows
 
 
@@ -183,8 +196,11 @@ def _row(label: str, examples: int, threshold: float, metrics: dict[str, float],
             f"{train_seconds:.1f}"]
 
 
-HEADERS = ["training set", "examples", "threshold", "in-scope accuracy", "oos recall", "parse p50 ms",
+HEADERS = ["method, training set", "examples", "threshold", "in-scope accuracy", "oos recall", "parse p50 ms",
            "parse p99 ms", "train s (incl. embedding)"]
+
+
+FINDINGS = ""  # filled in below main's table by hand-checked notes; see the end of the section
 
 
 def main() -> None:
@@ -194,15 +210,21 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None, help="default: the recommended threshold")
     parser.add_argument("--tune", action="store_true", help="(--pure) print the threshold tuned on val/oos_val")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--method", choices=("frozen", "finetune", "both"), default="both",
+                        help="classifier training strategy (both = side by side)")
     args = parser.parse_args()
 
     data = load(args.smoke)
+    methods = ("frozen", "finetune") if args.method == "both" else (args.method,)
+    rows = []
     if args.pure:
-        rows = run_pure(data, args.threshold, args.tune)
+        for method in methods:
+            rows += run_pure(data, args.threshold, args.tune, method)
     else:
         server = setup_django()
         try:
-            rows = run_db(data, args.threshold)
+            for method in methods:
+                rows += run_db(data, args.threshold, method)
         finally:
             if server is not None:
                 server.cleanup()  # type: ignore[attr-defined]
@@ -210,10 +232,14 @@ def main() -> None:
     print(text)
     if not args.smoke and not args.no_write:
         mode = "plain-Python pipeline (`--pure`)" if args.pure else "import_nlu -> nlu_model_train -> nlu_parse, PostgreSQL"
-        body = (f"`python bench/nlu_clinc150.py{' --pure' if args.pure else ''}` - {mode}. all-MiniLM-L6-v2 embeddings, "
-                "logistic regression + nearest-example similarity (confidence = sqrt(p * sim)); test + oos_test "
-                "of data_full.json; a below-threshold in-scope answer counts as wrong; threshold picked on "
-                f"val/oos_val. 2-core CPU shared with the vLLM engine.\n\n{text}\n")
+        command = f"python bench/nlu_clinc150.py{' --pure' if args.pure else ''} --method {args.method}"
+        body = (f"`{command}` - {mode}. all-MiniLM-L6-v2 embeddings, "
+                "logistic regression + nearest-example similarity (confidence = sqrt(p * sim)); `frozen` = on the "
+                "frozen encoder (product default), `finetune` = after tuning the encoder's top layers on the "
+                "training phrases (`bots/pipeline/nlu_finetune.py`). test + oos_test "
+                "of data_full.json; a below-threshold in-scope answer counts as wrong; one threshold per method, "
+                "picked on val/oos_val. 2-core CPU shared with other work (timings are noisy).\n\n"
+                f"{text}\n{FINDINGS}")
         write_section("NLU on CLINC150", body)
 
 

@@ -241,6 +241,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                                                 message=received.message, duplicate=not received.created))
         # Cheap insurance that the reply reaches this socket live even if Redis lost the group.
         await self._group_join(quiet=True)
+        if received.created:
+            # Other tabs of this visitor show the message at once (this tab dedupes it by id).
+            try:
+                await self.channel_layer.group_send(frames.conversation_group(self.conversation.pk),
+                                                    frames.message_event(received.message))
+            except (RedisError, OSError) as exc:  # stored and acked; other tabs get it on resume
+                log.warning("ws_broadcast_failed", error=repr(exc))
 
     def _rate_limited(self) -> int | None:
         assert self.conversation is not None

@@ -168,3 +168,19 @@ async def test_next_message_is_acked_while_a_turn_runs(llm_bot, allowed_origin, 
     finally:
         await ws.collect_reply(communicator, timeout=20)
         await communicator.disconnect()
+
+
+async def test_a_second_tab_sees_the_visitors_message_and_the_reply_live(llm_bot, allowed_origin, stub_llm,
+                                                                        celery_worker) -> None:
+    first = await open_ws(llm_bot.public_key, allowed_origin)
+    welcome = await ws.hello(first)
+    second = await open_ws(llm_bot.public_key, allowed_origin)
+    await ws.hello(second, visitor_token=welcome["visitor_token"])
+    await first.send_json_to({"type": "message", "client_id": "tab-1", "text": "Typed in tab one"})
+    ack = await ws.expect(first, "ack")
+    mirrored = await ws.expect(second, "message")
+    assert mirrored["role"] == "user" and mirrored["id"] == ack["message_id"] and mirrored["client_id"] == "tab-1"
+    _, final = await ws.collect_reply(second)
+    assert final["reply_to"] == ack["message_id"]
+    await first.disconnect()
+    await second.disconnect()
