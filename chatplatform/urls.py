@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("analytics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    *([path("", include("django_prometheus.urls"))] if settings.METRICS_ENABLED else []),
     path("", include("analytics.urls")),
     path("", bot_views.home, name="home"),
 ]

@@ -30,3 +30,9 @@ def test_healthz_names_vllm_when_it_is_down(client, settings) -> None:  # type: 
     body = client.get("/healthz").json()
     assert body["checks"]["vllm"]["status"] == "error"
     assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_prometheus_metrics_count_requests(client) -> None:  # type: ignore[no-untyped-def]
+    client.get("/healthz")
+    body = client.get("/metrics").content.decode()
+    assert "django_http_requests_total_by_view_transport_method_total" in body
