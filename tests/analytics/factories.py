@@ -1,4 +1,4 @@
-"""Factories for the analytics tests (tests/factories.py did not exist when these were written)."""
+"""Analytics test helpers: users with roles, and whole turns; domain factories come from tests/factories.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from bots.models import Bot, Conversation, Intent, Message
+from bots.models import Conversation, Message
+from tests.factories import BotFactory, ConversationFactory, IntentFactory, MessageFactory
+
+__all__ = ["BotFactory", "ConversationFactory", "IntentFactory", "MessageFactory", "UserFactory", "turn"]
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -21,40 +24,6 @@ class UserFactory(factory.django.DjangoModelFactory):
     def role(self, create: bool, extracted: str | None, **kwargs):  # type: ignore[no-untyped-def]
         if create and extracted:
             self.groups.add(Group.objects.get(name=extracted))
-
-
-class BotFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Bot
-
-    slug = factory.Sequence(lambda n: f"bot-{n}")
-    name = factory.Sequence(lambda n: f"Bot {n}")
-
-
-class IntentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Intent
-
-    bot = factory.SubFactory(BotFactory)
-    name = factory.Sequence(lambda n: f"intent_{n}")
-
-
-class ConversationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Conversation
-
-    bot = factory.SubFactory(BotFactory)
-    visitor_id = factory.Sequence(lambda n: f"v{n}")
-
-
-class MessageFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Message
-
-    conversation = factory.SubFactory(ConversationFactory)
-    seq = factory.Sequence(lambda n: n + 1)
-    role = Message.Role.USER
-    text = "hello"
 
 
 def turn(conversation: Conversation, text: str, reply: str, *, intent: str = "", action: str = "utter_template",
