@@ -846,8 +846,11 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     }
   });
   panel.addEventListener('click', (e) => { if (!menu.hidden && !e.composedPath().some((n) => n === menu || n === menuBtn)) menuOpen(false); });
-  W.addEventListener('online', () => { if (!live()) reconnectNow(); });
-  W.addEventListener('offline', () => setStatus('offline'));
+  W.addEventListener('online', () => { if (!live()) reconnectNow(); else setStatus('online'); });
+  // The browser lost the network: a socket that seems open is dead or about to be (and one that
+  // survived, e.g. a blip, would otherwise leave the status at "offline" for good). Drop it and
+  // back off; `online` reconnects at once and the hello's last_seq replays what was missed.
+  W.addEventListener('offline', () => { if (ws) { drop(); schedule(); } else setStatus('offline'); });
   D.addEventListener('visibilitychange', () => { if (!D.hidden && !ws && !stopped) { attempt = 0; connect(); } });
   W.addEventListener('storage', (e) => { // another tab started a new conversation
     if (e.key !== LSK) return;

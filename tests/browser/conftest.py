@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -154,30 +155,133 @@ def shop_url(site_bot, customer_site: CustomerSite, live_server_url: str) -> Cal
 
 
 # -- the browser --------------------------------------------------------------------------------
+#
+# Playwright's sync API keeps an event loop marked as running in the thread that started it. In
+# pytest's main thread that would make Django refuse ORM calls ("SynchronousOnlyOperation") and
+# break pytest-asyncio tests that run later in the session. So Playwright lives in one dedicated
+# thread for the whole session, and tests talk to it through `PW` proxies that run every call
+# there; the test thread stays free for ORM assertions.
+
+class BrowserThread:
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._executor.submit(fn, *args, **kwargs).result()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _is_playwright(value: Any) -> bool:
+    return type(value).__module__.startswith("playwright.")
+
+
+class PW:
+    """A Playwright object living in the browser thread; attribute reads and calls run there."""
+
+    __slots__ = ("_obj", "_thread")
+
+    def __init__(self, obj: Any, thread: BrowserThread) -> None:
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "_thread", thread)
+
+    def _wrap(self, value: Any) -> Any:
+        if _is_playwright(value):
+            return PW(value, self._thread)
+        if isinstance(value, list) and any(_is_playwright(v) for v in value):
+            return [PW(v, self._thread) for v in value]
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._thread.call(getattr, self._obj, name)
+        if callable(value) and not _is_playwright(value):
+            def method(*args: Any, **kwargs: Any) -> Any:
+                args = tuple(unwrap(a) for a in args)
+                kwargs = {k: unwrap(v) for k, v in kwargs.items()}
+                return self._wrap(self._thread.call(value, *args, **kwargs))
+            return method
+        return self._wrap(value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._thread.call(setattr, self._obj, name, value)
+
+    def __repr__(self) -> str:
+        return f"PW({self._obj!r})"
+
+
+def unwrap(value: Any) -> Any:
+    return object.__getattribute__(value, "_obj") if isinstance(value, PW) else value
+
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser_thread() -> Iterator[BrowserThread]:
+    thread = BrowserThread()
+    yield thread
+    thread.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser(browser_thread: BrowserThread) -> Iterator[PW]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    pw = browser_thread.call(lambda: sync_api.sync_playwright().start())
+    chromium = browser_thread.call(pw.chromium.launch, executable_path=str(CHROMIUM), headless=True,
+                                   args=CHROMIUM_ARGS)
+    yield PW(chromium, browser_thread)
+    browser_thread.call(chromium.close)
+    browser_thread.call(pw.stop)
 
 
 @pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+def expect(browser_thread: BrowserThread) -> Callable[..., PW]:
+    """Playwright's `expect`, run in the browser thread: expect(locator).to_have_text(...)."""
+    from playwright.sync_api import expect as pw_expect
+
+    return lambda target, *args, **kwargs: PW(browser_thread.call(pw_expect, unwrap(target), *args, **kwargs),
+                                              browser_thread)
+
+
+@pytest.fixture
+def context(browser: PW) -> Iterator[PW]:
     ctx = browser.new_context(viewport=DESKTOP, locale="en-US", timezone_id="UTC")
     ctx.set_default_timeout(10_000)
     yield ctx
     ctx.close()
 
 
+@dataclass
+class PageEvents:
+    """What the page reported (collected in the browser thread)."""
+
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    websockets: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-def page(context: Any) -> Any:
+def page_events() -> PageEvents:
+    return PageEvents()
+
+
+@pytest.fixture
+def page(context: PW, page_events: PageEvents, browser_thread: BrowserThread) -> PW:
     pg = context.new_page()
-    pg.console_errors = []  # type: ignore[attr-defined]
-    pg.on("console", lambda m: pg.console_errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            page_events.errors.append(message.text)
+
+    def on_dialog(dialog: Any) -> None:  # any alert()/confirm() is an XSS signal: record, dismiss
+        page_events.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def subscribe(raw: Any) -> None:
+        raw.on("console", on_console)
+        raw.on("pageerror", lambda exc: page_events.errors.append(str(exc)))
+        raw.on("dialog", on_dialog)
+        raw.on("websocket", lambda ws: page_events.websockets.append(ws.url))
+
+    browser_thread.call(subscribe, unwrap(pg))
     return pg

@@ -1,7 +1,7 @@
 import time, pytest
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-def test_explore(page, context, shop_url, stub_llm, celery_worker):
+def test_explore(page, context, page_events, shop_url, stub_llm, celery_worker):
     stub_llm.behaviour.reply = "Hello there, this is a streamed reply from the stub model."
     stub_llm.behaviour.chunk_delay = 0.05
     stub_llm.behaviour.first_token_delay = 2.0
@@ -20,4 +20,4 @@ def test_explore(page, context, shop_url, stub_llm, celery_worker):
     for i in range(30):
         print(round(time.time()-t0,2), page.get_by_test_id("status").text_content(), page.locator("[data-testid=message]").all_text_contents())
         time.sleep(0.1)
-    print(page.console_errors)
+    print(page_events)
