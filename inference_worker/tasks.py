@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
 from bots.services.turns import TurnOptions, turn_run
@@ -35,3 +36,14 @@ def nlu_retrain(bot_id: int) -> None:
     from bots.services.nlu import nlu_model_train
 
     nlu_model_train(bot=Bot.objects.get(pk=bot_id))
+
+
+@worker_ready.connect
+def _warm_up_nlu(**_: Any) -> None:
+    """Load the embedding model when the worker starts, in the background, so the first visitor
+    of a bot with intents does not wait for it (~2 s on a small CPU)."""
+    import threading
+
+    from bots.services.nlu import nlu_warm_up
+
+    threading.Thread(target=nlu_warm_up, name="nlu-warm-up", daemon=True).start()

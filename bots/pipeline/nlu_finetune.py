@@ -36,7 +36,7 @@ from bots.pipeline.types import IntentScore
 
 ARTIFACT_FORMAT = "chatplatform-nlu-finetune/1"
 # Recommended bot threshold for this model's confidence, picked on CLINC150 val + oos_val (never test).
-RECOMMENDED_THRESHOLD = 0.44
+RECOMMENDED_THRESHOLD = 0.45
 MAX_TOKENS = 32  # CLINC-like chat messages: mean ~10 word pieces, p95 ~17
 MAX_RANKING = 10
 
@@ -44,12 +44,12 @@ MAX_RANKING = 10
 @dataclass(frozen=True, slots=True)
 class FineTuneConfig:
     tuned_layers: int = 2
-    epochs: float = 2.0
+    epochs: float = 1.0
     batch_size: int = 32
     learning_rate: float = 1e-4
     head_learning_rate: float = 1e-2
-    scale: float = 30.0
-    margin: float = 0.2
+    scale: float = 20.0
+    margin: float = 0.1
     c: float = 10.0  # logistic regression on the tuned embeddings
     min_steps: int = 300  # few-shot: at least this many optimiser steps (small sets need more epochs)
     seed: int = 0

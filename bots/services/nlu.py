@@ -58,7 +58,17 @@ class ImportReport:
 
 
 def _embedder() -> SentenceEmbedder:
-    return shared_embedder(getattr(settings, "NLU_EMBEDDING_MODEL_PATH", None) or None)
+    return shared_embedder(settings.EMBEDDING_MODEL_PATH or None)
+
+
+def nlu_warm_up() -> None:
+    """At worker start: load the embedding model, and train bots whose model is missing or stale
+    (a fresh install, an import while no worker ran), so visitors never wait for either."""
+    _embedder().warm_up()
+    for bot in Bot.objects.filter(is_active=True, intents__isnull=False).distinct():
+        latest = NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True).first()
+        if latest is None or latest < bot.nlu_data_version:
+            nlu_retrain_enqueue(bot_id=bot.pk, data_version=bot.nlu_data_version)
 
 
 # --- import / export ---------------------------------------------------------------------------

@@ -102,6 +102,10 @@ def _customer_site_server() -> Iterator[CustomerSite]:
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             site.requests.append(self.path)
+            if self.path == "/favicon.ico":
+                self.send_response(204)
+                self.end_headers()
+                return
             if self.path.split("?")[0] != "/shop.html":
                 self.send_error(404)
                 return
