@@ -92,6 +92,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.conversation = None
         self._error_times: deque[float] = deque(maxlen=ABUSE_MAX_ERRORS)
+        # Ids of visitor messages this socket sent and acked: their broadcast (meant for the
+        # visitor's other tabs) is not echoed back here.
+        self._sent_here: deque[int] = deque(maxlen=64)
         public_key = self.scope["url_route"]["kwargs"]["public_key"]
         origin = _header(self.scope, b"origin")
         bot = None
@@ -242,7 +245,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Cheap insurance that the reply reaches this socket live even if Redis lost the group.
         await self._group_join(quiet=True)
         if received.created:
-            # Other tabs of this visitor show the message at once (this tab dedupes it by id).
+            self._sent_here.append(received.message.pk)
+            # Other tabs of this visitor show the message at once.
             try:
                 await self.channel_layer.group_send(frames.conversation_group(self.conversation.pk),
                                                     frames.message_event(received.message))
@@ -302,7 +306,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame(event["frame"])
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
-        await self._send_frame(event["frame"])
+        frame = event["frame"]
+        if frame.get("type") == "message" and frame.get("role") == "user" and frame.get("id") in self._sent_here:
+            return
+        await self._send_frame(frame)
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, ensure_ascii=False)

@@ -29,9 +29,9 @@ def _check_redis() -> str:
 def _check_worker() -> str:
     from chatplatform.celery import app
 
-    replies = app.control.ping(timeout=1.0, limit=1)  # returns at the first answer
+    replies = app.control.ping(timeout=2.0, limit=1)  # returns at the first answer
     if not replies:
-        raise RuntimeError("no Celery worker answered within 1 s")
+        raise RuntimeError("no Celery worker answered within 2 s")
     return f"ok ({len(replies)} worker{'s' if len(replies) != 1 else ''})"
 
 

@@ -242,6 +242,8 @@ EMBEDDING_MODEL_PATH: str = env.str("EMBEDDING_MODEL_PATH", default="")
 # Intent classifier training: "frozen" (logistic regression + 1-NN on frozen MiniLM embeddings) or
 # "finetune" (tunes MiniLM's top layers first; slower training). See docs/benchmarks.md "NLU on CLINC150".
 NLU_TRAINING_STRATEGY: str = env.str("NLU_TRAINING_STRATEGY", default="frozen")
+# Overrides of bots.pipeline.nlu_finetune.FineTuneConfig for "finetune" (tests use a few steps).
+NLU_FINETUNE_OPTIONS: dict = {}
 
 # --- Analyst workspace -----------------------------------------------------------------------
 # Metrics and the unrecognised queue are cached this long (new rows show at once: the cache key

@@ -225,8 +225,9 @@ def nlu_model_train(*, bot: Bot) -> NluModel:
     strategy = getattr(settings, "NLU_TRAINING_STRATEGY", "frozen") or "frozen"
     if strategy != "frozen":
         # Fine-tuned models embed with their own tuned layers; stored (frozen) embeddings do not apply.
+        options = dict(getattr(settings, "NLU_FINETUNE_OPTIONS", None) or {})
         model = train_with_strategy([TrainingExample(text, intent) for _, text, intent, _ in rows], embedder,
-                                    strategy=strategy)
+                                    strategy=strategy, **options)
         model.metrics.update({"train_seconds": round(time.perf_counter() - started, 3)})
         nlu_model, _ = NluModel.objects.update_or_create(
             bot=bot, data_version=data_version, defaults={"artifact": model.to_bytes(), "metrics": model.metrics})

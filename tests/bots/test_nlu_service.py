@@ -105,3 +105,16 @@ def test_train_stores_embeddings_and_parse_uses_latest_model() -> None:
     model = nlu_model_train(bot=bot)
     assert model.data_version == 3 and model.metrics["embedded_now"] == 2
     assert nlu_parse(bot=bot, text="hello, good morning to you").intent.name == "greet"  # type: ignore[union-attr]
+
+
+def test_finetune_strategy_trains_stores_and_parses(settings) -> None:
+    settings.NLU_TRAINING_STRATEGY = "finetune"
+    settings.NLU_FINETUNE_OPTIONS = {"epochs": 1, "batch_size": 8, "min_steps": 10}
+    bot = BotFactory(nlu_threshold=0.0)
+    nlu_data_import(bot=bot, source=DATA)
+    nlu_model = nlu_model_train(bot=bot)
+    assert nlu_model.metrics["strategy"] == "finetune"
+    nlu_cache_clear()
+    result = nlu_parse(bot=bot, text="i want a plane ticket to paris")
+    assert result.intent is not None and result.intent.name == "book_flight"
+    nlu_cache_clear()
