@@ -64,21 +64,23 @@ def few_shot(pairs: Pairs, per_intent: int) -> Pairs:
     return out
 
 
-def evaluate(parse: Callable[[str], tuple[str | None, float]], test: Pairs, oos: Pairs) -> dict[str, float]:
+def evaluate(parse: Callable[[str], tuple[str | None, str | None]], test: Pairs, oos: Pairs) -> dict[str, float]:
+    """`parse(text)` -> (intent at the threshold or None, top-ranked intent regardless of threshold)."""
     latencies: list[float] = []
-    correct = 0
+    correct = top1 = 0
     for text, intent in test:
         started = time.perf_counter()
-        predicted, _ = parse(text)
+        predicted, top = parse(text)
         latencies.append((time.perf_counter() - started) * 1000)
         correct += predicted == intent
+        top1 += top == intent
     rejected = 0
     for text, _ in oos:
         started = time.perf_counter()
         predicted, _ = parse(text)
         latencies.append((time.perf_counter() - started) * 1000)
         rejected += predicted is None
-    return {"accuracy": correct / len(test), "oos_recall": rejected / len(oos),
+    return {"accuracy": correct / len(test), "top1": top1 / len(test), "oos_recall": rejected / len(oos),
             "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)}
 
 
@@ -126,7 +128,7 @@ def run_pure(data: dict[str, Pairs], threshold: float | None, tune: bool, method
 
         def parse(text: str) -> tuple[str | None, float]:
             result = parser.parse(text, threshold)
-            return (result.intent.name if result.intent else None), 0.0
+            return (result.intent.name if result.intent else None), (result.ranking[0].name if result.ranking else None)
 
         rows.append(_row(f"{method}, {label}", len(train_pairs), threshold,
                          evaluate(parse, data["test"], data["oos_test"]), train_seconds))
@@ -183,7 +185,7 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str = "froze
 
         def parse(text: str) -> tuple[str | None, float]:
             result = nlu_parse(bot=bot, text=text)
-            return (result.intent.name if result.intent else None), 0.0
+            return (result.intent.name if result.intent else None), (result.ranking[0].name if result.ranking else None)
 
         rows.append(_row(f"{method}, {label}", len(train_pairs), threshold,
                          evaluate(parse, data["test"], data["oos_test"]), train_seconds))
@@ -191,16 +193,36 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str = "froze
 
 
 def _row(label: str, examples: int, threshold: float, metrics: dict[str, float], train_seconds: float) -> list[object]:
-    return [label, examples, f"{threshold:.2f}", f"{metrics['accuracy'] * 100:.1f} %",
+    return [label, examples, f"{threshold:.2f}", f"{metrics['accuracy'] * 100:.1f} %", f"{metrics['top1'] * 100:.1f} %",
             f"{metrics['oos_recall'] * 100:.1f} %", f"{metrics['p50_ms']:.1f}", f"{metrics['p99_ms']:.1f}",
             f"{train_seconds:.1f}"]
 
 
-HEADERS = ["method, training set", "examples", "threshold", "in-scope accuracy", "oos recall", "parse p50 ms",
+HEADERS = ["method, training set", "examples", "threshold", "in-scope accuracy", "top-1 (no threshold)", "oos recall", "parse p50 ms",
            "parse p99 ms", "train s (incl. embedding)"]
 
 
-FINDINGS = ""  # filled in below main's table by hand-checked notes; see the end of the section
+FINDINGS = """
+Fine-tuning exploration (CLINC150, val/oos_val for every choice, test reported once per config; the
+encoder's top K layers tuned with a scaled-cosine + additive-margin head initialised at the intent
+means, lower layers frozen and cached; scoring = the product's sqrt(p * s) on the tuned embeddings,
+which beat prototype cosine, max scaled-cosine softmax, 1-NN cosine, Mahalanobis distance and a
+frozen+tuned ensemble on val):
+
+| config (full train set)            | train s (2 shared cores) | threshold (val) | in-scope acc | oos recall | test-oracle oos recall at 95.5 % acc |
+| ---------------------------------- | ------------------------ | --------------- | ------------ | ---------- | ------------------------------------ |
+| frozen (baseline)                  | ~60                      | 0.41            | 94.6 %       | 73.2 %     | -                                    |
+| K=2, 1 epoch, s=20, m=0.1          | 113                      | 0.45            | 95.6 %       | 76.2 %     | 77.0 %                               |
+| K=2, 2 epochs, s=30, m=0.2         | 323                      | 0.44            | 95.6 %       | 76.2 %     | 78.5 %                               |
+| K=3, 2 epochs, s=30, m=0.2, bs 64  | ~250                     | 0.45            | 95.8 %       | 77.2 %     | 81.2 %                               |
+| all 6 layers, 1 epoch (aborted)    | ~370 (projected)         | -               | -            | -          | -                                    |
+
+The "oracle" column uses the test set to place the threshold and is a diagnostic only (how far the
+score itself is from the target), never a reported result. Fine-tuning gains ~1 point of accuracy and
+3-4 points of OOS recall at one threshold, but does not reach 80 % OOS recall at 95.5 % accuracy with
+a val-picked threshold; oos_val has only 100 messages, so the threshold pick itself is noisy (+-4 pt).
+10-shot: top-1 87.9-88.1 % after tuning (frozen: ~85 %).
+"""
 
 
 def main() -> None:
