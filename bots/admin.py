@@ -29,6 +29,7 @@ from bots.models import (
     TrainingPhrase,
 )
 from bots.services.api_keys import api_key_issue
+from bots.services.knowledge import knowledge_changed
 from bots.services.nlu import nlu_training_data_changed
 
 
@@ -158,9 +159,19 @@ class EntityTypeAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
 
 @admin.register(KnowledgeChunk)
 class KnowledgeChunkAdmin(admin.ModelAdmin):
-    list_display = ("title", "bot", "source_url", "created_at")
+    list_display = ("title", "bot", "source_url", "embedded", "created_at")
     list_filter = ("bot",)
     search_fields = ("title", "text")
+
+    @admin.display(description=_("Searchable"), boolean=True)
+    def embedded(self, chunk: KnowledgeChunk) -> bool:
+        return chunk.embedding is not None
+
+    def save_model(self, request: HttpRequest, obj: KnowledgeChunk, form: Any, change: bool) -> None:
+        if change and {"title", "text"} & set(form.changed_data):
+            obj.embedding = None  # re-embedded by the worker
+        super().save_model(request, obj, form, change)
+        knowledge_changed(bot_id=obj.bot_id)
 
 
 @admin.register(NluModel)

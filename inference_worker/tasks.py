@@ -38,6 +38,14 @@ def nlu_retrain(bot_id: int) -> None:
     nlu_model_train(bot=Bot.objects.get(pk=bot_id))
 
 
+@shared_task(name="inference_worker.knowledge_embed", ignore_result=True)
+def knowledge_embed(bot_id: int) -> None:
+    """Embed the bot's new or edited knowledge passages (the web process never runs the model)."""
+    from bots.services.knowledge import knowledge_embed_pending
+
+    knowledge_embed_pending(bot_id=bot_id)
+
+
 @worker_ready.connect
 def _warm_up_nlu(**_: Any) -> None:
     """Load the embedding model when the worker starts, in the background, so the first visitor

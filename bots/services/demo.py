@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from bots.models import Bot, EntityType, FormSlot, Intent, ResponseTemplate, TrainingPhrase
+from bots.models import Bot, EntityType, FormSlot, Intent, KnowledgeChunk, ResponseTemplate, TrainingPhrase
+from bots.services.knowledge import knowledge_changed
 
 DEMO_SLUG = "acme-support"
 
@@ -28,6 +29,20 @@ DEMO_INTENTS: list[dict[str, object]] = [
 ]
 
 
+DEMO_KNOWLEDGE = [
+    ("Shipping", "https://acme.example/help/shipping",
+     "Orders ship from our warehouse in Denver within one business day. Standard delivery takes 3-5 business "
+     "days in the US; express delivery (1-2 days) costs $12. International shipping is available to Canada and "
+     "the EU and takes 7-12 business days."),
+    ("Tent care", "https://acme.example/help/tent-care",
+     "Dry your tent completely before storing it to prevent mildew. Clean it with lukewarm water and a sponge, "
+     "never in a washing machine. Re-seal seams every two seasons with the seam sealer sold in our shop."),
+    ("Warranty", "https://acme.example/help/warranty",
+     "All Acme-brand gear has a lifetime warranty against manufacturing defects. Normal wear and tear is not "
+     "covered. To claim, email photos of the defect and your order number to warranty@acme.example."),
+]
+
+
 @transaction.atomic
 def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
     bot, created = Bot.objects.get_or_create(slug=DEMO_SLUG, defaults={
@@ -45,6 +60,8 @@ def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
     if not created:
         return bot
     EntityType.objects.create(bot=bot, name="order_number", kind=EntityType.Kind.REGEX, pattern=r"\bAC-\d{5}\b")
+    KnowledgeChunk.objects.bulk_create(KnowledgeChunk(bot=bot, title=t, source_url=u, text=x) for t, u, x in DEMO_KNOWLEDGE)
+    knowledge_changed(bot_id=bot.pk)
     for spec in DEMO_INTENTS:
         intent = Intent.objects.create(bot=bot, name=str(spec["name"]))
         TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from bots.models import Bot, Conversation, Message
 from bots.pipeline.processor import TurnProcessor
 from bots.pipeline.types import LLM, BotSpec, ParseResult, Reply, Tracker
 from bots.selectors import bot_spec, conversation_history
+from bots.services.knowledge import knowledge_retriever_for
 from bots.services.messages import message_insert_next_seq
 from inference_worker.errors import LLMError
 
@@ -98,7 +99,7 @@ def turn_run(*, user_message_id: int, events: TurnEvents, llm: LLM,
         if existing is not None:
             return existing
         bot = conversation.bot
-        processor = TurnProcessor(nlu=nlu(bot), llm=llm, retriever=None)
+        processor = TurnProcessor(nlu=nlu(bot), llm=llm, retriever=knowledge_retriever_for(bot))
         events.typing(conversation_id=conversation.pk, on=True)
 
         def on_delta(offset: int, text: str) -> None:
