@@ -55,3 +55,13 @@ def test_launcher_rejects_a_model_the_server_does_not_serve(stub_llm_server) -> 
         assert "VLLM_MODEL=no-such-model" in str(exc) and "stub-model" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("a model the server does not serve was accepted")
+
+
+def test_models_and_migrations_agree(db) -> None:  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)  # exits non-zero on drift
+    assert "No changes detected" in out.getvalue()
