@@ -41,7 +41,6 @@ class ConsoleConsumer(ChatConsumer):
     conversation_channel = Conversation.Channel.CONSOLE
 
     async def connect(self) -> None:
-        self.conversation = None
         bot = await _bot_for_staff(self.scope.get("user"), int(self.scope["url_route"]["kwargs"]["bot_id"]))
         if bot is None or not _same_origin(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)

@@ -89,12 +89,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise
             log.warning("ws_group_join_failed", error=repr(exc))
 
-    async def connect(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per-connection state only (one consumer instance per socket).
         self.conversation = None
         self._error_times: deque[float] = deque(maxlen=ABUSE_MAX_ERRORS)
         # Ids of visitor messages this socket sent and acked: their broadcast (meant for the
         # visitor's other tabs) is not echoed back here.
         self._sent_here: deque[int] = deque(maxlen=64)
+
+    async def connect(self) -> None:
         public_key = self.scope["url_route"]["kwargs"]["public_key"]
         origin = _header(self.scope, b"origin")
         bot = None

@@ -29,7 +29,9 @@ def _check_redis() -> str:
 def _check_worker() -> str:
     from chatplatform.celery import app
 
-    replies = app.control.ping(timeout=2.0, limit=1)  # returns at the first answer
+    # A fresh broker connection, not the pool's: a pooled one may be stale after a Redis restart.
+    with app.connection_for_write() as connection:
+        replies = app.control.ping(timeout=2.0, limit=1, connection=connection)  # returns at the first answer
     if not replies:
         raise RuntimeError("no Celery worker answered within 2 s")
     return f"ok ({len(replies)} worker{'s' if len(replies) != 1 else ''})"
