@@ -22,6 +22,11 @@ DEMO_INTENTS: list[dict[str, object]] = [
                                         "my order hasn't arrived", "order status", "has my parcel shipped"],
      "responses": [("Order {order_number} is on its way and should arrive within 2 business days.", [])],
      "slots": [("order_number", "order_number", "Sure! What's your order number? It looks like AC-12345.")]},
+    {"name": "shipping_info", "mode": "generate",
+     "phrases": ["how long does shipping take", "do you ship to Canada", "how much is express delivery",
+                 "when will my package arrive if I order today", "do you deliver internationally",
+                 "what are the shipping costs"],
+     "responses": []},
     {"name": "return_item", "phrases": ["I want to return an item", "how do I return something", "return policy",
                                         "can I get a refund", "send back a product", "refund my purchase"],
      "responses": [("You can return any item within 30 days. Start a return at acme.example/returns and we'll "
@@ -63,7 +68,8 @@ def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
     KnowledgeChunk.objects.bulk_create(KnowledgeChunk(bot=bot, title=t, source_url=u, text=x) for t, u, x in DEMO_KNOWLEDGE)
     knowledge_changed(bot_id=bot.pk)
     for spec in DEMO_INTENTS:
-        intent = Intent.objects.create(bot=bot, name=str(spec["name"]))
+        intent = Intent.objects.create(bot=bot, name=str(spec["name"]),
+                                       response_mode=str(spec.get("mode", Intent.ResponseMode.TEMPLATE)))
         TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])  # type: ignore[attr-defined]
         for position, (text, quick) in enumerate(spec["responses"]):  # type: ignore[arg-type]
             ResponseTemplate.objects.create(intent=intent, text=text, quick_replies=quick, position=position)
