@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("demo/", bot_views.demo_page, name="demo"),
+    path("api/v1/widget/<str:public_key>/config", bot_views.widget_config, name="widget-config"),
     *openai_urlpatterns,
     *api_urlpatterns,
     path("api/v1/", include("bots.api.admin_api")),
