@@ -19,7 +19,8 @@ from bots.api.auth import ApiKeyAuthentication
 from bots.models import ApiKey, Bot
 from bots.services.api_keys import api_key_bot
 
-PARSE_TIMEOUT_SECONDS = 15
+# The first parse of a bot without a stored model trains it in the worker (seconds on a small CPU).
+PARSE_TIMEOUT_SECONDS = 30
 
 
 class ParseRequestSerializer(serializers.Serializer):

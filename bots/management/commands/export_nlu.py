@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bots.models import Bot
+from bots.management.commands._common import bot_for_command
 from bots.nlu_formats import NluFormatError, format_for_path
 from bots.services.nlu import nlu_data_export
 
@@ -20,10 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args: Any, bot_slug: str, file: Path, **options: Any) -> None:
-        try:
-            bot = Bot.objects.get(slug=bot_slug)
-        except Bot.DoesNotExist:
-            raise CommandError(f"no bot with slug {bot_slug!r}") from None
+        bot = bot_for_command(bot_slug)
         try:
             fmt = format_for_path(file)
         except NluFormatError as exc:

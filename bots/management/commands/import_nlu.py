@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bots.models import Bot
+from bots.management.commands._common import bot_for_command
 from bots.nlu_formats import NluFormatError, format_for_path, parse_nlu
 from bots.services.nlu import NluImportError, nlu_data_import, nlu_model_train
 
@@ -27,10 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--train", action="store_true", help="Train the classifier right after importing.")
 
     def handle(self, *args: Any, bot_slug: str, file: Path, replace: bool, train: bool, **options: Any) -> None:
-        try:
-            bot = Bot.objects.get(slug=bot_slug)
-        except Bot.DoesNotExist:
-            raise CommandError(f"no bot with slug {bot_slug!r}") from None
+        bot = bot_for_command(bot_slug)
         try:
             fmt = format_for_path(file)
             content = file.read_text(encoding="utf-8-sig")
