@@ -176,9 +176,9 @@ class KnowledgeChunkAdmin(admin.ModelAdmin):
 
 @admin.register(NluModel)
 class NluModelAdmin(admin.ModelAdmin):
-    list_display = ("bot", "data_version", "trained_at", "metrics")
-    list_filter = ("bot",)
-    readonly_fields = ("bot", "data_version", "metrics", "trained_at")
+    list_display = ("bot", "data_version", "strategy", "trained_at", "metrics")
+    list_filter = ("bot", "strategy")
+    readonly_fields = ("bot", "data_version", "strategy", "metrics", "trained_at")
     exclude = ("artifact",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

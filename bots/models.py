@@ -199,10 +199,19 @@ class KnowledgeChunk(models.Model):
 
 
 class NluModel(models.Model):
-    """A trained intent classifier for one version of a bot's training data."""
+    """A trained intent classifier for one version of a bot's training data.
+
+    A version can have two: the `frozen` model (seconds to train, serves at once) and the
+    `finetune` model (minutes; more accurate), which replaces it when stored.
+    """
+
+    class Strategy(models.TextChoices):
+        FROZEN = "frozen", _("Frozen encoder")
+        FINETUNE = "finetune", _("Fine-tuned encoder")
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="nlu_models")
     data_version = models.PositiveIntegerField()
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.FROZEN)
     artifact = models.BinaryField()
     metrics = models.JSONField(default=dict, blank=True)
     trained_at = models.DateTimeField(auto_now_add=True)
@@ -210,7 +219,7 @@ class NluModel(models.Model):
     class Meta:
         ordering = ["bot", "-data_version"]
         get_latest_by = "data_version"
-        constraints = [models.UniqueConstraint(fields=["bot", "data_version"], name="nlu_model_unique_version")]
+        constraints = [models.UniqueConstraint(fields=["bot", "data_version", "strategy"], name="nlu_model_unique_version_strategy")]
 
 
 class Conversation(models.Model):

@@ -31,11 +31,12 @@ def parse_text(bot_id: int, text: str) -> dict[str, Any]:
 
 @shared_task(name="inference_worker.nlu_retrain", ignore_result=True)
 def nlu_retrain(bot_id: int) -> None:
-    """Train the bot's classifier for its current data version (after imports or accepted corrections)."""
+    """Train the bot's classifiers for its current data version (after imports, admin edits or
+    accepted corrections): the frozen model at once, then the fine-tuned one when enabled."""
     from bots.models import Bot
-    from bots.services.nlu import nlu_model_train
+    from bots.services.nlu import nlu_model_train_stages
 
-    nlu_model_train(bot=Bot.objects.get(pk=bot_id))
+    nlu_model_train_stages(bot=Bot.objects.get(pk=bot_id))
 
 
 @shared_task(name="inference_worker.knowledge_embed", ignore_result=True)

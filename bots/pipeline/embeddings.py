@@ -80,9 +80,11 @@ class _LruCache:
 class SentenceEmbedder:
     """An `Embedder` (see types.py): `encode(texts) -> float32 array (n, 384)`, rows L2-normalised.
 
-    `torch_threads`: intra-op threads for torch; None leaves torch's setting alone. On the 2-core
-    machine one short query is fastest with all cores, but a worker running many turns at once
-    gets more throughput with 1 (see bench/embedder_latency.py).
+    `torch_threads`: intra-op threads for torch (process-wide); None leaves torch's setting alone.
+    Measured on the 2-core machine: one short message parses in 12-14 ms p50 with 1 thread but
+    24-28 ms p50 (p99 ~120 ms) with 2, while a 2,000-phrase batch encodes in 5.1 s with 2 threads
+    vs. 7.5-8.7 s with 1. The worker serves single messages from many threads at once, so it uses 1
+    (NLU_TORCH_THREADS); fine-tuning raises it for its own duration.
     `quantize`: int8 dynamic quantisation of the Linear layers (faster on CPU, tiny accuracy cost;
     measured in docs/benchmarks.md).
     """
@@ -161,21 +163,27 @@ class SentenceEmbedder:
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         self._ensure_loaded()
+        return self.encode_with(self._model, texts)
+
+    def encode_with(self, model: Any, texts: Sequence[str], *, max_length: int = MAX_SEQ_LENGTH) -> np.ndarray:
+        """Encode with this embedder's tokenizer and another model of the same architecture (a
+        fine-tuned variant, see bots.pipeline.nlu_finetune); no cache."""
+        self._ensure_loaded()
+        texts = list(texts)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), EMBEDDING_DIMENSIONS), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             batch_indices = order[start:start + self.batch_size]
-            out[batch_indices] = self._encode_batch([texts[i] for i in batch_indices])
+            out[batch_indices] = self._encode_batch(model, [texts[i] for i in batch_indices], max_length)
         return out
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+    def _encode_batch(self, model: Any, texts: list[str], max_length: int) -> np.ndarray:
         import torch
 
-        features = self._tokenizer(texts, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH,
-                                   return_tensors="pt")
+        features = self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         with torch.inference_mode():
-            token_states = self._model(**features).last_hidden_state
+            token_states = model(**features).last_hidden_state
             mask = features["attention_mask"].unsqueeze(-1).to(token_states.dtype)
             pooled = (token_states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
@@ -194,12 +202,14 @@ _shared_lock = threading.Lock()
 _shared: dict[tuple[str, bool], SentenceEmbedder] = {}
 
 
-def shared_embedder(model_path: str | Path | None = None, *, quantize: bool = False) -> SentenceEmbedder:
-    """One embedder per process and model: the weights (~90 MB) are loaded once for all threads."""
+def shared_embedder(model_path: str | Path | None = None, *, quantize: bool = False,
+                    torch_threads: int | None = None) -> SentenceEmbedder:
+    """One embedder per process and model: the weights (~90 MB) are loaded once for all threads.
+    `torch_threads` applies when this call creates it (see SentenceEmbedder)."""
     key = (str(model_path or ""), quantize)
     with _shared_lock:
         embedder = _shared.get(key)
         if embedder is None:
-            embedder = SentenceEmbedder(model_path, quantize=quantize)
+            embedder = SentenceEmbedder(model_path, quantize=quantize, torch_threads=torch_threads)
             _shared[key] = embedder
         return embedder

@@ -5,9 +5,11 @@ Adapts ORM rows to the plain-Python pipeline (`bots.pipeline.nlu`, `bots.pipelin
 * `nlu_data_import` writes a parsed file (`bots.nlu_formats.NluData`) in one transaction and bumps
   `Bot.nlu_data_version` when anything changed;
 * `nlu_model_train` embeds only phrases without a stored embedding, fits the classifier and stores
-  an `NluModel` for the data version it read;
-* `nlu_parse` parses with the bot's latest model, kept in a per-process cache keyed by
-  (bot id, data version) and swapped atomically when a newer model appears.
+  an `NluModel` for the data version it read; `nlu_model_train_stages` (the worker's retrain) first
+  trains the `frozen` model (seconds), then, with NLU_TRAINING_STRATEGY=finetune and enough phrases,
+  the `finetune` model (minutes; more accurate, see docs/benchmarks.md), which replaces it;
+* `nlu_parse` parses with the bot's best model of its newest data version, kept in a per-process
+  cache keyed by the model row and swapped atomically when a better or newer one appears.
 
 Runs in the worker (the embedding model must never load in the web process).
 """
@@ -22,7 +24,7 @@ import numpy as np
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 
 from bots.models import Bot, EntityType, EntityValue, Intent, NluModel, TrainingPhrase
 from bots.nlu_formats import NluData, NluFileFormat, write_nlu
@@ -58,7 +60,7 @@ class ImportReport:
 
 
 def _embedder() -> SentenceEmbedder:
-    return shared_embedder(settings.EMBEDDING_MODEL_PATH or None)
+    return shared_embedder(settings.EMBEDDING_MODEL_PATH or None, torch_threads=settings.NLU_TORCH_THREADS)
 
 
 def nlu_warm_up() -> None:
@@ -66,8 +68,7 @@ def nlu_warm_up() -> None:
     (a fresh install, an import while no worker ran), so visitors never wait for either."""
     _embedder().warm_up()
     for bot in Bot.objects.filter(is_active=True, intents__isnull=False).distinct():
-        latest = NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True).first()
-        if latest is None or latest < bot.nlu_data_version:
+        if _missing_stages(bot):
             nlu_retrain_enqueue(bot_id=bot.pk, data_version=bot.nlu_data_version)
 
 
@@ -214,24 +215,51 @@ def entity_extractor_for_bot(*, bot: Bot) -> EntityExtractor:
 # --- training ----------------------------------------------------------------------------------
 
 
-def nlu_model_train(*, bot: Bot) -> NluModel:
-    """Train (or retrain) the classifier for the bot's current data version and store it."""
+def _finetune_wanted(bot: Bot) -> bool:
+    """Fine-tuning is on (settings) and the bot has enough data for it to be worth minutes of CPU."""
+    if (getattr(settings, "NLU_TRAINING_STRATEGY", "frozen") or "frozen") != NluModel.Strategy.FINETUNE:
+        return False
+    counts = TrainingPhrase.objects.filter(intent__bot=bot).aggregate(
+        phrases=Count("id"), intents=Count("intent", distinct=True))
+    return counts["intents"] >= 2 and counts["phrases"] >= settings.NLU_FINETUNE_MIN_PHRASES
+
+
+def _missing_stages(bot: Bot) -> list[str]:
+    """The models the bot's current data version still lacks, in training order."""
+    have = set(NluModel.objects.filter(bot=bot, data_version=bot.nlu_data_version).values_list("strategy", flat=True))
+    wanted = [NluModel.Strategy.FROZEN] + ([NluModel.Strategy.FINETUNE] if _finetune_wanted(bot) else [])
+    return [str(stage) for stage in wanted if stage not in have]
+
+
+def nlu_model_train_stages(*, bot: Bot) -> list[NluModel]:
+    """What the worker runs when training data changed: the frozen model first (serves within
+    seconds), then the fine-tuned one if wanted. A stage is skipped when it exists for the current
+    data version, and the fine-tuned stage is dropped when the data changed while the frozen one
+    trained (that change queued its own retrain)."""
+    bot.refresh_from_db(fields=["nlu_data_version"])
+    stored = []
+    for stage in _missing_stages(bot):
+        if stored and Bot.objects.values_list("nlu_data_version", flat=True).get(pk=bot.pk) != stored[0].data_version:
+            break
+        stored.append(nlu_model_train(bot=bot, strategy=stage))
+    return stored
+
+
+def nlu_model_train(*, bot: Bot, strategy: str = NluModel.Strategy.FROZEN) -> NluModel:
+    """Train (or retrain) one classifier for the bot's current data version and store it."""
     data_version = Bot.objects.values_list("nlu_data_version", flat=True).get(pk=bot.pk)
     started = time.perf_counter()
     rows = list(TrainingPhrase.objects.filter(intent__bot=bot).values_list("id", "text", "intent__name", "embedding"))
     if not rows:
         raise NluTrainingError(f"bot {bot.slug!r} has no training phrases")
     embedder = _embedder()
-    strategy = getattr(settings, "NLU_TRAINING_STRATEGY", "frozen") or "frozen"
-    if strategy != "frozen":
+    if strategy != NluModel.Strategy.FROZEN:
         # Fine-tuned models embed with their own tuned layers; stored (frozen) embeddings do not apply.
         options = dict(getattr(settings, "NLU_FINETUNE_OPTIONS", None) or {})
         model = train_with_strategy([TrainingExample(text, intent) for _, text, intent, _ in rows], embedder,
                                     strategy=strategy, **options)
         model.metrics.update({"train_seconds": round(time.perf_counter() - started, 3)})
-        nlu_model, _ = NluModel.objects.update_or_create(
-            bot=bot, data_version=data_version, defaults={"artifact": model.to_bytes(), "metrics": model.metrics})
-        return nlu_model
+        return _store_model(bot, data_version, strategy, model)
     embeddings = np.zeros((len(rows), embedder_dimensions()), dtype=np.float32)
     missing = [i for i, row in enumerate(rows) if row[3] is None]
     for i, row in enumerate(rows):
@@ -243,10 +271,18 @@ def nlu_model_train(*, bot: Bot) -> NluModel:
         _store_embeddings([rows[i][0] for i in missing], fresh)
     embedded_at = time.perf_counter()
     model = train([TrainingExample(text, intent) for _, text, intent, _ in rows], embedder, embeddings=embeddings)
-    model.metrics.update({"embedded_now": len(missing), "embed_seconds": round(embedded_at - started, 3),
+    model.metrics.update({"strategy": NluModel.Strategy.FROZEN, "embedded_now": len(missing),
+                          "embed_seconds": round(embedded_at - started, 3),
                           "train_seconds": round(time.perf_counter() - started, 3)})
+    return _store_model(bot, data_version, NluModel.Strategy.FROZEN, model)
+
+
+def _store_model(bot: Bot, data_version: int, strategy: str, model: object) -> NluModel:
     nlu_model, _ = NluModel.objects.update_or_create(
-        bot=bot, data_version=data_version, defaults={"artifact": model.to_bytes(), "metrics": model.metrics})
+        bot=bot, data_version=data_version, strategy=strategy,
+        defaults={"artifact": model.to_bytes(), "metrics": model.metrics})  # type: ignore[attr-defined]
+    log.info("nlu_model_stored", bot_id=bot.pk, data_version=data_version, strategy=strategy,
+             train_seconds=model.metrics.get("train_seconds"))  # type: ignore[attr-defined]
     return nlu_model
 
 
@@ -267,6 +303,7 @@ def _store_embeddings(phrase_ids: list[int], vectors: np.ndarray) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _LoadedModel:
+    model_id: int
     data_version: int
     parser: IntentParser
 
@@ -281,14 +318,15 @@ def _training_lock(bot_id: int) -> threading.Lock:
         return _training_locks.setdefault(bot_id, threading.Lock())
 
 
-def nlu_parse(*, bot: Bot, text: str) -> ParseResult:
-    """Intent (None below `bot.nlu_threshold`), ranking and entities for one message.
+def nlu_parse(*, bot: Bot, text: str, threshold: float | None = None) -> ParseResult:
+    """Intent (None below `bot.nlu_threshold`, or `threshold` when given), ranking and entities for
+    one message.
 
-    Uses the bot's latest stored model; with none yet, trains one synchronously (once per process
+    Uses the bot's best stored model; with none yet, trains one synchronously (once per process
     even when many threads ask at the same time).
     """
     parser = _parser_for(bot)
-    return parser.parse(text, bot.nlu_threshold)
+    return parser.parse(text, bot.nlu_threshold if threshold is None else threshold)
 
 
 def nlu_training_data_changed(*, bot_id: int) -> None:
@@ -319,26 +357,34 @@ def nlu_retrain_enqueue(*, bot_id: int, data_version: int | None = None) -> None
         log.warning("nlu_retrain_enqueue_failed", bot_id=bot_id)
 
 
+def _best_model(bot: Bot) -> tuple[int, int] | None:
+    """(model id, data version) of the model to serve: the newest data version, and within it the
+    fine-tuned model over the frozen one ("finetune" sorts before "frozen")."""
+    return NluModel.objects.filter(bot=bot).order_by("-data_version", "strategy").values_list("id", "data_version").first()
+
+
 def _parser_for(bot: Bot) -> IntentParser:
-    latest = NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True).first()
-    if latest is not None and latest < bot.nlu_data_version:
+    best = _best_model(bot)
+    if best is not None and best[1] < bot.nlu_data_version:
         # Serve the previous model while the worker trains the new one (swapped in when stored).
         nlu_retrain_enqueue(bot_id=bot.pk, data_version=bot.nlu_data_version)
     cached = _parsers.get(bot.pk)
-    if cached is not None and latest is not None and cached.data_version == latest:
+    if cached is not None and best is not None and cached.model_id == best[0]:
         return cached.parser
-    if latest is None:
+    if best is None:
         with _training_lock(bot.pk):
-            latest = NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True).first()
-            if latest is None:
-                latest = nlu_model_train(bot=bot).data_version
-    row = NluModel.objects.get(bot=bot, data_version=latest)
+            best = _best_model(bot)
+            if best is None:
+                trained = nlu_model_train(bot=bot)
+                best = (trained.pk, trained.data_version)
+    model_id, data_version = best
+    row = NluModel.objects.get(pk=model_id)
     parser = IntentParser(load_model(row.artifact, _embedder()), _embedder(), entity_extractor_for_bot(bot=bot))
     with _parsers_lock:
         current = _parsers.get(bot.pk)
         # Never replace a newer model another thread installed meanwhile.
-        if current is None or current.data_version <= latest:
-            _parsers[bot.pk] = _LoadedModel(latest, parser)
+        if current is None or current.data_version <= data_version:
+            _parsers[bot.pk] = _LoadedModel(model_id, data_version, parser)
     return parser
 
 

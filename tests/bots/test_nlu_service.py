@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from bots.models import EntityType, EntityValue, NluModel, TrainingPhrase
+from django.db.models import F
+
+from bots.models import Bot, EntityType, EntityValue, NluModel, TrainingPhrase
 from bots.nlu_formats import NluData, parse_csv, parse_rasa_yaml
 from bots.services.nlu import (
+    _parsers,
     NluImportError,
     entity_extractor_for_bot,
     nlu_cache_clear,
     nlu_data_export,
     nlu_data_import,
     nlu_model_train,
+    nlu_model_train_stages,
     nlu_parse,
 )
 from tests.factories import BotFactory, EntityTypeFactory, IntentFactory, TrainingPhraseFactory
@@ -107,14 +111,51 @@ def test_train_stores_embeddings_and_parse_uses_latest_model() -> None:
     assert nlu_parse(bot=bot, text="hello, good morning to you").intent.name == "greet"  # type: ignore[union-attr]
 
 
-def test_finetune_strategy_trains_stores_and_parses(settings) -> None:
+def test_stages_train_frozen_then_finetuned_which_replaces_it(settings) -> None:
     settings.NLU_TRAINING_STRATEGY = "finetune"
-    settings.NLU_FINETUNE_OPTIONS = {"epochs": 1, "batch_size": 8, "min_steps": 10}
+    settings.NLU_FINETUNE_MIN_PHRASES = 0
+    settings.NLU_FINETUNE_OPTIONS = {"epochs": 1, "batch_size": 8, "min_steps": 10, "tuned_layers": 1}
     bot = BotFactory(nlu_threshold=0.0)
     nlu_data_import(bot=bot, source=DATA)
-    nlu_model = nlu_model_train(bot=bot)
-    assert nlu_model.metrics["strategy"] == "finetune"
     nlu_cache_clear()
+    frozen = nlu_model_train(bot=bot)
+    assert nlu_parse(bot=bot, text="i want a plane ticket to paris").intent.name == "book_flight"  # type: ignore[union-attr]
+    served_before = type(_parsers[bot.pk].parser.model).__name__
+
+    stored = nlu_model_train_stages(bot=bot)  # the frozen stage exists already: only the fine-tuned one runs
+    assert [m.strategy for m in stored] == ["finetune"] and stored[0].metrics["strategy"] == "finetune"
     result = nlu_parse(bot=bot, text="i want a plane ticket to paris")
     assert result.intent is not None and result.intent.name == "book_flight"
+    assert (served_before, type(_parsers[bot.pk].parser.model).__name__) == ("TrainedIntentModel", "FineTunedIntentModel")
+    assert _parsers[bot.pk].model_id == stored[0].pk != frozen.pk
+    assert nlu_model_train_stages(bot=bot) == []  # nothing missing: nothing trained twice
     nlu_cache_clear()
+
+
+def test_small_bots_and_frozen_setting_skip_fine_tuning(settings) -> None:
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    settings.NLU_TRAINING_STRATEGY = "finetune"
+    settings.NLU_FINETUNE_MIN_PHRASES = 200  # the bot has 8
+    assert [m.strategy for m in nlu_model_train_stages(bot=bot)] == ["frozen"]
+    settings.NLU_FINETUNE_MIN_PHRASES = 0
+    settings.NLU_TRAINING_STRATEGY = "frozen"
+    assert nlu_model_train_stages(bot=bot) == []
+
+
+def test_fine_tuned_stage_is_dropped_when_the_data_changed_meanwhile(settings, monkeypatch) -> None:
+    from bots.services import nlu as nlu_service
+
+    settings.NLU_TRAINING_STRATEGY = "finetune"
+    settings.NLU_FINETUNE_MIN_PHRASES = 0
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    real_train = nlu_service.nlu_model_train
+
+    def train_then_edit(*, bot, strategy="frozen"):  # type: ignore[no-untyped-def]
+        model = real_train(bot=bot, strategy=strategy)
+        Bot.objects.filter(pk=bot.pk).update(nlu_data_version=F("nlu_data_version") + 1)  # an admin edit lands
+        return model
+
+    monkeypatch.setattr(nlu_service, "nlu_model_train", train_then_edit)
+    assert [m.strategy for m in nlu_model_train_stages(bot=bot)] == ["frozen"]

@@ -28,6 +28,9 @@ TEST_ENV_DEFAULTS = {
     "DATABASE_CONN_MAX_AGE": "0",
     "LOG_LEVEL": "WARNING",
     "HF_HUB_OFFLINE": "1",
+    # Minutes of fine-tuning per retrain would dominate the suite; the fine-tuned stage has its own
+    # tests (tests/bots/test_nlu_service.py) with a few steps.
+    "NLU_TRAINING_STRATEGY": "frozen",
     "TOKENIZERS_PARALLELISM": "false",
     # Nothing listens here: tests that need an LLM start the stub or the real engine explicitly.
     "VLLM_BASE_URL": "http://127.0.0.1:9/v1",

@@ -8,9 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bots.management.commands._common import bot_for_command
-from bots.nlu_formats import NluFormatError, format_for_path, parse_nlu
-from bots.services.nlu import NluImportError, nlu_data_import, nlu_model_train
+from bots.management.commands._common import bot_for_command, read_nlu_file
+from bots.services.nlu import NluImportError, nlu_data_import, nlu_model_train_stages
 
 # Above this many examples the import takes long enough to be worth saying what is happening.
 PROGRESS_THRESHOLD = 2000
@@ -28,20 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, bot_slug: str, file: Path, replace: bool, train: bool, **options: Any) -> None:
         bot = bot_for_command(bot_slug)
-        try:
-            fmt = format_for_path(file)
-            content = file.read_text(encoding="utf-8-sig")
-        except NluFormatError as exc:
-            raise CommandError(str(exc)) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"cannot read {file}: {exc}") from exc
-
-        try:
-            data = parse_nlu(content, fmt)
-        except NluFormatError as exc:
-            for line, message in exc.errors:
-                self.stderr.write(f"{file}:{line}: {message}")
-            raise CommandError(f"{len(exc.errors)} error(s) in {file}; nothing was imported") from exc
+        data = read_nlu_file(file, self.stderr, action="imported")
 
         large = data.example_count >= PROGRESS_THRESHOLD
         if large:
@@ -58,10 +44,10 @@ class Command(BaseCommand):
             f"{report.entity_types_created} entity types created; data version {report.data_version}")
         if train:
             if large:
-                self._progress("training the classifier...")
-            model = nlu_model_train(bot=bot)
-            self.stdout.write(f"trained model for data version {model.data_version} "
-                              f"in {model.metrics.get('train_seconds', '?')} s")
+                self._progress("training the classifier (the fine-tuned stage can take minutes)...")
+            for model in nlu_model_train_stages(bot=bot):
+                self.stdout.write(f"trained the {model.strategy} model for data version {model.data_version} "
+                                  f"in {model.metrics.get('train_seconds', '?')} s")
 
     def _progress(self, message: str) -> None:
         # stderr, so `import_nlu ... > report.txt` keeps only the result.
