@@ -143,6 +143,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Retraining (minutes of CPU when fine-tuning) can go to its own workers: set NLU_TRAINING_QUEUE=nlu
+# and run `celery -A chatplatform worker -Q nlu --concurrency 1` next to the turn workers.
+NLU_TRAINING_QUEUE: str = env.str("NLU_TRAINING_QUEUE", default="celery")
+CELERY_TASK_ROUTES = {"inference_worker.nlu_retrain": {"queue": NLU_TRAINING_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -247,6 +251,8 @@ NLU_TRAINING_STRATEGY: str = env.str("NLU_TRAINING_STRATEGY", default="finetune"
 # Bots with fewer phrases keep the frozen model (it trains in about a second; fine-tuning was only
 # measured from 1,500 phrases up).
 NLU_FINETUNE_MIN_PHRASES: int = env.int("NLU_FINETUNE_MIN_PHRASES", default=200)
+# Trained models kept per bot: those of the newest this-many data versions.
+NLU_MODELS_KEPT: int = env.int("NLU_MODELS_KEPT", default=3)
 # Torch intra-op threads in the worker: 1 parses one message fastest and lets concurrent turns use
 # the other cores (measured in bots/pipeline/embeddings.py); fine-tuning uses 2 while it runs.
 NLU_TORCH_THREADS: int = env.int("NLU_TORCH_THREADS", default=1)

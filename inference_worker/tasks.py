@@ -12,6 +12,8 @@ from bots.services.turns import TurnOptions, turn_run
 from inference_worker.client import get_llm_client
 from inference_worker.publisher import get_turn_events
 
+NLU_TRAIN_SOFT_TIME_LIMIT = 3600
+
 
 @shared_task(name="inference_worker.run_turn", acks_late=True, ignore_result=True)
 def run_turn(user_message_id: int, options: dict[str, Any] | None = None) -> None:
@@ -29,7 +31,12 @@ def parse_text(bot_id: int, text: str) -> dict[str, Any]:
     return nlu_parse(bot=Bot.objects.get(pk=bot_id), text=text).as_rasa_dict()
 
 
-@shared_task(name="inference_worker.nlu_retrain", ignore_result=True)
+# Not acks_late: fine-tuning outlasts the broker's visibility timeout, and a redelivered message would
+# start a second copy while the first still runs. A retrain lost with its worker is not lost work:
+# every worker start re-queues the stages a bot's current data version still lacks (nlu_warm_up).
+# The turn time limits do not apply either.
+@shared_task(name="inference_worker.nlu_retrain", ignore_result=True, acks_late=False,
+             soft_time_limit=NLU_TRAIN_SOFT_TIME_LIMIT, time_limit=NLU_TRAIN_SOFT_TIME_LIMIT + 60)
 def nlu_retrain(bot_id: int) -> None:
     """Train the bot's classifiers for its current data version (after imports, admin edits or
     accepted corrections): the frozen model at once, then the fine-tuned one when enabled."""

@@ -48,8 +48,6 @@ DEFAULT_C = 10.0
 NGRAM_C = 20.0
 # Phrases of this intent teach the bot what is out of its scope; it never becomes the parsed intent.
 OUT_OF_SCOPE_INTENT = "out_of_scope"
-# Recommended bot threshold for this confidence, picked on CLINC150 val + oos_val (never test).
-RECOMMENDED_THRESHOLD = 0.41
 MAX_RANKING = 10
 
 
@@ -89,7 +87,11 @@ class TrainedIntentModel:
             if self.featurizer is not None and self.ngram_weights is not None:
                 if texts is None:
                     raise ValueError("this model has n-gram features: pass the texts")
-                logits = logits + np.asarray(self.featurizer.transform(list(texts)) @ self.ngram_weights)
+                if len(texts) == 1:  # one message per parse: the lean path
+                    columns, values = self.featurizer.row(texts[0])
+                    logits = logits + values @ self.ngram_weights[columns]
+                else:
+                    logits = logits + np.asarray(self.featurizer.transform(list(texts)) @ self.ngram_weights)
             logits -= logits.max(axis=1, keepdims=True)
             exp = np.exp(logits)
             probabilities = exp / exp.sum(axis=1, keepdims=True)

@@ -44,6 +44,14 @@ class NgramFeaturizer:
     def __init__(self, vectorisers: dict[str, Any], weight: float = NGRAM_WEIGHT) -> None:
         self._vectorisers = vectorisers
         self.weight = weight
+        # For `row`: each block's analyser (sklearn's own tokenisation), vocabulary, idf and column offset.
+        self._blocks: list[tuple[Any, dict[str, int], np.ndarray, int]] = []
+        offset = 0
+        for vectoriser in vectorisers.values():
+            if vectoriser is not None:
+                self._blocks.append((vectoriser.build_analyzer(), vectoriser.vocabulary_,
+                                     vectoriser.idf_.astype(np.float32), offset))
+                offset += len(vectoriser.vocabulary_)
 
     @classmethod
     def fit(cls, texts: Sequence[str], *, weight: float = NGRAM_WEIGHT, max_features: int = MAX_FEATURES) -> NgramFeaturizer:
@@ -72,6 +80,30 @@ class NgramFeaturizer:
         if not blocks:
             return sparse.csr_matrix((len(texts), 0), dtype=np.float32)
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One text's non-zero (column indices, values): the same numbers as `transform([text])`
+        (sublinear tf x idf, L2 per block, x weight) without building scipy matrices, which is
+        most of the cost for a single message (~0.9 ms -> ~0.1 ms)."""
+        indices: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for analyse, vocabulary, idf, offset in self._blocks:
+            counts: dict[int, int] = {}
+            for term in analyse(text):
+                column = vocabulary.get(term)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            if not counts:
+                continue
+            columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            block = (np.log(tf) + 1.0) * idf[columns]
+            block *= self.weight / np.linalg.norm(block)
+            indices.append(columns + offset)
+            values.append(block)
+        if not indices:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return np.concatenate(indices), np.concatenate(values)
 
     # --- serialisation --------------------------------------------------------------------------
 

@@ -281,9 +281,19 @@ def _store_model(bot: Bot, data_version: int, strategy: str, model: object) -> N
     nlu_model, _ = NluModel.objects.update_or_create(
         bot=bot, data_version=data_version, strategy=strategy,
         defaults={"artifact": model.to_bytes(), "metrics": model.metrics})  # type: ignore[attr-defined]
+    _prune_old_models(bot)
     log.info("nlu_model_stored", bot_id=bot.pk, data_version=data_version, strategy=strategy,
              train_seconds=model.metrics.get("train_seconds"))  # type: ignore[attr-defined]
     return nlu_model
+
+
+def _prune_old_models(bot: Bot) -> None:
+    """Keep the models of the newest NLU_MODELS_KEPT data versions (a fine-tuned artifact is ~15 MB;
+    older versions are only useful for comparing or rolling back recent changes)."""
+    versions = list(NluModel.objects.filter(bot=bot).order_by("-data_version").values_list("data_version", flat=True)
+                    .distinct()[:settings.NLU_MODELS_KEPT])
+    if len(versions) == settings.NLU_MODELS_KEPT:
+        NluModel.objects.filter(bot=bot, data_version__lt=versions[-1]).delete()
 
 
 def embedder_dimensions() -> int:

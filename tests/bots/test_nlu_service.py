@@ -159,3 +159,14 @@ def test_fine_tuned_stage_is_dropped_when_the_data_changed_meanwhile(settings, m
 
     monkeypatch.setattr(nlu_service, "nlu_model_train", train_then_edit)
     assert [m.strategy for m in nlu_model_train_stages(bot=bot)] == ["frozen"]
+
+
+def test_only_the_newest_data_versions_keep_their_models(settings) -> None:
+    settings.NLU_MODELS_KEPT = 2
+    bot = BotFactory()
+    nlu_data_import(bot=bot, source=DATA)
+    for version in (5, 6, 7):
+        Bot.objects.filter(pk=bot.pk).update(nlu_data_version=version)
+        nlu_model_train(bot=bot)
+    assert sorted(NluModel.objects.filter(bot=bot).values_list("data_version", flat=True)) == [6, 7]
+    nlu_cache_clear()

@@ -57,3 +57,14 @@ def test_out_of_scope_phrases_make_a_winning_out_of_scope_intent_mean_no_intent(
     assert result.intent is None  # even at threshold 0: the bot was taught this is not its business
     in_scope = parse("reset my password please", 0.0, model=model, embedder=embedder)
     assert in_scope.intent is not None and in_scope.intent.name == "reset_password"
+
+
+@pytest.mark.parametrize("text", ["please reset my password", "Book a FLIGHT to Paris!! ✈️", "zzz qqq", "", "ünïcödé 密码"])
+def test_single_text_row_equals_the_sparse_transform(ngram_model: TrainedIntentModel, text: str) -> None:
+    featurizer = ngram_model.featurizer
+    assert featurizer is not None
+    expected = featurizer.transform([text]).toarray()[0]
+    columns, values = featurizer.row(text)
+    actual = np.zeros_like(expected)
+    actual[columns] = values
+    assert np.allclose(actual, expected, atol=1e-6)
