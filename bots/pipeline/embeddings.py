@@ -196,7 +196,8 @@ class SentenceEmbedder:
         with torch.inference_mode():
             traced = self._single_text_forward(model) if len(texts) == 1 else None
             if traced is not None:
-                token_states = traced(features["input_ids"], features["attention_mask"], features["token_type_ids"])[0]
+                token_states = _last_hidden_state(
+                    traced(features["input_ids"], features["attention_mask"], features["token_type_ids"]))
             else:
                 token_states = model(**features).last_hidden_state
             mask = features["attention_mask"].unsqueeze(-1).to(token_states.dtype)
@@ -237,7 +238,8 @@ class SentenceEmbedder:
                 traced = torch.jit.freeze(torch.jit.trace(model, inputs, strict=False).eval())
                 for probe in _TRACE_PROBES:
                     features = self._tokenizer([probe], return_tensors="pt")
-                    got = traced(features["input_ids"], features["attention_mask"], features["token_type_ids"])[0]
+                    got = _last_hidden_state(
+                        traced(features["input_ids"], features["attention_mask"], features["token_type_ids"]))
                     if not torch.allclose(got, eager(features), atol=1e-4):
                         raise ValueError("traced model differs from the eager one")
             return traced
@@ -254,6 +256,11 @@ class SentenceEmbedder:
     @property
     def cache_info(self) -> dict[str, int]:
         return {"hits": self._cache.hits, "misses": self._cache.misses, "size": len(self._cache)}
+
+
+def _last_hidden_state(output: Any) -> Any:
+    """A traced model returns the model output as a dict (non-strict trace) or a tuple."""
+    return output["last_hidden_state"] if isinstance(output, dict) else output[0]
 
 
 _shared_lock = threading.Lock()

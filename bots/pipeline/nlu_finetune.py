@@ -272,7 +272,9 @@ def train_finetuned(
     from bots.pipeline.nlu import NluTrainingError, TrainingExample, train
 
     config = config or FineTuneConfig()
-    pairs = [e if isinstance(e, TrainingExample) else TrainingExample(*e) for e in examples]
+    # Sorted: the model is a function of the training set, not of the order the database returned it in.
+    pairs = sorted((e if isinstance(e, TrainingExample) else TrainingExample(*e) for e in examples),
+                   key=lambda p: (p.intent, p.text))
     if not pairs:
         raise NluTrainingError("no training examples")
     previous_threads = torch.get_num_threads()
