@@ -87,11 +87,7 @@ class TrainedIntentModel:
             if self.featurizer is not None and self.ngram_weights is not None:
                 if texts is None:
                     raise ValueError("this model has n-gram features: pass the texts")
-                if len(texts) == 1:  # one message per parse: the lean path
-                    columns, values = self.featurizer.row(texts[0])
-                    logits = logits + values @ self.ngram_weights[columns]
-                else:
-                    logits = logits + np.asarray(self.featurizer.transform(list(texts)) @ self.ngram_weights)
+                logits = logits + self.featurizer.project(list(texts), self.ngram_weights)
             logits -= logits.max(axis=1, keepdims=True)
             exp = np.exp(logits)
             probabilities = exp / exp.sum(axis=1, keepdims=True)

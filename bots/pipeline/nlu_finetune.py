@@ -92,7 +92,7 @@ def _base(embedder: SentenceEmbedder) -> tuple[Any, Any]:
 
 
 def lower_states(embedder: SentenceEmbedder, texts: Sequence[str], split: int, *,
-                 batch_size: int = 128, with_final: bool = True) -> tuple[list[Any], np.ndarray]:
+                 batch_size: int = 128) -> tuple[list[Any], np.ndarray]:
     """Per text: the (tokens, 384) hidden states after the first `split` frozen layers, unpadded,
     and the base model's final embedding (for initialising the intent prototypes)."""
     import torch
@@ -109,8 +109,7 @@ def lower_states(embedder: SentenceEmbedder, texts: Sequence[str], split: int, *
             mask = features["attention_mask"]
             hidden = model.embeddings(input_ids=features["input_ids"], token_type_ids=features.get("token_type_ids"))
             hidden = _run_layers(model.encoder.layer[:split], hidden, mask)
-            if with_final:
-                final[ids] = _pool(_run_layers(model.encoder.layer[split:], hidden, mask), mask).numpy()
+            final[ids] = _pool(_run_layers(model.encoder.layer[split:], hidden, mask), mask).numpy()
             lengths = mask.sum(dim=1).tolist()
             for row, i in enumerate(ids):
                 states[i] = hidden[row, :lengths[row]].clone()

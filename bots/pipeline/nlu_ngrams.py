@@ -81,6 +81,14 @@ class NgramFeaturizer:
             return sparse.csr_matrix((len(texts), 0), dtype=np.float32)
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
 
+    def project(self, texts: Sequence[str], weights: np.ndarray) -> np.ndarray:
+        """`transform(texts) @ weights`, shape (len(texts), weights.shape[1]). A parse is one message:
+        that case takes `row`, which skips scipy."""
+        if len(texts) == 1:
+            columns, values = self.row(texts[0])
+            return (values @ weights[columns]).reshape(1, -1)
+        return np.asarray(self.transform(texts) @ weights)
+
     def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """One text's non-zero (column indices, values): the same numbers as `transform([text])`
         (sublinear tf x idf, L2 per block, x weight) without building scipy matrices, which is

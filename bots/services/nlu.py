@@ -217,7 +217,7 @@ def entity_extractor_for_bot(*, bot: Bot) -> EntityExtractor:
 
 def _finetune_wanted(bot: Bot) -> bool:
     """Fine-tuning is on (settings) and the bot has enough data for it to be worth minutes of CPU."""
-    if (getattr(settings, "NLU_TRAINING_STRATEGY", "frozen") or "frozen") != NluModel.Strategy.FINETUNE:
+    if settings.NLU_TRAINING_STRATEGY != NluModel.Strategy.FINETUNE:
         return False
     counts = TrainingPhrase.objects.filter(intent__bot=bot).aggregate(
         phrases=Count("id"), intents=Count("intent", distinct=True))
