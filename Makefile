@@ -7,11 +7,12 @@ PIP := $(VENV)/bin/pip
 REQS := requirements/base.txt requirements/embedded.txt requirements/llm-cpu.txt requirements/dev.txt requirements/constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser-deps bench check clean-var help
+.PHONY: run test install browser-deps bench check lint widget-test clean-var help
 
 help:
 	@echo "make run     start the whole platform (embedded Postgres, Redis, vLLM, worker, web)"
 	@echo "make test    run the test suite (starts embedded services itself)"
+	@echo "make check   lint, formatting, types, import rules, the widget bundle (part of make test)"
 	@echo "make bench   run the benchmarks and update docs/benchmarks.md"
 
 $(STAMP): $(REQS)
@@ -42,11 +43,30 @@ browser-deps:
 		else echo "[chatplatform] chromium missing: sudo apt-get install chromium fonts-noto-cjk (browser tests will be skipped)"; fi; \
 	fi
 
-test: install browser-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+NPM_STAMP := node_modules/.package-lock.json
 
-check: install
+$(NPM_STAMP): package.json package-lock.json
+	@# esbuild's install script is not needed (its binary ships in a dependency package).
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $(NPM_STAMP)
+
+widget-test: $(NPM_STAMP)
+	npm run -s test:widget
+	npm run -s check:widget
+
+# Python lint, formatting, types and the dependency rules (docs/architecture.md).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_architecture.py
+	DEBUG=1 $(VENV)/bin/mypy
 	DEBUG=1 $(PY) manage.py check
+
+check: lint widget-test
+
+test: install browser-deps check
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run_all.py

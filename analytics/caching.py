@@ -6,7 +6,11 @@ SQL is written, and analysts reload the dashboard and flip between filters. Resu
 
 - the SQL and parameters of the scoped, filtered conversation queryset (so the user's bots and every
   URL filter are part of the key: two users with different bots never share an entry);
-- the highest conversation, message and tag ids: a new conversation, message or tag shows at once.
+- the highest conversation, message and tag ids: a new conversation, message or tag shows at once;
+- the highest id and the count of bot assignments: a revoked (or new) assignment takes effect at once.
+  The key's SQL names the user but not their bots (a subquery), so without this an analyst taken off
+  a bot would keep seeing its cached aggregates until the timeout. Any insert raises the max, any
+  delete lowers the count, so the pair changes on every change of that append-only-id table.
 
 Edits of existing rows (a thumbs rating, a CSAT score, a status change) show after at most the
 timeout. If the cache backend is down the value is computed as if there were no cache.
@@ -21,10 +25,10 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone, translation
 
-from analytics.models import ConversationTag, MessageTag
+from analytics.models import BotAssignment, ConversationTag, MessageTag
 from bots.models import Conversation, Message
 
 T = TypeVar("T")
@@ -38,7 +42,8 @@ def cache_seconds() -> int:
 def _data_version() -> tuple[Any, ...]:
     # Each is one step down a primary-key index: microseconds.
     return (Conversation.objects.aggregate(m=Max("pk"))["m"], Message.objects.aggregate(m=Max("pk"))["m"],
-            ConversationTag.objects.aggregate(m=Max("pk"))["m"], MessageTag.objects.aggregate(m=Max("pk"))["m"])
+            ConversationTag.objects.aggregate(m=Max("pk"))["m"], MessageTag.objects.aggregate(m=Max("pk"))["m"],
+            tuple(BotAssignment.objects.aggregate(m=Max("pk"), n=Count("pk")).values()))
 
 
 def cache_key(kind: str, conversations: QuerySet[Conversation], *extra: Any) -> str:

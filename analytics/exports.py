@@ -17,6 +17,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquer
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from analytics.invisible import json_escape_invisible, reveal_invisible
 from analytics.models import ConversationTag
 from analytics.pii import mask_pii, mask_value
 from analytics.selectors import with_outcome
@@ -44,7 +45,16 @@ class _Echo:
 
 
 def csv_safe(value: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas (CSV injection): prefix a quote."""
+    """Text for a CSV cell: invisible/bidi controls revealed, formulas defused.
+
+    Bidi controls (U+202E...) are written as `⟨U+202E⟩`, not raw: a CSV is read by people in a
+    spreadsheet, where a raw override reorders the cell just as it would on the page (and a leading
+    control could hide a formula from the check below). This loses the raw character on purpose, as
+    the quote prefix below already does; the lossless copy is the JSONL export (escaped as \\u202e)
+    and the API. Spreadsheets run cells starting with = + - @ as formulas (CSV injection): prefix a
+    quote.
+    """
+    value = reveal_invisible(value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
@@ -65,10 +75,10 @@ def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterat
         "total_time_ms", "feedback", "feedback_comment", "reply_to_id")
     for (conv_id, bot, pk, seq, role, created, text, intent, conf, entities, action, model, pt, ct, ttft,
          total, feedback, comment, reply_to) in qs.iterator(chunk_size=CHUNK_SIZE):
-        yield [conv_id, bot, pk, seq, role, _iso(created), csv_safe(m(text)), intent,
+        yield [conv_id, csv_safe(bot), pk, seq, role, _iso(created), csv_safe(m(text)), csv_safe(intent),
                "" if conf is None else conf,
-               json.dumps(mask_value(entities) if mask else entities, ensure_ascii=False),
-               action, model, "" if pt is None else pt, "" if ct is None else ct,
+               csv_safe(json.dumps(mask_value(entities) if mask else entities, ensure_ascii=False)),
+               csv_safe(action), csv_safe(model), "" if pt is None else pt, "" if ct is None else ct,
                "" if ttft is None else ttft, "" if total is None else total, feedback,
                csv_safe(m(comment)), reply_to or ""]
 
@@ -92,8 +102,9 @@ def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> I
                        "locale", "user_id", "csat", "outcome", "n_messages", "n_visitor", "first_text", "tag_list"))
     for (pk, bot, started, last, ended, channel, status, locale, user_id, csat, outcome, n, nv, first,
          tags) in qs.iterator(chunk_size=CHUNK_SIZE):
-        yield [pk, bot, _iso(started), _iso(last), _iso(ended), channel, status, locale, csv_safe(m(user_id)),
-               "" if csat is None else csat, outcome, n or 0, nv or 0, csv_safe(m(first or "")), tags or ""]
+        yield [pk, csv_safe(bot), _iso(started), _iso(last), _iso(ended), channel, status, csv_safe(locale),
+               csv_safe(m(user_id)), "" if csat is None else csat, outcome, n or 0, nv or 0,
+               csv_safe(m(first or "")), csv_safe(tags or "")]
 
 
 def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[str]:
@@ -110,7 +121,9 @@ def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterato
         while turns and turns[-1]["role"] != "assistant":
             turns.pop()
         if turns:
-            yield json.dumps({"messages": turns}, ensure_ascii=False) + "\n"
+            # Raw text (a fine-tuning set must hold what was said), but invisible/bidi controls as
+            # \uXXXX escapes: the same strings for a JSON parser, visible to anyone reading the file.
+            yield json_escape_invisible(json.dumps({"messages": turns}, ensure_ascii=False)) + "\n"
 
 
 def _csv_stream(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:

@@ -32,7 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 
-from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note
+from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from bots.models import Bot, Conversation, Message
 
 # --- Scoping -----------------------------------------------------------------------------------
@@ -40,11 +40,18 @@ from bots.models import Bot, Conversation, Message
 User = AbstractBaseUser | AnonymousUser
 
 
+def sees_all_bots(user: Any) -> bool:
+    """Admins (and whoever holds view_all_bots) see every bot, present and future."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_superuser or user.has_perm("analytics.view_all_bots"))
+
+
 def bots_visible_to(user: Any) -> QuerySet[Bot]:
     """The bots whose transcripts `user` may see: all for admins, assigned ones for analysts."""
     if not user or not user.is_authenticated or not user.is_active:
         return Bot.objects.none()
-    if user.is_superuser or user.has_perm("analytics.view_all_bots"):
+    if sees_all_bots(user):
         return Bot.objects.all()
     return Bot.objects.filter(analyst_assignments__user=user)
 
@@ -459,10 +466,30 @@ def suggestions_visible_to(user: Any, *, status: str | None = IntentSuggestion.S
     return qs.select_related("bot", "intent", "message", "created_by", "reviewed_by")
 
 
-def tag_names(*, prefix: str = "", limit: int = 200) -> list[str]:
-    from analytics.models import Tag
+# --- Tags --------------------------------------------------------------------------------------
 
-    return list(Tag.objects.filter(name__istartswith=prefix).values_list("name", flat=True)[:limit])
+
+def tags_visible_to(user: Any) -> QuerySet[Tag]:
+    """The tag vocabulary `user` may see: tags on a conversation or message of a visible bot.
+
+    `Tag` rows are shared by every bot (one row per name), so the table itself is the union of all
+    bots' vocabularies: listing it unscoped told analysts of bot B what bot A's analysts tag with.
+    Only a user who sees every bot also gets the tags in use nowhere (created through the API, or
+    left behind when their last use was removed): such a name may still come from any bot.
+    """
+    if sees_all_bots(user):
+        return Tag.objects.all()
+    bots = bots_visible_to(user).values("pk")
+    on_conv = ConversationTag.objects.filter(tag=OuterRef("pk"), conversation__bot__in=bots)
+    on_msg = MessageTag.objects.filter(tag=OuterRef("pk"), message__conversation__bot__in=bots)
+    return Tag.objects.filter(Exists(on_conv) | Exists(on_msg))
+
+
+def tag_names(*, user: Any, prefix: str = "", limit: int = 200) -> list[str]:
+    """Names for the tag filter's autocomplete, scoped like everything else (no default user: an
+    unscoped call must not be possible)."""
+    return list(tags_visible_to(user).filter(name__istartswith=prefix).order_by("name")
+                .values_list("name", flat=True)[:limit])
 
 
 def ids(items: Iterable[Any]) -> list[int]:

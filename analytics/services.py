@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from analytics.models import BotAssignment, ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.roles import ROLES
 from bots.models import Bot, Conversation, Intent, Message, TrainingPhrase
+from bots.services.messages import text_scrub
 from bots.services.nlu import nlu_training_data_changed
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def bot_assignment_create(*, user: Any, bot: Bot) -> BotAssignment:
 
 
 def tag_get_or_create(*, name: str) -> Tag:
-    name = " ".join(name.split())
+    # Scrubbed like visitor text (no bidi/invisible controls in a shared vocabulary), then validated.
+    name = " ".join(text_scrub(name).split())
     tag = Tag(name=name)
     tag.full_clean(validate_unique=False)
     try:
@@ -74,7 +76,8 @@ def message_tag_remove(*, message: Message, name: str) -> bool:
 
 
 def note_create(*, conversation: Conversation, author: Any, text: str, message: Message | None = None) -> Note:
-    text = text.strip()
+    # Analysts' notes are shown to other analysts: the same scrub as visitor text (bidi controls, junk).
+    text = text_scrub(text).strip()
     if not text:
         raise ValidationError({"text": _("A note cannot be empty.")})
     if message is not None and message.conversation_id != conversation.pk:
@@ -105,7 +108,8 @@ def intent_suggestion_create(*, message: Message, user: Any, intent: Intent | No
         existing = Intent.objects.filter(bot_id=bot_id, name=new_intent_name).first()
         if existing is not None:
             intent, new_intent_name = existing, ""
-    phrase = (text if text is not None else message.text).strip()[:1000]
+    # The phrase becomes training data: never with bidi/invisible controls (older rows may hold them).
+    phrase = text_scrub(text if text is not None else message.text).strip()[:1000]
     if not phrase:
         raise ValidationError({"text": _("The training phrase cannot be empty.")})
     suggestion = IntentSuggestion(bot_id=bot_id, message=message, text=phrase, intent=intent,

@@ -19,10 +19,12 @@ from analytics.caching import cached
 from analytics.exports import EXPORT_KINDS, export_response
 from analytics.filters import filtered_conversations
 from analytics.forms import NoteForm, SuggestionForm, TagForm
+from analytics.invisible import reveal_invisible
 from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import IntentSuggestion
 from analytics.pii import mask_pii, mask_value, should_mask
 from bots.models import Conversation, Message
+from bots.services.messages import text_scrub
 
 
 def _perm(perm: str):
@@ -37,6 +39,14 @@ def _querystring(request: HttpRequest, *, drop: tuple[str, ...] = ("after",)) ->
     for key in drop:
         params.pop(key, None)
     return params.urlencode()
+
+
+def _filter_suggestions(request: HttpRequest) -> dict[str, list[str]]:
+    """The autocomplete lists of the filter form (_filters.html): the visible bots' intents and tags."""
+    return {
+        "intent_names": selectors.intent_names_seen(conversations=selectors.conversations_visible_to(request.user)),
+        "tag_names": selectors.tag_names(user=request.user),
+    }
 
 
 def _masker(request: HttpRequest):
@@ -57,8 +67,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "querystring": _querystring(request),
         "export_querystring": _querystring(request, drop=("after", "sort")),
-        "intent_names": selectors.intent_names_seen(conversations=selectors.conversations_visible_to(request.user)),
-        "tag_names": selectors.tag_names(),
+        **_filter_suggestions(request),
         "can_export": request.user.has_perm("analytics.export_transcripts"),
         "export_kinds": EXPORT_KINDS,
         "masked": should_mask(request.user, requested=False),
@@ -66,7 +75,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 
 
 def _intent_choices(bot_id: int) -> list[tuple[int, str]]:
-    return list(selectors.intents_of_bot(bot_id=bot_id).values_list("pk", "name"))
+    # Labels are shown, values (pks) are posted: only the labels get their controls revealed.
+    return [(pk, reveal_invisible(name)) for pk, name in
+            selectors.intents_of_bot(bot_id=bot_id).values_list("pk", "name")]
 
 
 def _transcript_or_404(request: HttpRequest, conversation_id: int) -> selectors.Transcript:
@@ -91,7 +102,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
         m.suggestion = transcript.suggestions.get(m.pk)
         if m.role == Message.Role.USER:
             m.suggestion_form = SuggestionForm(bot_id=bot_id, prefix=f"m{m.pk}", intent_choices=intent_choices,
-                                               initial={"text": m.display_text})
+                                               initial={"text": text_scrub(m.display_text)})
             reply = m.reply_message
             m.turn_intent = m.intent or (reply.intent if reply else "")
             m.turn_confidence = m.confidence if m.intent else (reply.confidence if reply else None)
@@ -222,9 +233,11 @@ def unrecognised_queue(request: HttpRequest) -> HttpResponse:
                                                             choices_by_bot[c.bot_id])
             c.intent_options = options_by_bot[c.bot_id]
             c.suggestion_form = SuggestionForm(bot_id=c.bot_id, prefix=f"m{c.example.pk}",
-                                               intent_choices=choices_by_bot[c.bot_id], initial={"text": c.display})
+                                               intent_choices=choices_by_bot[c.bot_id],
+                                               initial={"text": text_scrub(c.display)})
     return render(request, "analytics/unrecognised.html", {
         "filter": filterset, "clusters": clusters, "querystring": _querystring(request),
+        **_filter_suggestions(request),
     })
 
 
@@ -272,6 +285,7 @@ def metrics_dashboard(request: HttpRequest) -> HttpResponse:
         "m": m,
         "d": DEFINITIONS,
         "querystring": _querystring(request),
+        **_filter_suggestions(request),
         "conversations_chart": charts.bar_chart(labels=labels, values=[d.conversations for d in m.per_day],
                                                 title=_("Conversations per day")),
         "messages_chart": charts.bar_chart(labels=labels, values=[d.messages for d in m.per_day],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.core.exceptions import PermissionDenied
@@ -211,13 +212,37 @@ class ConversationAdmin(admin.ModelAdmin):
     show_full_result_count = False  # counting 100k+ rows on every page view is slow
 
 
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("name", "is_active", "all_bots", "bots")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Same rule as api_key_create: a scope or the explicit flag, never both, never neither (an
+        # empty scope reaches no bot; it used to mean every bot, issue #9).
+        if bool(cleaned.get("bots")) == bool(cleaned.get("all_bots")):
+            raise forms.ValidationError(_("Choose the bots this key may use, or tick 'all bots' (not both)."))
+        return cleaned
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "is_active", "created_at", "last_used_at")
-    list_filter = ("is_active",)
+    form = ApiKeyForm
+    list_display = ("name", "prefix", "scope", "is_active", "created_at", "last_used_at")
+    list_filter = ("is_active", "all_bots")
     search_fields = ("name", "prefix")
     readonly_fields = ("prefix", "created_at", "last_used_at")
     filter_horizontal = ("bots",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        return super().get_queryset(request).prefetch_related("bots")
+
+    @admin.display(description=_("bots"))
+    def scope(self, obj: ApiKey) -> str:
+        if obj.all_bots:
+            return str(_("all bots"))
+        return ", ".join(bot.slug for bot in obj.bots.all()) or str(_("none"))
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: object, change: bool) -> None:
         raw_key = None if change else api_key_issue(obj)

@@ -17,16 +17,17 @@ from typing import Any
 
 import structlog
 from channels.db import database_sync_to_async
-from redis.exceptions import RedisError
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import RedisError
 
 from bots import frames, selectors
 from bots.models import Bot, Conversation, Message
 from bots.services import conversations as conversation_services
+from bots.services import ratelimit
 from bots.services.identity import user_hash_valid
 from bots.services.messages import MessageRejected, text_scrub, user_message_receive
-from bots.services.ratelimit import rate_limit_hit
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,12 @@ ABUSIVE_FRAME_FACTOR = 4
 ABUSE_MAX_ERRORS = 20
 ABUSE_WINDOW_SECONDS = 60.0
 _PUBLIC_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# `retry_after` of an `unavailable` error (Redis unreachable): about how long a restart takes, and
+# as long as a stored-but-unqueued message waits before a resend queues its turn again.
+UNAVAILABLE_RETRY_AFTER = 5
+# Largest integer a client may send where the server expects one (PostgreSQL bigint): bigger ones
+# are refused as bad frames instead of reaching a query.
+MAX_CLIENT_INT = 2**63 - 1
 
 
 class FrameError(Exception):
@@ -97,6 +104,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Ids of visitor messages this socket sent and acked: their broadcast (meant for the
         # visitor's other tabs) is not echoed back here.
         self._sent_here: deque[int] = deque(maxlen=64)
+        # In memory, not Redis: they bound one socket without a round trip per frame, and keep
+        # bounding it while Redis is down (when the Redis-backed limits of cheap frames fail open).
+        self._frame_budget = ratelimit.ConnectionBudget(limit=settings.CHAT_FRAMES_PER_MINUTE)
+        self._hello_budget = ratelimit.ConnectionBudget(limit=settings.CHAT_HELLOS_PER_MINUTE_PER_CONNECTION)
 
     async def connect(self) -> None:
         public_key = self.scope["url_route"]["kwargs"]["public_key"]
@@ -122,6 +133,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
+            # Counted before parsing: junk costs as much of the budget as a real frame.
+            retry_after = self._frame_budget.hit()
+            if retry_after is not None:
+                raise FrameError("rate_limited", "Too many frames on this connection.", retry_after=retry_after)
             frame = self._parse(text_data, bytes_data)
             handler = self._handlers().get(frame["type"])
             if handler is None:
@@ -185,6 +200,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("forbidden", "user_hash does not match user_id.")
         if self.bot.require_identity_verification and not verified:
             raise FrameError("identity_required", "This bot requires identity verification (user_id, user_hash).")
+        # Before unbinding: a refused hello leaves the connection as it was.
+        retry_after = self._hello_budget.hit()
+        if retry_after is None:
+            retry_after = await database_sync_to_async(self._hello_throttled)(starts_conversation=not token)
+        if retry_after is not None:
+            raise FrameError("rate_limited", "Too many hellos or new conversations; wait before trying again.",
+                             retry_after=retry_after)
         if self.conversation is not None:
             try:
                 await self.channel_layer.group_discard(frames.conversation_group(self.conversation.pk),
@@ -197,10 +219,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conversation = welcome.pop("_conversation")
         await self._send_frame(welcome)
 
+    def _hello_throttled(self, *, starts_conversation: bool) -> int | None:
+        try:
+            return (ratelimit.hello_throttle(bot=self.bot, client_ip=self._client_ip())
+                    or (ratelimit.conversation_start_throttle(bot=self.bot, client_ip=self._client_ip())
+                        if starts_conversation else None))
+        except ratelimit.RateLimitUnavailable as exc:
+            raise _unavailable("New conversations cannot be started right now; try again shortly.") from exc
+
+    def _client_ip(self) -> str:
+        return str((self.scope.get("client") or ["unknown"])[0])
+
     def _hello_sync(self, *, token: str | None, last_seq: int, locale: str, user_id: str) -> dict[str, Any]:
         if token:
             try:
                 conversation = selectors.conversation_from_visitor_token(bot=self.bot, token=token)
+            except selectors.VisitorTokenExpired as exc:
+                # The code the protocol gives for an expired token: the widget forgets it and starts over.
+                raise FrameError("not_found", "The visitor token has expired; start a new conversation by "
+                                              "sending hello without a token.") from exc
             except selectors.VisitorTokenInvalid as exc:
                 raise FrameError("forbidden", "The visitor token is not valid for this bot; start a new "
                                               "conversation by sending hello without a token.") from exc
@@ -220,10 +257,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 async_to_sync(self.channel_layer.group_add)(frames.conversation_group(conversation.pk),
                                                             self.channel_name)
                 break
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
                 # The first command after a Redis restart fails on a stale pooled connection.
                 if attempt == 2:
-                    raise
+                    log.warning("ws_hello_group_join_failed", conversation_id=conversation.pk, error=repr(exc))
+                    raise _unavailable("The chat cannot deliver replies right now; send hello again shortly.") from exc
                 time.sleep(0.2 * (attempt + 1))
         replay = selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
         welcome = frames.welcome_frame(
@@ -235,15 +273,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_message(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
         client_id = frame.get("client_id")
-        retry_after = await database_sync_to_async(self._rate_limited)()
+        echo_id = _echoable_client_id(client_id)
+        try:
+            retry_after = await database_sync_to_async(ratelimit.message_send_throttle)(
+                conversation=self.conversation, client_ip=self._client_ip())
+        except ratelimit.RateLimitUnavailable as exc:
+            # Fail closed (issue #17): without the limit a script could queue turns without bound.
+            raise _unavailable("Messages cannot be accepted right now; nothing was stored. Resend shortly.",
+                               client_id=echo_id) from exc
         if retry_after is not None:
             raise FrameError("rate_limited", "You are sending messages too fast.", retry_after=retry_after,
-                             client_id=client_id)
+                             client_id=echo_id)
         try:
             received = await database_sync_to_async(user_message_receive)(
                 conversation=self.conversation, client_id=client_id, text=frame.get("text"))
         except MessageRejected as exc:
-            raise FrameError(exc.code, exc.detail, client_id=client_id if isinstance(client_id, str) else None) from exc
+            raise FrameError(exc.code, exc.detail, client_id=echo_id) from exc
+        except (BrokerUnavailable, RedisError, OSError) as exc:
+            # Stored, but its turn could not be queued (the broker is Redis). No ack: the widget
+            # resends the same client_id, which answers the stored message and queues the turn again.
+            log.warning("ws_turn_enqueue_failed", conversation_id=self.conversation.pk, error=repr(exc))
+            raise _unavailable("The message could not be queued; resend it shortly.", client_id=echo_id) from exc
         await self._send_frame(frames.ack_frame(client_id=received.message.client_id or "",
                                                 message=received.message, duplicate=not received.created))
         # Cheap insurance that the reply reaches this socket live even if Redis lost the group.
@@ -256,12 +306,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
                                                     frames.message_event(received.message))
             except (RedisError, OSError) as exc:  # stored and acked; other tabs get it on resume
                 log.warning("ws_broadcast_failed", error=repr(exc))
-
-    def _rate_limited(self) -> int | None:
-        assert self.conversation is not None
-        client_ip = (self.scope.get("client") or ["unknown"])[0]
-        return (rate_limit_hit(key=f"visitor:{self.conversation.visitor_id}", limit=settings.CHAT_MESSAGES_PER_MINUTE)
-                or rate_limit_hit(key=f"ip:{client_ip}", limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IP))
 
     async def _on_resume(self, frame: dict[str, Any]) -> None:
         assert self.conversation is not None
@@ -282,8 +326,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 or rating not in Message.Feedback.values):
             raise FrameError("bad_frame", "feedback needs an integer message_id and rating 'up' or 'down'.")
         comment = text_scrub(_optional_str_field(frame, "comment") or "").strip()
-        if not 0 < message_id < 2**63:
+        if not 0 < message_id <= MAX_CLIENT_INT:
             raise FrameError("not_found", "No such bot message in this conversation.")
+        await self._feedback_throttled()
         try:
             await database_sync_to_async(conversation_services.message_feedback_record)(
                 conversation=self.conversation, message_id=message_id, rating=rating, comment=comment)
@@ -296,9 +341,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         score = frame.get("score")
         if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
             raise FrameError("bad_frame", "csat needs an integer score from 1 to 5.")
+        await self._feedback_throttled()
         await database_sync_to_async(conversation_services.conversation_csat_record)(
             conversation=self.conversation, score=score)
         await self._send_frame({"type": "csat_ack", "score": score})
+
+    async def _feedback_throttled(self) -> None:
+        """feedback and csat are database writes: limited together per conversation (fails open)."""
+        assert self.conversation is not None
+        retry_after = await database_sync_to_async(ratelimit.feedback_throttle)(conversation=self.conversation)
+        if retry_after is not None:
+            raise FrameError("rate_limited", "Too many ratings; wait before rating again.", retry_after=retry_after)
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         await self._send_frame({"type": "pong"})
@@ -347,6 +400,15 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _unavailable(detail: str, **extra: Any) -> FrameError:
+    return FrameError("unavailable", detail, retry_after=UNAVAILABLE_RETRY_AFTER, **extra)
+
+
+def _echoable_client_id(client_id: object) -> str | None:
+    """The client_id to echo in an error: only what could be one (not a 10 KB string or an object)."""
+    return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+
+
 def _optional_str_field(frame: dict[str, Any], name: str) -> str | None:
     value = frame.get(name)
     if value is not None and not isinstance(value, str):
@@ -358,6 +420,6 @@ def _int_field(frame: dict[str, Any], name: str, *, default: int) -> int:
     value = frame.get(name, default)
     if value is None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FrameError("bad_frame", f"{name} must be a non-negative integer.")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CLIENT_INT:
+        raise FrameError("bad_frame", f"{name} must be a non-negative integer (at most 2**63 - 1).")
     return value

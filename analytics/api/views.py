@@ -213,9 +213,12 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(list=extend_schema(summary="Tags in use"), create=extend_schema(summary="Create a tag"))
 class TagViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
-    queryset = Tag.objects.all()
     serializer_class = TagSerializer
     filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[Tag]:
+        # Tags in use on the bots the user sees, never the shared table (other bots' vocabulary).
+        return selectors.tags_visible_to(self.request.user).order_by("name")
 
     def get_permissions(self) -> list[Any]:
         if self.action == "create":

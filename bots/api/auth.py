@@ -6,12 +6,15 @@ from typing import Any
 
 from django.http import HttpRequest
 from rest_framework import authentication, exceptions
+from rest_framework.authentication import TokenAuthentication
 
 from bots.models import ApiKey
 from bots.services.api_keys import KEY_PREFIX, api_key_authenticate
 
 
 def bearer_token(request: HttpRequest) -> str | None:
+    """The token of `Authorization: Bearer <token>`, else None. Junk (any bytes a client sends) is
+    refused later by `api_key_authenticate`, never raised on."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -40,6 +43,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return "Bearer"
+
+
+class StrictTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication, refusing keys that cannot be a token before they reach the
+    database: a NUL in `Authorization: Token ...` made PostgreSQL's driver raise (a 500)."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        if not (len(key) <= 64 and key.isascii() and key.isalnum()):  # DRF issues 40 hex digits
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(key)
+
+
+# The same scheme on the wire as DRF's TokenAuthentication: drf-spectacular's TokenScheme matches
+# subclasses, so both land in one "tokenAuth" component; this says that is intended.
+StrictTokenAuthentication._spectacular_annotation = {"suppress_collision_warning": True}  # type: ignore[attr-defined]
 
 
 try:

@@ -4,6 +4,10 @@ A request is one turn through the same turn service as the widget: the view stor
 conversation (a new API conversation holding the history the client sent), enqueues the turn
 through `user_message_receive`, and relays the worker's events from the channel layer: as SSE
 chunks when `stream` is true, as one JSON body otherwise. No model runs in the web process.
+
+Every request is checked before anything is stored (docs/api.md, "Limits"): the key and its
+per-minute quota (429 + Retry-After), the body (size, UTF-8, JSON), then every message, cleaned
+like widget text and bounded in number and size. Malformed input gets an OpenAI-shaped 4xx.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import structlog
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -33,24 +39,65 @@ from bots.api.openai_schemas import (
 )
 from bots.frames import conversation_group
 from bots.models import ApiKey, Bot, Conversation, Message
-from bots.services.api_keys import api_key_bot, api_key_bots
+from bots.services.api_keys import api_key_bot, api_key_bots, api_key_throttle
 from bots.services.conversations import conversation_start
-from bots.services.messages import MessageRejected, conversation_history_import, user_message_receive
+from bots.services.messages import (
+    MessageRejected,
+    conversation_history_import,
+    text_scrub,
+    user_message_receive,
+)
 
 log = structlog.get_logger(__name__)
 RECEIVE_SLICE_SECONDS = 2.0
 
 
 def _error(exc: OpenAIError) -> JsonResponse:
-    return JsonResponse(exc.body(), status=exc.status)
+    response = JsonResponse(exc.body(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 async def _authenticate(request: HttpRequest) -> ApiKey:
-    api_key = await database_sync_to_async(api_key_from_request)(request)
+    """The request's API key, counted against its quota. Raises OpenAIError (401, 429)."""
+    api_key, retry_after = await database_sync_to_async(_key_and_quota)(request)
     if api_key is None:
         raise OpenAIError(401, "Missing or invalid API key. Send 'Authorization: Bearer <key>'.",
                           type_="invalid_request_error", code="invalid_api_key")
+    if retry_after is not None:
+        raise OpenAIError.rate_limited(retry_after)
     return api_key
+
+
+def _key_and_quota(request: HttpRequest) -> tuple[ApiKey | None, int | None]:
+    api_key = api_key_from_request(request)
+    return api_key, (api_key_throttle(api_key=api_key) if api_key is not None else None)
+
+
+def _json_body(request: HttpRequest) -> Any:
+    """The request body as JSON. Raises OpenAIError: 413 over API_MAX_REQUEST_BYTES, 400 for
+    anything that is not UTF-8 JSON (never a 500: deep nesting and 5,000-digit numbers included)."""
+    limit = settings.API_MAX_REQUEST_BYTES
+    too_large = OpenAIError(413, f"The request body is limited to {limit} bytes.", code="request_too_large")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large  # refused before it is read into memory
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise too_large from exc
+    if len(raw) > limit:  # a body without (or with a wrong) Content-Length
+        raise too_large
+    try:
+        return json.loads(raw.decode("utf-8") if raw else "null")
+    except UnicodeDecodeError as exc:
+        raise OpenAIError(400, "The body is not valid UTF-8.") from exc
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested thousands deep
+        raise OpenAIError(400, "The body is not valid JSON.") from exc
 
 
 @csrf_exempt
@@ -71,14 +118,12 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return _error(OpenAIError(405, "Use POST."))
     try:
         api_key = await _authenticate(request)
-        try:
-            body = json.loads(request.body or b"null")
-        except ValueError as exc:
-            raise OpenAIError(400, "The body is not valid JSON.") from exc
-        chat = parse_chat_request(body)
+        # The whole request is validated and cleaned here, before any row exists: a refused
+        # request leaves no conversation behind.
+        chat = parse_chat_request(_json_body(request))
         bot = await database_sync_to_async(api_key_bot)(api_key=api_key, slug=chat.model)
         if bot is None:
-            raise OpenAIError(404, f"The model '{chat.model}' does not exist or this key may not use it.",
+            raise OpenAIError(404, f"The model '{text_scrub(chat.model)}' does not exist or this key may not use it.",
                               code="model_not_found", param="model")
     except OpenAIError as exc:
         return _error(exc)
@@ -113,12 +158,14 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 def _store_turn(*, conversation: Conversation, chat: ChatCompletionRequest) -> Message:
     try:
-        if chat.history:
-            conversation_history_import(conversation=conversation, history=chat.history)
-        received = user_message_receive(
-            conversation=conversation, client_id=uuid.uuid4().hex, text=chat.user_text,
-            turn_options={"temperature": chat.temperature, "max_tokens": chat.max_tokens})
-    except MessageRejected as exc:
+        # One transaction: never a conversation with half its history; the turn is enqueued on commit.
+        with transaction.atomic():
+            if chat.history:
+                conversation_history_import(conversation=conversation, history=chat.history)
+            received = user_message_receive(
+                conversation=conversation, client_id=uuid.uuid4().hex, text=chat.user_text,
+                turn_options={"temperature": chat.temperature, "max_tokens": chat.max_tokens})
+    except MessageRejected as exc:  # not expected: parse_chat_request applies the same rules first
         raise OpenAIError(400, exc.detail, code=exc.code, param="messages") from exc
     return received.message
 

@@ -15,8 +15,24 @@ from django.utils import timezone
 
 from bots.models import Conversation, Message
 
-# C0/C1 control characters other than tab and newline, plus lone surrogates and non-characters.
-_JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# What `text_scrub` removes. Group 1 is the one thing kept: an emoji tag sequence (black flag, 2-6
+# tag letters/digits, cancel tag: the England/Scotland/Wales flags). Every other tag character
+# (U+E0000-E007F) goes: invisible in every renderer, and the known way to smuggle hidden ASCII
+# instructions to the LLM. `_JUNK.sub(r"\1", text)` keeps group 1 and drops each other match.
+_JUNK = re.compile(
+    r"(\U0001F3F4[\U000E0030-\U000E0039\U000E0061-\U000E007A]{2,6}\U000E007F)"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0/C1 controls other than tab, newline, CR
+    r"\ud800-\udfff"  # lone surrogates (PostgreSQL and UTF-8 encoders refuse them)
+    r"\ufdd0-\ufdef\ufffe\uffff"  # non-characters, and (next line) the last two of every other plane
+    + "".join(f"\\U{(plane << 16) | 0xfffe:08x}\\U{(plane << 16) | 0xffff:08x}" for plane in range(1, 17))
+    + r"\u061c\u200e\u200f"  # bidi marks: Arabic letter mark, LRM, RLM
+    r"\u202a-\u202e"  # bidi embeddings and overrides (RLO U+202E spoofs transcripts)
+    r"\u2066-\u2069"  # bidi isolates
+    r"\u206a-\u206f"  # deprecated format characters (symmetric swapping, digit shapes)
+    r"\ufeff"  # byte order mark / zero-width no-break space (U+2060 is its replacement)
+    r"\ufff9-\ufffb"  # interlinear annotation: hides text in some renderers
+    r"\U000E0000-\U000E007F]"  # tag characters not in a flag sequence (group 1)
+)
 _SEQ_RETRIES = 8
 REENQUEUE_AFTER = timedelta(seconds=5)
 
@@ -35,9 +51,46 @@ class ReceivedMessage:
 
 
 def text_scrub(text: str) -> str:
-    """Drop control characters, lone surrogates and non-characters; NFC. For any visitor-supplied
-    string that is stored or echoed (PostgreSQL and UTF-8 encoders refuse NUL and lone surrogates)."""
-    return unicodedata.normalize("NFC", _JUNK.sub("", text))
+    """Drop control characters, lone surrogates, non-characters and invisible format characters; NFC;
+    cap combining marks. For any visitor-supplied string that is stored or echoed.
+
+    Removed (see `_JUNK`): bidi controls (U+202A-202E, U+2066-2069) and marks (U+200E, U+200F,
+    U+061C): in a stored transcript they reorder what the analyst reads (an RLO makes "txt.exe" read
+    "exe.txt"), and typed text needs none of them: the renderer's bidi algorithm already lays out
+    Arabic/Hebrew from the letters themselves. Kept: ZWJ U+200D (emoji sequences, Indic conjuncts),
+    ZWNJ U+200C (Persian), ZWSP U+200B (word breaks in Thai/Khmer), variation selectors (emoji style),
+    skin-tone modifiers, regional-indicator and tag-sequence flags.
+
+    U+2028/U+2029 (line/paragraph separator) become "\n": renderers disagree on them, the visitor
+    meant a line break.
+
+    Combining marks: at most 8 per base character (stacked "Zalgo" text is thousands of marks on one
+    letter: it draws over neighbouring lines and bloats storage, 100k marks are 100k characters). No
+    script needs more: Vietnamese stacks 2, Hebrew with points and cantillation 4, Tibetan stacks 5-6.
+    Likewise one variation selector per character: a run of them means nothing to a renderer and is
+    a way to hide bytes behind one emoji.
+    """
+    text = _JUNK.sub(r"\1", text)
+    if text.isascii():
+        return text  # nothing below applies to ASCII (the common case)
+    text = unicodedata.normalize("NFC", text.replace("\u2028", "\n").replace("\u2029", "\n"))
+    out: list[str] = []
+    marks = 0  # combining marks since the last base character
+    previous_vs = False
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category[0] != "M":
+            if category != "Cf":  # a ZWJ/ZWSP between marks must not restart the count
+                marks, previous_vs = 0, False
+            out.append(ch)
+            continue
+        is_vs = "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
+        if marks >= 8 or (is_vs and previous_vs):
+            continue
+        marks += 1
+        previous_vs = is_vs
+        out.append(ch)
+    return "".join(out)
 
 
 def visitor_text_clean(text: Any) -> str:
@@ -121,10 +174,32 @@ def turn_enqueue(*, user_message_id: int, options: dict[str, Any] | None = None)
 @transaction.atomic
 def conversation_history_import(*, conversation: Conversation, history: list[tuple[str, str]]) -> None:
     """Store earlier turns a stateless client (the OpenAI-compatible API) sends with each request,
-    so the pipeline sees them as this conversation's history."""
+    so the pipeline sees them as this conversation's history.
+
+    The client wrote every turn, the "assistant" ones too, so each is cleaned like visitor text and
+    bounded before anything is stored; raises MessageRejected (nothing stored) otherwise. At most
+    API_MAX_HISTORY_MESSAGES turns; user turns up to CHAT_MAX_MESSAGE_CHARS, assistant turns up to
+    API_MAX_ASSISTANT_MESSAGE_CHARS. An assistant turn that is empty once cleaned (a tool-call turn
+    with no content) is dropped: there is nothing to show or to feed the model. The API validates
+    the same way first, to answer with the offending message's index."""
+    if len(history) > settings.API_MAX_HISTORY_MESSAGES:
+        raise MessageRejected("too_many_messages",
+                              f"At most {settings.API_MAX_HISTORY_MESSAGES} earlier messages are accepted.")
+    rows: list[Message] = []
+    for role, text in history:
+        if role == "user":
+            cleaned, stored_role, action = visitor_text_clean(text), Message.Role.USER, ""
+        else:
+            if not isinstance(text, str):
+                raise MessageRejected("bad_frame", "text must be a string")
+            cleaned, stored_role, action = text_scrub(text).strip(), Message.Role.BOT, "imported"
+            if len(cleaned) > settings.API_MAX_ASSISTANT_MESSAGE_CHARS:
+                raise MessageRejected("message_too_long", "Assistant messages are limited to "
+                                      f"{settings.API_MAX_ASSISTANT_MESSAGE_CHARS} characters.")
+            if not cleaned:
+                continue
+        rows.append(Message(conversation=conversation, seq=len(rows) + 1, role=stored_role, text=cleaned,
+                            action=action))
     if Message.objects.filter(conversation=conversation).exists():
         raise ValueError("history can only be imported into an empty conversation")
-    Message.objects.bulk_create(
-        Message(conversation=conversation, seq=index, role=Message.Role.USER if role == "user" else Message.Role.BOT,
-                text=visitor_text_clean(text) if role == "user" else text, action="imported" if role != "user" else "")
-        for index, (role, text) in enumerate(history, start=1))
+    Message.objects.bulk_create(rows)

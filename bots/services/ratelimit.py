@@ -1,14 +1,40 @@
-"""Fixed-window rate limits kept in Redis (the Django cache), shared by every web process."""
+"""Rate limits: fixed windows kept in Redis (the Django cache, shared by every web process), the
+chat's limit policy built on them, and per-connection budgets kept in the consumer's memory.
+
+What happens while Redis is unreachable depends on what the limit guards (docs/protocol.md):
+- `rate_limit_hit` fails open (logged): for limits whose frames cost little and are bounded anyway
+  by the connection's in-memory frame budget (hello with a token, feedback, csat). A cache restart
+  must not stop those.
+- `rate_limit_hit_strict` raises `RateLimitUnavailable`: for the limits that guard creating rows
+  and enqueueing turns (new conversations, visitor messages). Failing open there would let one
+  script create conversations and spend LLM time without any bound for as long as Redis is down
+  (issue #17); the consumer answers `unavailable` and keeps the socket.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 
 import structlog
+from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from bots.models import Bot, Conversation
+
 log = structlog.get_logger(__name__)
+
+
+class RateLimitUnavailable(Exception):
+    """The limit could not be checked (Redis unreachable) and the caller must not go ahead."""
+
+
+def _now() -> float:
+    # A seam for tests: fixed windows are aligned to the clock, and a test that straddles a window
+    # boundary would see its count reset.
+    return time.time()
 
 
 def rate_limit_hit(*, key: str, limit: int, window_seconds: int = 60) -> int | None:
@@ -19,12 +45,22 @@ def rate_limit_hit(*, key: str, limit: int, window_seconds: int = 60) -> int | N
     try:
         return _hit(key=key, limit=limit, window_seconds=window_seconds)
     except (RedisError, OSError) as exc:
-        log.warning("rate_limit_unavailable", key=key, error=repr(exc))
+        log.warning("rate_limit_unavailable", key=key, error=repr(exc), fail="open")
         return None
 
 
+def rate_limit_hit_strict(*, key: str, limit: int, window_seconds: int = 60) -> int | None:
+    """As `rate_limit_hit`, but fails closed: raises RateLimitUnavailable while Redis is unreachable."""
+    try:
+        return _hit(key=key, limit=limit, window_seconds=window_seconds)
+    except (RedisError, OSError) as exc:
+        log.warning("rate_limit_unavailable", key=key, error=repr(exc), fail="closed")
+        raise RateLimitUnavailable(key) from exc
+
+
 def _hit(*, key: str, limit: int, window_seconds: int) -> int | None:
-    window = int(time.time() // window_seconds)
+    now = _now()
+    window = int(now // window_seconds)
     cache_key = f"ratelimit:{key}:{window}"
     if cache.add(cache_key, 1, timeout=window_seconds + 1):
         count = 1
@@ -35,5 +71,70 @@ def _hit(*, key: str, limit: int, window_seconds: int) -> int | None:
             cache.add(cache_key, 1, timeout=window_seconds + 1)
             count = 1
     if count > limit:
-        return window_seconds - int(time.time() % window_seconds)
+        return max(1, window_seconds - int(now % window_seconds))
     return None
+
+
+# -- the chat's policy (settings: docs/protocol.md, "Limits") ---------------------------------------
+
+def _bot_ip(*, bot: Bot, client_ip: str) -> str:
+    return f"bot:{bot.pk}:ip:{client_ip[:64]}"
+
+
+def _identity(*, conversation: Conversation, client_ip: str) -> str:
+    """Who is sending, across conversations: the verified user when there is one, else the client's
+    address on this bot. Keying by the conversation alone let every new hello start a fresh quota."""
+    if conversation.user_id:
+        # Hashed: user ids are the customer's strings (spaces, any script) and Redis keys stay short.
+        digest = hashlib.sha256(conversation.user_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"bot:{conversation.bot_id}:user:{digest}"
+    return f"bot:{conversation.bot_id}:ip:{client_ip[:64]}"
+
+
+def hello_throttle(*, bot: Bot, client_ip: str) -> int | None:
+    """Any hello (reopening costs a signature check, a query and a group join). Fails open: reopening
+    an existing conversation creates nothing, and the connection's own budgets still bound it."""
+    return rate_limit_hit(key=f"hello:{_bot_ip(bot=bot, client_ip=client_ip)}",
+                          limit=settings.CHAT_HELLOS_PER_MINUTE_PER_IP)
+
+
+def conversation_start_throttle(*, bot: Bot, client_ip: str) -> int | None:
+    """A hello without a token creates a conversation row. Fails closed (RateLimitUnavailable)."""
+    return rate_limit_hit_strict(key=f"conversation:{_bot_ip(bot=bot, client_ip=client_ip)}",
+                                 limit=settings.CHAT_CONVERSATIONS_PER_MINUTE_PER_IP)
+
+
+def message_send_throttle(*, conversation: Conversation, client_ip: str) -> int | None:
+    """A visitor message (a row and a turn of LLM time): per conversation, per identity (verified
+    user, else IP + bot) and per IP over all bots. Fails closed (RateLimitUnavailable)."""
+    return (rate_limit_hit_strict(key=f"messages:conversation:{conversation.pk}",
+                                  limit=settings.CHAT_MESSAGES_PER_MINUTE)
+            or rate_limit_hit_strict(key=f"messages:{_identity(conversation=conversation, client_ip=client_ip)}",
+                                     limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IDENTITY)
+            # Unchanged key from before the per-identity limit: its counts carry over a deploy.
+            or rate_limit_hit_strict(key=f"ip:{client_ip[:64]}", limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IP))
+
+
+def feedback_throttle(*, conversation: Conversation) -> int | None:
+    """feedback and csat frames (each a database write), together, per conversation. Fails open."""
+    return rate_limit_hit(key=f"feedback:conversation:{conversation.pk}", limit=settings.CHAT_FEEDBACK_PER_MINUTE)
+
+
+class ConnectionBudget:
+    """A fixed window counted in the consumer's memory: limits one socket without a Redis round trip
+    per frame (and keeps working while Redis is down). The window starts at the first hit."""
+
+    def __init__(self, *, limit: int, window_seconds: float = 60.0) -> None:
+        self.limit, self.window_seconds = limit, window_seconds
+        self._start = 0.0
+        self._count = 0
+
+    def hit(self) -> int | None:
+        """Count one hit. None when allowed, else whole seconds until the window resets."""
+        now = time.monotonic()
+        if self._count == 0 or now - self._start >= self.window_seconds:
+            self._start, self._count = now, 0
+        self._count += 1
+        if self._count > self.limit:
+            return max(1, math.ceil(self.window_seconds - (now - self._start)))
+        return None

@@ -1,22 +1,9 @@
-/*! chatplatform widget v1 (WebSocket protocol v1) - docs/widget.md */
+/*! chatplatform widget v1 (WebSocket protocol v1) - docs/widget.md
+ * Built from static/widget/src/ by `npm run build:widget`: edit the sources, not this file. */
+"use strict";
 (() => {
-  'use strict';
-  const W = window, D = document;
-  const prior = W.ChatPlatform;
-  if (prior && prior.version) return; // the tag was included twice
-
-  const script = D.currentScript ||
-    Array.from(D.querySelectorAll('script[src][data-bot]')).find((s) => /chatplatform[\w.-]*\.js([?#]|$)/.test(s.src));
-  const KEY = script && script.dataset.bot;
-  if (!KEY) { console.warn('[chatplatform] <script data-bot="PUBLIC_KEY"> is missing'); return; }
-  const ds = script.dataset;
-  const ORIGIN = new URL(ds.server || script.src, location.href).origin;
-  const WS_URL = ORIGIN.replace(/^http/, 'ws') + '/ws/chat/' + encodeURIComponent(KEY) + '/';
-  const PING_MS = 25000, CAP_MS = 15000, DEAD_MS = 65000;
-  const CSAT_IDLE_MS = (+ds.csatIdle || 180) * 1000;
-
-  // ---------------------------------------------------------------- strings
-  const STR = {
+  // static/widget/src/strings.js
+  var STR = {
     en: {
       open: 'Open chat', close: 'Close chat', unread: '{n} unread', title: 'Chat', send: 'Send',
       placeholder: 'Write a message…', menu: 'More options', newConv: 'New conversation', endChat: 'End chat',
@@ -29,6 +16,7 @@
       too_large: 'That message is too long. Please shorten it.',
       reply_failed: "Sorry, I couldn't answer that. Please try again.",
       identity_required: 'Please sign in to chat.', unavailable: 'Chat is not available right now.',
+      retrying: 'Reconnecting…', busy: 'Chat is busy right now. Your message will be sent in a moment.',
       generic: 'Something went wrong. Please try again.',
     },
     'zh-hans': {
@@ -41,147 +29,177 @@
       rate_limited: '发送太快了，请稍等片刻。', message_too_long: '消息太长，请缩短后再发送。',
       too_large: '消息太长，请缩短后再发送。', reply_failed: '抱歉，暂时无法回答，请重试。',
       identity_required: '请先登录再聊天。', unavailable: '聊天服务暂不可用。', generic: '出了点问题，请重试。',
+      retrying: '正在重新连接…', busy: '聊天服务繁忙，消息稍后会自动发送。',
     },
   };
-  const pickLang = (l) => {
-    l = String(l || '').toLowerCase();
-    if (!l || l === 'auto') l = String((navigator.languages && navigator.languages[0]) || navigator.language || 'en').toLowerCase();
-    return l.startsWith('zh') ? 'zh-hans' : 'en';
+  var pickLang = (l, nav = globalThis.navigator) => {
+    l = String(l || "").toLowerCase();
+    if (!l || l === "auto") l = String(nav && nav.languages && nav.languages[0] || nav && nav.language || "en").toLowerCase();
+    return l.startsWith("zh") ? "zh-hans" : "en";
+  };
+  var translate = (lang, k, vars) => {
+    let s = STR[lang] && STR[lang][k] || STR.en[k] || k;
+    for (const v in vars || {}) s = s.replace("{" + v + "}", vars[v]);
+    return s;
   };
 
-  // ------------------------------------------------------------ persistence
-  const LSK = 'chatplatform:' + KEY, SSK = LSK + ':open';
-  let mem = {};
-  const load = () => { try { const v = localStorage.getItem(LSK); if (v) return JSON.parse(v) || {}; } catch (e) { /* private mode */ } return Object.assign({}, mem); };
-  const save = (patch) => { mem = Object.assign(load(), patch); try { localStorage.setItem(LSK, JSON.stringify(mem)); } catch (e) { /* memory only */ } };
-  const sGet = () => { try { return sessionStorage.getItem(SSK); } catch (e) { return null; } };
-  const sSet = (v) => { try { sessionStorage.setItem(SSK, v); } catch (e) { /* ignore */ } };
-  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
-    : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b, i) => (i === 6 ? (b & 15) | 64 : i === 8 ? (b & 63) | 128 : b).toString(16).padStart(2, '0')).join('').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'));
-
-  // ---------------------------------------------------------------- helpers
-  const h = (tag, attrs, ...kids) => {
-    const e = D.createElement(tag);
+  // static/widget/src/dom.js
+  var NS = "http://www.w3.org/2000/svg";
+  var h = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
     for (const k in attrs) {
       const v = attrs[k];
       if (v == null || v === false) continue;
-      if (k === 'class') e.className = v;
-      else if (k === 'text') e.textContent = v;
-      else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else e.setAttribute(k, v === true ? '' : v);
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
     }
     for (const c of kids) if (c != null) e.append(c);
     return e;
   };
-  const NS = 'http://www.w3.org/2000/svg';
-  const I = {
-    chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7zm0-3h10v2H7zm0 6h7v2H7z',
-    down: 'M16.59 8.59 12 13.17 7.41 8.59 6 10l6 6 6-6z',
-    x: 'M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z',
-    send: 'M3.4 20.4 20.85 12.92a1 1 0 0 0 0-1.84L3.4 3.6a.99.99 0 0 0-1.39.91L2 9.12c0 .5.37.93.87.99L17 12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z',
-    more: 'M12 8a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm0 2a2 2 0 1 0 0 4 2 2 0 0 0 0-4zm0 6a2 2 0 1 0 0 4 2 2 0 0 0 0-4z',
-    up: 'M1 21h4V9H1v12zm22-11a2 2 0 0 0-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10a2 2 0 0 0 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z',
-    dn: 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2a2 2 0 0 0 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5a2 2 0 0 0-2-2zm4 0v12h4V3h-4z',
-    star: 'M12 17.27 18.18 21l-1.64-7.03L22 9.24l-7.19-.61L12 2 9.19 8.63 2 9.24l5.46 4.73L5.82 21z',
-    plus: 'M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4l-2.35 2.35z',
-    end: 'M9 16.17 4.83 12l-1.42 1.41L9 19 21 7l-1.41-1.41z',
+  var I = {
+    chat: "M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7zm0-3h10v2H7zm0 6h7v2H7z",
+    down: "M16.59 8.59 12 13.17 7.41 8.59 6 10l6 6 6-6z",
+    x: "M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z",
+    send: "M3.4 20.4 20.85 12.92a1 1 0 0 0 0-1.84L3.4 3.6a.99.99 0 0 0-1.39.91L2 9.12c0 .5.37.93.87.99L17 12 2.87 13.88c-.5.07-.87.5-.87 1l.01 4.61c0 .71.73 1.2 1.39.91z",
+    more: "M12 8a2 2 0 1 0 0-4 2 2 0 0 0 0 4zm0 2a2 2 0 1 0 0 4 2 2 0 0 0 0-4zm0 6a2 2 0 1 0 0 4 2 2 0 0 0 0-4z",
+    up: "M1 21h4V9H1v12zm22-11a2 2 0 0 0-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10a2 2 0 0 0 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z",
+    dn: "M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2a2 2 0 0 0 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5a2 2 0 0 0-2-2zm4 0v12h4V3h-4z",
+    star: "M12 17.27 18.18 21l-1.64-7.03L22 9.24l-7.19-.61L12 2 9.19 8.63 2 9.24l5.46 4.73L5.82 21z",
+    plus: "M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4l-2.35 2.35z",
+    end: "M9 16.17 4.83 12l-1.42 1.41L9 19 21 7l-1.41-1.41z"
   };
-  const icon = (name, cls) => {
-    const s = D.createElementNS(NS, 'svg'), p = D.createElementNS(NS, 'path');
-    if (cls) s.setAttribute('class', cls);
-    s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true'); s.setAttribute('focusable', 'false');
-    p.setAttribute('d', I[name]); p.setAttribute('fill', 'currentColor'); s.append(p);
+  var icon = (name, cls) => {
+    const s = document.createElementNS(NS, "svg"), p = document.createElementNS(NS, "path");
+    if (cls) s.setAttribute("class", cls);
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("aria-hidden", "true");
+    s.setAttribute("focusable", "false");
+    p.setAttribute("d", I[name]);
+    p.setAttribute("fill", "currentColor");
+    s.append(p);
     return s;
   };
-  const safeUrl = (u) => {
-    try { const x = new URL(String(u)); return /^(https?|mailto):$/.test(x.protocol) ? x.href : null; } catch (e) { return null; }
-  };
-  const link = (href, text) => h('a', { href, target: '_blank', rel: 'noopener noreferrer', text });
-  const cps = (s) => Array.from(s); // offsets count Unicode code points (server-side len())
 
-  // -------------------------------------------------------- safe Markdown
-  // Everything is text unless it matches one of these; nodes are built with createElement/textContent.
-  const LIST = /^\s*([-*+•]|\d{1,9}[.)])\s+(.*)$/;
-  const INL = /`([^`]+)`|\*\*(?=\S)(.*?\S)\*\*|\*(?=[^\s*])(.*?[^\s*])\*|\[([^[\]]+)\]\(\s*<?((?:[^()\s<>]|\([^()\s<>]*\))+)>?\s*\)|((?:https?:\/\/|mailto:)[\w\-.~:/?#[\]@!$&'()*+,;=%]+)/;
-  const inline = (s, el, noLink) => {
+  // static/widget/src/markdown.js
+  var safeUrl = (u) => {
+    try {
+      const x = new URL(String(u));
+      return /^(https?|mailto):$/.test(x.protocol) ? x.href : null;
+    } catch (e) {
+      return null;
+    }
+  };
+  var link = (href, text) => h("a", { href, target: "_blank", rel: "noopener noreferrer", text });
+  var LIST = /^\s*([-*+•]|\d{1,9}[.)])\s+(.*)$/;
+  var INL = /`([^`]+)`|\*\*(?=\S)(.*?\S)\*\*|\*(?=[^\s*])(.*?[^\s*])\*|\[([^[\]]+)\]\(\s*<?((?:[^()\s<>]|\([^()\s<>]*\))+)>?\s*\)|((?:https?:\/\/|mailto:)[\w\-.~:/?#[\]@!$&'()*+,;=%]+)/;
+  var inline = (s, el, noLink) => {
     while (s) {
       const m = INL.exec(s);
-      if (!m) { el.append(s); return; }
+      if (!m) {
+        el.append(s);
+        return;
+      }
       if (m.index) el.append(s.slice(0, m.index));
       let used = m[0];
-      if (m[1] != null) el.append(h('code', { text: m[1] }));
-      else if (m[2] != null) inline(m[2], el.appendChild(h('strong')), noLink);
-      else if (m[3] != null) inline(m[3], el.appendChild(h('em')), noLink);
+      if (m[1] != null) el.append(h("code", { text: m[1] }));
+      else if (m[2] != null) inline(m[2], el.appendChild(h("strong")), noLink);
+      else if (m[3] != null) inline(m[3], el.appendChild(h("em")), noLink);
       else if (m[4] != null) {
         const u = !noLink && safeUrl(m[5]);
-        if (u) inline(m[4], el.appendChild(link(u)), true); else el.append(used);
+        if (u) inline(m[4], el.appendChild(link(u)), true);
+        else el.append(used);
       } else {
-        used = m[6].replace(/[.,;:!?'"]+$/, '');
-        if (used.endsWith(')') && !used.includes('(')) used = used.slice(0, -1);
+        used = m[6].replace(/[.,;:!?'"]+$/, "");
+        if (used.endsWith(")") && !used.includes("(")) used = used.slice(0, -1);
         const u = !noLink && safeUrl(used);
         el.append(u ? link(u, used) : used);
       }
       s = s.slice(m.index + used.length);
     }
   };
-  const md = (src, out) => {
-    const lines = String(src == null ? '' : src).replace(/\r\n?/g, '\n').split('\n');
+  var md = (src, out) => {
+    const lines = String(src == null ? "" : src).replace(/\r\n?/g, "\n").split("\n");
     let para = [], i = 0, m;
     const flush = () => {
       if (!para.length) return;
-      const p = h('p');
-      para.forEach((l, j) => { if (j) p.append(h('br')); inline(l, p); });
-      out.append(p); para = [];
+      const p = h("p");
+      para.forEach((l, j) => {
+        if (j) p.append(h("br"));
+        inline(l, p);
+      });
+      out.append(p);
+      para = [];
     };
     while (i < lines.length) {
       const l = lines[i];
-      if ((m = /^\s*(`{3,}|~{3,})\s*([\w+#.-]*)/.exec(l))) {
+      if (m = /^\s*(`{3,}|~{3,})\s*([\w+#.-]*)/.exec(l)) {
         flush();
         const buf = [];
         for (i++; i < lines.length && !lines[i].trim().startsWith(m[1]); i++) buf.push(lines[i]);
         i++;
-        out.append(h('pre', { tabindex: '0' }, h('code', { text: buf.join('\n') })));
-      } else if ((m = LIST.exec(l))) {
+        out.append(h("pre", { tabindex: "0" }, h("code", { text: buf.join("\n") })));
+      } else if (m = LIST.exec(l)) {
         flush();
-        const ord = /\d/.test(m[1]), list = h(ord ? 'ol' : 'ul');
+        const ord = /\d/.test(m[1]), list = h(ord ? "ol" : "ul");
         if (ord && parseInt(m[1], 10) !== 1) list.start = parseInt(m[1], 10);
         while (i < lines.length && (m = LIST.exec(lines[i])) && /\d/.test(m[1]) === ord) {
-          const li = list.appendChild(h('li'));
+          const li = list.appendChild(h("li"));
           inline(m[2], li);
-          for (i++; i < lines.length && /^\s{2,}\S/.test(lines[i]) && !LIST.test(lines[i]); i++) { li.append(h('br')); inline(lines[i].trim(), li); }
+          for (i++; i < lines.length && /^\s{2,}\S/.test(lines[i]) && !LIST.test(lines[i]); i++) {
+            li.append(h("br"));
+            inline(lines[i].trim(), li);
+          }
         }
         out.append(list);
-      } else if ((m = /^\s{0,3}#{1,6}\s+(.*)$/.exec(l))) {
-        flush(); inline(m[1], out.appendChild(h('p')).appendChild(h('strong'))); i++;
-      } else if (!l.trim()) { flush(); i++; } else { para.push(l); i++; }
+      } else if (m = /^\s{0,3}#{1,6}\s+(.*)$/.exec(l)) {
+        flush();
+        inline(m[1], out.appendChild(h("p")).appendChild(h("strong")));
+        i++;
+      } else if (!l.trim()) {
+        flush();
+        i++;
+      } else {
+        para.push(l);
+        i++;
+      }
     }
     flush();
     return out;
   };
 
-  // ------------------------------------------------------------------ theme
-  const rgbOf = (c) => {
-    const m = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(String(c || '').trim());
+  // static/widget/src/theme.js
+  var rgbOf = (c) => {
+    const m = /^#?([0-9a-f]{6}|[0-9a-f]{3})$/i.exec(String(c || "").trim());
     if (!m) return null;
-    const s = m[1].length === 3 ? m[1].replace(/./g, '$&$&') : m[1];
+    const s = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
     return [0, 2, 4].map((i) => parseInt(s.substr(i, 2), 16));
   };
-  const lum = (rgb) => rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
-  const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-  const hex = (rgb) => '#' + rgb.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('');
-  const DARK = [17, 24, 39];
-  const applyTheme = (color) => {
-    const rgb = rgbOf(color) || [37, 99, 235], L = lum(rgb);
-    const fg = ratio(L, 1) >= ratio(L, lum(DARK)) ? '#ffffff' : hex(DARK);
-    let acc = rgb; // accent for text/icons on white: darken until it reaches 4.5:1
+  var lum = (rgb) => rgb.map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  var ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  var hex = (rgb) => "#" + rgb.map((v) => Math.round(v).toString(16).padStart(2, "0")).join("");
+  var DARK = [17, 24, 39];
+  var DEFAULT_RGB = [37, 99, 235];
+  var themeColors = (color) => {
+    const rgb = rgbOf(color) || DEFAULT_RGB, L = lum(rgb);
+    const fg = ratio(L, 1) >= ratio(L, lum(DARK)) ? "#ffffff" : hex(DARK);
+    let acc = rgb;
     while (ratio(lum(acc), 1) < 4.5) acc = acc.map((v) => v * 0.9);
-    const st = wrap.style;
-    st.setProperty('--c', hex(rgb)); st.setProperty('--fg', fg); st.setProperty('--acc', hex(acc));
+    return { c: hex(rgb), fg, acc: hex(acc) };
+  };
+  var applyTheme = (el, color) => {
+    const { c, fg, acc } = themeColors(color), st = el.style;
+    st.setProperty("--c", c);
+    st.setProperty("--fg", fg);
+    st.setProperty("--acc", acc);
   };
 
-  // -------------------------------------------------------------------- CSS
-  const CSS = `
+  // static/widget/src/styles.js
+  var CSS = `
 :host{all:initial}
 *,*::before,*::after{box-sizing:border-box}
 [hidden]{display:none!important}
@@ -281,629 +299,1154 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
 @media (prefers-reduced-motion:reduce){*,*::before,*::after{animation:none!important;transition:none!important;scroll-behavior:auto!important}}
 @media print{.root{display:none}}`;
 
-  // --------------------------------------------------------------- the DOM
-  const host = D.createElement('chatplatform-widget');
-  host.style.setProperty('all', 'initial', 'important');
-  const root = host.attachShadow({ mode: 'open' });
-  if (root.adoptedStyleSheets && W.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
-    const sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
-  } else root.append(h('style', { text: CSS }));
-
-  const texts = []; // [element, attribute|null, key, vars?] re-applied when the language changes
-  const T = (el, attr, key, vars) => { texts.push([el, attr, key, vars]); return el; };
-  const lbl = (text) => T(h('span'), null, text);
-
-  const wrap = h('div', { class: 'root', part: 'root' });
-  const badge = h('span', { class: 'badge', hidden: true, 'aria-hidden': 'true', 'data-testid': 'unread' });
-  const launcher = h('button', { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'cp-panel', 'data-testid': 'launcher', hidden: true, onclick: () => toggle() }, icon('chat', 'i1'), icon('down', 'i2'), badge);
-  const hdAv = h('div', { class: 'av', 'aria-hidden': 'true' });
-  const title = h('h2', { id: 'cp-title', 'data-testid': 'title' });
-  const stTxt = h('span', { 'data-testid': 'status-text' });
-  const status = h('div', { class: 'st', role: 'status', 'data-testid': 'status', 'data-state': 'connecting' }, h('span', { class: 'dot' }), stTxt);
-  const newBtn = h('button', { type: 'button', role: 'menuitem', 'data-testid': 'new-conversation', onclick: () => { menuOpen(false, true); reset(); } }, icon('plus'), lbl('newConv'));
-  const endBtn = h('button', { type: 'button', role: 'menuitem', 'data-testid': 'end-chat', onclick: () => { menuOpen(false, true); showCsat(true); } }, icon('end'), lbl('endChat'));
-  const menu = h('div', { class: 'menu', role: 'menu', hidden: true, 'data-testid': 'menu-list' }, newBtn, endBtn);
-  const menuBtn = T(h('button', { class: 'ib', type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'data-testid': 'menu', onclick: () => menuOpen(menu.hidden) }, icon('more')), 'aria-label', 'menu');
-  const closeBtn = T(h('button', { class: 'ib', type: 'button', 'data-testid': 'close', onclick: () => close(true) }, icon('down')), 'aria-label', 'close');
-  const header = h('div', { class: 'hd' }, hdAv, h('div', { class: 'ttl' }, title, status), menuBtn, closeBtn, menu);
-  const log = h('div', { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'data-testid': 'messages' });
-  const streamBox = h('div', { 'aria-hidden': 'true' });
-  const typingTxt = h('span', { class: 'sr' });
-  const typingRow = h('div', { class: 'row bot typing', hidden: true, 'data-testid': 'typing' }, h('div', { class: 'av', 'aria-hidden': 'true' }), h('div', { class: 'bub' }, h('i'), h('i'), h('i')), typingTxt);
-  const qr = h('div', { class: 'qr', hidden: true, 'data-testid': 'quick-replies' });
-  const csat = h('div', { class: 'csat', role: 'group', 'aria-labelledby': 'cp-csat-q', hidden: true, 'data-testid': 'csat' });
-  const scroller = h('div', { class: 'scroll', 'data-testid': 'scroll' }, log, streamBox, h('div', { role: 'status' }, typingRow), qr, csat);
-  const notice = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'notice' });
-  const input = T(T(h('textarea', { rows: '1', 'data-testid': 'input', enterkeyhint: 'send', autocomplete: 'off' }), 'placeholder', 'placeholder'), 'aria-label', 'placeholder');
-  const sendBtn = T(h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'send' }, icon('send')), 'aria-label', 'send');
-  const form = h('form', { class: 'comp', onsubmit: (e) => { e.preventDefault(); submit(); } }, input, sendBtn);
-  const panel = h('div', { class: 'panel', id: 'cp-panel', role: 'dialog', 'aria-labelledby': 'cp-title', hidden: true, 'data-testid': 'panel' }, header, scroller, notice, form);
-  const greetRow = h('div', { class: 'row bot', hidden: true });
-  const greetBub = h('div', { class: 'bub', 'data-testid': 'greeting', 'data-role': 'bot' });
-  greetRow.append(h('div', { class: 'av', 'aria-hidden': 'true' }), h('div', { class: 'col' }, greetBub));
-  greetRow._seq = -1;
-  log.append(greetRow);
-  wrap.append(launcher, panel);
-  root.append(wrap);
-
-  // ----------------------------------------------------------------- state
-  let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
-  let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {}, conv = null;
-  let identity = null, readyFired = false, readyData = null, holdUntil = 0, holdT = 0, typingT = 0, idleT = 0;
-  let gen = 0, booted = false, everOpened = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null, resumeFrom = -1;
-  const seen = new Map(); // message id -> message
-  const seenSeq = new Set();
-  const botSeqs = [];
-  const pending = new Map(); // client_id -> {client_id, text, row, bub, meta}
-  const streams = new Map(); // reply_to -> {row, bub, text, n, raf}
-  const fbOut = new Map(); // message_id -> rating not yet acked
-  let csatOut = null;
-  let maxSeq = 0;
-  const handlers = {};
-
-  const t = (k, vars) => {
-    let s = (STR[lang] && STR[lang][k]) || STR.en[k] || k;
-    for (const v in vars || {}) s = s.replace('{' + v + '}', vars[v]);
-    return s;
-  };
-  const emit = (ev, data) => (handlers[ev] || []).slice().forEach((fn) => { try { fn(data); } catch (e) { console.error(e); } });
-  const botName = () => bot.title || bot.name || t('title');
-
-  // ------------------------------------------------------------- rendering
-  const applyText = () => {
-    wrap.setAttribute('lang', lang === 'zh-hans' ? 'zh-Hans' : 'en');
-    for (const [el, attr, key, vars] of texts) { const v = t(key, vars); if (attr) el.setAttribute(attr, v); else el.textContent = v; }
-    title.textContent = botName();
-    typingTxt.textContent = t('typing', { name: botName() });
-    setStatus(status.dataset.state);
-    updateUnread();
-    for (const m of root.querySelectorAll('[data-who]')) m.textContent = (m.dataset.who === 'user' ? t('you') : botName()) + ': ';
-    for (const r of root.querySelectorAll('.row.bot[data-id]')) paintFb(r);
-    for (const el of root.querySelectorAll('.tm[data-at]')) el.textContent = fmtTime(el.dataset.at);
-    for (const el of root.querySelectorAll('.srcl')) el.textContent = t('sources');
-    if (!csat.hidden) renderCsat(csat._done);
-  };
-  const fillAv = (el) => {
-    el.textContent = '';
-    const src = bot.avatar_url && safeUrl(bot.avatar_url);
-    if (src && /^https?:/.test(src)) {
-      el.append(h('img', { src, alt: '', referrerpolicy: 'no-referrer', onerror: (e) => { e.target.remove(); el.textContent = Array.from(botName())[0] || '?'; } }));
-    } else el.textContent = (Array.from(botName().trim())[0] || '?').toUpperCase();
-  };
-  const paintAvatars = () => root.querySelectorAll('.av').forEach(fillAv);
-  const fmtTime = (at) => {
-    const d = new Date(at);
-    if (isNaN(d)) return '';
-    try { return d.toLocaleTimeString(lang === 'zh-hans' ? 'zh-CN' : undefined, { hour: 'numeric', minute: '2-digit' }); } catch (e) { return ''; }
-  };
-  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
-  scroller.addEventListener('scroll', () => { stick = nearBottom(); }, { passive: true });
-  const toBottom = (force) => { if (force || stick) requestAnimationFrame(() => { scroller.scrollTop = scroller.scrollHeight; }); };
-
-  const place = (row, seq) => { // keep rows ordered by seq; rows without one (pending) stay last
-    row._seq = seq == null ? Infinity : seq;
-    const after = Array.from(log.children).find((c) => c !== row && c._seq > row._seq);
-    log.insertBefore(row, after || null);
-  };
-
-  const msgRow = (m) => {
-    const isBot = m.role !== 'user';
-    const bub = h('div', { class: 'bub', 'data-testid': 'message', 'data-role': isBot ? 'bot' : 'user' });
-    const who = h('span', { class: 'sr', 'data-who': isBot ? 'bot' : 'user', text: (isBot ? botName() : t('you')) + ': ' });
-    const meta = h('div', { class: 'meta' });
-    const col = h('div', { class: 'col' }, h('div', { class: 'sr' }, who), bub);
-    const row = h('div', { class: 'row ' + (isBot ? 'bot' : 'user') });
-    if (isBot) { row.append(h('div', { class: 'av', 'aria-hidden': 'true' }), col); fillAv(row.firstChild); } else row.append(col);
-    col.append(meta);
-    if (m.seq != null) bub.dataset.seq = m.seq;
-    if (m.id != null) { bub.dataset.id = m.id; row.dataset.id = m.id; }
-    if (isBot) md(m.text, bub); else bub.textContent = String(m.text == null ? '' : m.text);
-    if (m.created_at) meta.append(h('span', { class: 'tm', 'data-at': m.created_at, text: fmtTime(m.created_at) }));
-    if (isBot && m.id != null) {
-      for (const r of ['up', 'down']) {
-        meta.append(h('button', { class: 'fb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'feedback-' + r, 'data-rating': r, onclick: () => feedback(m.id, r, row) }, icon(r === 'up' ? 'up' : 'dn')));
+  // static/widget/src/store.js
+  var storageKey = (key) => "chatplatform:" + key;
+  var createStore = (key, { local = null, session = null } = {}) => {
+    const LSK = storageKey(key), SSK = LSK + ":open";
+    let mem = {};
+    const load = () => {
+      try {
+        const v = local.getItem(LSK);
+        if (v) return JSON.parse(v) || {};
+      } catch (e) {
       }
-      paintFb(row);
-    }
-    const cites = Array.isArray(m.citations) ? m.citations.filter((c) => c && (c.title || c.url)) : [];
-    if (isBot && cites.length) {
-      const box = h('div', { class: 'cites' }, h('span', { class: 'srcl', text: t('sources') }));
-      for (const c of cites.slice(0, 8)) {
-        const u = c.url && safeUrl(c.url), txt = String(c.title || c.url);
-        box.append(u ? link(u, txt) : h('span', { class: 'c', text: txt }));
+      return Object.assign({}, mem);
+    };
+    const save = (patch) => {
+      mem = Object.assign(load(), patch);
+      try {
+        local.setItem(LSK, JSON.stringify(mem));
+      } catch (e) {
       }
-      bub.after(box);
-    }
-    return { row, bub, meta };
-  };
-  const paintFb = (row) => {
-    const r = (load().fb || {})[row.dataset.id];
-    for (const b of row.querySelectorAll('.fb')) { b.setAttribute('aria-pressed', String(b.dataset.rating === r)); b.title = t(b.dataset.rating); b.setAttribute('aria-label', b.title); }
-  };
-
-  const setStatus = (s) => {
-    status.dataset.state = s;
-    stTxt.textContent = t(s);
-    if (s === 'offline') stTxt.setAttribute('data-testid', 'offline'); else stTxt.setAttribute('data-testid', 'status-text');
-  };
-  const setTyping = (on) => {
-    typingOn = on;
-    clearTimeout(typingT);
-    if (on) typingT = setTimeout(() => setTyping(false), 30000); // a lost "off" frame must not spin forever
-    typingRow.hidden = !(on && !streams.size);
-    if (!typingRow.hidden) toBottom();
-  };
-  const updateQr = () => {
-    qr.textContent = '';
-    const m = lastMsg;
-    const list = m && m.role !== 'user' && !pending.size && !streams.size && Array.isArray(m.quick_replies) ? m.quick_replies.slice(0, 12) : [];
-    for (const q of list) qr.append(h('button', { type: 'button', 'data-testid': 'quick-reply', onclick: () => quick(String(q)) }, String(q)));
-    qr.hidden = !list.length;
-  };
-  const updateUnread = () => {
-    const read = load().read || 0;
-    const n = isOpen ? 0 : botSeqs.filter((s) => s > read).length;
-    badge.textContent = n > 9 ? '9+' : String(n);
-    badge.hidden = !n;
-    launcher.setAttribute('aria-label', isOpen ? t('close') : t('open') + (n ? ' (' + t('unread', { n }) + ')' : ''));
-  };
-  const showNotice = (msg, ms) => {
-    notice.textContent = '';
-    notice.append(h('span', { text: msg }), h('button', { type: 'button', 'aria-label': t('dismiss'), onclick: hideNotice }, icon('x')));
-    notice.hidden = false;
-    clearTimeout(noticeT);
-    if (ms !== 0) noticeT = setTimeout(hideNotice, ms || 7000);
-  };
-  const hideNotice = () => { notice.hidden = true; notice.textContent = ''; };
-
-  const applyBot = (b) => {
-    bot = Object.assign({}, b || {});
-    save({ bot });
-    lang = pickLang(ds.locale || bot.language);
-    applyTheme(bot.color);
-    wrap.classList.toggle('left', bot.position === 'left');
-    greetBub.textContent = '';
-    if (bot.greeting) md(bot.greeting, greetBub);
-    greetRow.hidden = !bot.greeting;
-    paintAvatars();
-    applyText();
-    launcher.hidden = false;
-  };
-
-  // ------------------------------------------------------------- messages
-  const onMessage = (m) => {
-    if (!m || typeof m !== 'object' || (m.id == null && m.seq == null)) return;
-    const id = m.id == null ? null : String(m.id), seq = m.seq == null ? null : +m.seq;
-    if ((id && seen.has(id)) || (seq != null && seenSeq.has(seq))) return;
-    gapCheck(seq);
-    const p = m.role === 'user' && m.client_id != null && pending.get(String(m.client_id));
-    if (p) confirm(p, id, seq, m);
-    else {
-      if (m.role !== 'user' && m.reply_to != null) dropStream(String(m.reply_to));
-      const { row } = msgRow(m);
-      place(row, seq);
-      remember(m, id, seq);
-    }
-    if (m.role !== 'user') {
-      if (seq != null) botSeqs.push(seq);
-      if (!streams.size) setTyping(false);
-    }
-    updateQr(); updateUnread(); armIdle();
-    toBottom();
-    emit('message', Object.assign({}, m));
-  };
-  const remember = (m, id, seq) => {
-    if (id) seen.set(id, m);
-    if (seq != null) {
-      seenSeq.add(seq);
-      if (seq > maxSeq) { maxSeq = seq; save({ seq: maxSeq }); }
-      if (!lastMsg || seq >= (lastMsg.seq || 0)) lastMsg = m;
-      if (isOpen) save({ read: maxSeq });
-    }
-  };
-  const gapCheck = (seq) => { // the channel layer may drop frames: ask for what we missed, once per gap
-    if (!welcomed || !(seq > maxSeq + 1) || resumeFrom === maxSeq) return;
-    resumeFrom = maxSeq;
-    raw({ type: 'resume', last_seq: maxSeq });
-  };
-  const confirm = (p, id, seq, m) => {
-    pending.delete(p.client_id);
-    saveOutbox();
-    p.bub.dataset.state = 'sent';
-    if (seq != null) p.bub.dataset.seq = seq;
-    if (id) { p.bub.dataset.id = id; p.row.dataset.id = id; }
-    p.meta.textContent = '';
-    const msg = Object.assign({ role: 'user', text: p.text, client_id: p.client_id, created_at: new Date().toISOString() }, m || {}, { id: m && m.id != null ? m.id : id, seq });
-    if (msg.created_at) p.meta.append(h('span', { class: 'tm', 'data-at': msg.created_at, text: fmtTime(msg.created_at) }));
-    place(p.row, seq);
-    remember(msg, id, seq);
-    return msg;
-  };
-  const onAck = (f) => {
-    const p = pending.get(String(f.client_id));
-    if (!p) return;
-    gapCheck(f.seq == null ? null : +f.seq);
-    const msg = confirm(p, f.message_id == null ? null : String(f.message_id), f.seq == null ? null : +f.seq, null);
-    updateQr(); armIdle();
-    emit('message', msg);
-  };
-  const setPendingUi = (p, state) => {
-    p.bub.dataset.state = state;
-    p.meta.textContent = '';
-    if (state === 'sending') p.meta.append(h('span', { 'data-testid': 'msg-status', text: t('sending') }));
-    else {
-      p.meta.append(h('span', { class: 'bad', 'data-testid': 'msg-status', text: t('failed') }),
-        h('button', { class: 'lnk', type: 'button', text: t('retry'), onclick: () => { p.gen = 0; pending.set(p.client_id, p); saveOutbox(); setPendingUi(p, 'sending'); flush(); } }));
-    }
-  };
-  const addPending = (client_id, text) => {
-    const { row, bub, meta } = msgRow({ role: 'user', text });
-    const p = { client_id, text, row, bub, meta };
-    bub.dataset.clientId = client_id;
-    pending.set(client_id, p);
-    setPendingUi(p, 'sending');
-    place(row, null);
-    return p;
-  };
-  const saveOutbox = () => save({ outbox: Array.from(pending.values(), (p) => ({ client_id: p.client_id, text: p.text })) });
-  const send = (text) => {
-    text = String(text || '');
-    if (!text.trim()) return false;
-    addPending(uuid(), text);
-    saveOutbox();
-    updateQr(); stopTyping();
-    toBottom(true);
-    flush();
-    return true;
-  };
-  const flush = () => { // send each pending message once per socket; a resend reuses its client_id
-    if (!live()) return;
-    const wait = holdUntil - Date.now();
-    if (wait > 0) { clearTimeout(holdT); holdT = setTimeout(flush, wait + 50); return; }
-    for (const p of pending.values()) if (p.gen !== gen) { p.gen = gen; raw({ type: 'message', client_id: p.client_id, text: p.text }); }
-  };
-  const failPending = (p) => {
-    pending.delete(p.client_id);
-    saveOutbox();
-    if (!input.value.trim()) { // give the text back rather than leaving a dead bubble
-      p.row.remove();
-      input.value = p.text;
-      autosize();
-    } else setPendingUi(p, 'failed');
-    updateQr();
-  };
-  const submit = () => {
-    if (send(input.value)) { input.value = ''; autosize(); }
-    input.focus();
-  };
-  const quick = (q) => { send(q); input.focus(); };
-
-  // ------------------------------------------------------------- streaming
-  const onDelta = (f) => {
-    const k = String(f.reply_to), off = +f.offset || 0, chars = cps(String(f.text == null ? '' : f.text));
-    let s = streams.get(k);
-    if (!s) {
-      if (off !== 0) { setTyping(true); return; } // joined mid-reply (reconnect): wait for the final message
-      const { row, bub } = msgRow({ role: 'bot', text: '' });
-      bub.classList.add('stream');
-      bub.setAttribute('data-testid', 'streaming');
-      bub.dataset.replyTo = k;
-      s = { row, bub, text: '', n: 0, raf: 0 };
-      streams.set(k, s);
-      streamBox.append(row);
-      qr.hidden = true;
-    }
-    if (off === 0 && s.n) { s.text = ''; s.n = 0; } // the reply restarted
-    if (off > s.n) return; // a chunk was lost: keep what we have, the final message is authoritative
-    chars.splice(0, s.n - off); // overlap with what we already have
-    if (chars.length) { s.text += chars.join(''); s.n += chars.length; }
-    setTyping(typingOn);
-    if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; s.bub.textContent = ''; md(s.text, s.bub); toBottom(); });
-    armIdle();
-  };
-  const dropStream = (k) => {
-    const s = streams.get(k);
-    if (!s) return;
-    cancelAnimationFrame(s.raf);
-    s.row.remove();
-    streams.delete(k);
-  };
-
-  // ------------------------------------------------------ feedback & CSAT
-  const feedback = (id, rating, row) => {
-    const fb = load().fb || {};
-    fb[id] = rating;
-    save({ fb });
-    paintFb(row);
-    fbOut.set(id, rating);
-    if (live()) raw({ type: 'feedback', message_id: id, rating });
-  };
-  const armIdle = () => {
-    clearTimeout(idleT);
-    idleT = setTimeout(() => showCsat(false), CSAT_IDLE_MS);
-  };
-  const showCsat = (force) => {
-    const st = load();
-    const done = conv != null && String(st.csat) === String(conv);
-    if (!force && (done || !botSeqs.length || !Array.from(seen.values()).some((m) => m.role === 'user'))) return;
-    renderCsat(done);
-    csat.hidden = false;
-    toBottom(true);
-    if (force) { open(false); requestAnimationFrame(() => (csat.querySelector('button') || input).focus()); }
-  };
-  const renderCsat = (done) => {
-    csat._done = done;
-    csat.textContent = '';
-    if (done) {
-      csat.append(h('p', { id: 'cp-csat-q', text: t('csatThanks') }), h('button', { class: 'nb', type: 'button', 'data-testid': 'csat-new', onclick: reset }, t('newConv')));
-      return;
-    }
-    const stars = h('div', { class: 'stars', 'data-testid': 'csat-stars' });
-    const hl = (n) => stars.childNodes.forEach((b, i) => b.classList.toggle('hl', i < n));
-    for (let n = 1; n <= 5; n++) {
-      stars.append(h('button', {
-        type: 'button', 'aria-label': t('star', { n }), 'data-testid': 'csat-' + n, 'data-score': n,
-        onmouseenter: () => hl(n), onfocus: () => hl(n), onmouseleave: () => hl(0), onblur: () => hl(0),
-        onclick: () => rate(n),
-      }, icon('star')));
-    }
-    csat.append(h('p', { id: 'cp-csat-q', text: t('csatQ') }), stars);
-  };
-  const rate = (score) => {
-    csatOut = { score };
-    save({ csat: conv });
-    if (live()) raw({ type: 'csat', score });
-    renderCsat(true);
-    csat.querySelector('button').focus();
-  };
-
-  // ------------------------------------------------------------ connection
-  const live = () => !!(ws && ws.readyState === 1 && welcomed);
-  const raw = (f) => { if (ws && ws.readyState === 1) { try { ws.send(JSON.stringify(f)); return true; } catch (e) { /* closing */ } } return false; };
-  const connect = () => {
-    clearTimeout(retryT);
-    if (ws || stopped) return;
-    let sock;
-    try { sock = new WebSocket(WS_URL); } catch (e) { schedule(); return; }
-    ws = sock; welcomed = false; gen++;
-    if (!attempt) setStatus('connecting');
-    sock.onopen = () => {
-      lastFrame = Date.now(); everOpened = true;
-      const st = load(), hello = { type: 'hello', v: 1, last_seq: maxSeq, locale: lang };
-      if (st.token) hello.visitor_token = st.token;
-      if (identity) { hello.user_id = identity.userId; hello.user_hash = identity.userHash; }
-      raw(hello);
-      clearInterval(pingT);
-      pingT = setInterval(() => {
-        if (Date.now() - lastFrame > DEAD_MS) { drop(); schedule(); return; } // half-open socket
-        raw({ type: 'ping' });
-      }, PING_MS);
     };
-    sock.onmessage = (e) => {
-      if (ws !== sock) return;
-      lastFrame = Date.now();
-      let f;
-      try { f = JSON.parse(e.data); } catch (err) { return; }
-      if (f && typeof f === 'object') { try { handle(f); } catch (err) { console.error('[chatplatform]', err); } }
+    const sGet = () => {
+      try {
+        return session.getItem(SSK);
+      } catch (e) {
+        return null;
+      }
     };
-    sock.onclose = (e) => {
-      if (ws !== sock) return;
+    const sSet = (v) => {
+      try {
+        session.setItem(SSK, v);
+      } catch (e) {
+      }
+    };
+    return { key: LSK, load, save, sGet, sSet };
+  };
+  var webStorage = (name) => {
+    try {
+      return globalThis[name];
+    } catch (e) {
+      return null;
+    }
+  };
+  var uuid = (c = globalThis.crypto) => c.randomUUID ? c.randomUUID() : Array.from(c.getRandomValues(new Uint8Array(16)), (b, i) => (i === 6 ? b & 15 | 64 : i === 8 ? b & 63 | 128 : b).toString(16).padStart(2, "0")).join("").replace(/^(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-");
+
+  // static/widget/src/protocol.js
+  var PROTOCOL_VERSION = 1;
+  var CLOSE = Object.freeze({
+    REFUSED: 4403,
+    // origin/bot refused: stop reconnecting, "chat not available"
+    POLICY: 1008,
+    // repeated abuse: wait at least POLICY_WAIT_MS
+    TOO_LARGE: 1009
+    // frame too large: reconnect normally
+  });
+  var CLIENT_CLOSE = 4e3;
+  var PING_MS = 25e3;
+  var DEAD_MS = 65e3;
+  var BACKOFF_BASE_MS = 500;
+  var BACKOFF_CAP_MS = 15e3;
+  var REFUSED_CAP_MS = 6e4;
+  var REFUSED_AFTER = 7;
+  var POLICY_WAIT_MS = 6e4;
+  var MAX_ATTEMPT = 10;
+  var RETRY_DEFAULT_MS = 3e3;
+  var RETRY_JITTER_MS = 1e3;
+  var backoff = (attempt, everOpened, rnd) => {
+    const cap = !everOpened && attempt >= REFUSED_AFTER ? REFUSED_CAP_MS : BACKOFF_CAP_MS;
+    return Math.min(cap, BACKOFF_BASE_MS * 2 ** attempt) * (0.5 + rnd * 0.5);
+  };
+  var retryDelay = (retryAfter, attempt, rnd) => Math.max(retryAfter >= 1 ? retryAfter * 1e3 : RETRY_DEFAULT_MS, backoff(attempt, true, 1)) + rnd * RETRY_JITTER_MS;
+
+  // static/widget/src/client.js
+  var createClient = ({
+    url,
+    WebSocket: WS = globalThis.WebSocket,
+    store,
+    timers = globalThis,
+    now = Date.now,
+    random = Math.random,
+    uuid: uuid2,
+    locale = () => "en",
+    hooks = {},
+    onError = (err) => console.error("[chatplatform]", err)
+  }) => {
+    const on = (name, ...args) => {
+      const f = hooks[name];
+      return f ? f(...args) : void 0;
+    };
+    let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
+    let gen = 0, started = false, everOpened = false, holdUntil = 0, holdT = 0, resumeFrom = -1;
+    let helloAt = 0, helloT = 0, busy = false;
+    let identity = null, conv = null, maxSeq = 0, csatOut = null;
+    const seen = /* @__PURE__ */ new Map();
+    const seenSeq = /* @__PURE__ */ new Set();
+    const pending = /* @__PURE__ */ new Map();
+    const fbOut = /* @__PURE__ */ new Map();
+    const live = () => !!(ws && ws.readyState === 1 && welcomed);
+    const raw = (f) => {
+      if (ws && ws.readyState === 1) {
+        try {
+          ws.send(JSON.stringify(f));
+          return true;
+        } catch (e) {
+        }
+      }
+      return false;
+    };
+    const connect = () => {
+      timers.clearTimeout(retryT);
+      if (ws || stopped) return;
+      const wait = helloAt - now();
+      if (wait > 0) {
+        retryT = timers.setTimeout(connect, wait);
+        return;
+      }
+      let sock;
+      try {
+        sock = new WS(url);
+      } catch (e) {
+        schedule();
+        return;
+      }
+      ws = sock;
+      welcomed = false;
+      gen++;
+      if (!attempt) on("status", "connecting");
+      sock.onopen = () => {
+        lastFrame = now();
+        everOpened = true;
+        hello();
+        timers.clearInterval(pingT);
+        pingT = timers.setInterval(() => {
+          if (now() - lastFrame > DEAD_MS) {
+            drop();
+            schedule();
+            return;
+          }
+          raw({ type: "ping" });
+        }, PING_MS);
+      };
+      sock.onmessage = (e) => {
+        if (ws !== sock) return;
+        lastFrame = now();
+        let f;
+        try {
+          f = JSON.parse(e.data);
+        } catch (err) {
+          return;
+        }
+        if (f && typeof f === "object") {
+          try {
+            handle(f);
+          } catch (err) {
+            onError(err);
+          }
+        }
+      };
+      sock.onclose = (e) => {
+        if (ws !== sock) return;
+        drop();
+        if (e.code === CLOSE.REFUSED) {
+          stopped = true;
+          on("notice", "unavailable", 0);
+          return;
+        }
+        schedule(e.code === CLOSE.POLICY ? POLICY_WAIT_MS : 0);
+      };
+    };
+    const hello = () => {
+      const st = store.load(), f = { type: "hello", v: PROTOCOL_VERSION, last_seq: maxSeq, locale: locale() };
+      if (st.token) f.visitor_token = st.token;
+      if (identity) {
+        f.user_id = identity.userId;
+        f.user_hash = identity.userHash;
+      }
+      raw(f);
+    };
+    const retryHello = (f) => {
+      const d = retryDelay(+f.retry_after, attempt, random());
+      attempt = Math.min(attempt + 1, MAX_ATTEMPT);
+      helloAt = now() + d;
+      on("status", "connecting", "retrying");
+      timers.clearTimeout(helloT);
+      helloT = timers.setTimeout(() => {
+        if (ws && !welcomed) hello();
+      }, d);
+    };
+    const drop = () => {
+      const sock = ws;
+      ws = null;
+      welcomed = false;
+      timers.clearInterval(pingT);
+      timers.clearTimeout(helloT);
+      if (sock) {
+        sock.onclose = sock.onmessage = sock.onopen = null;
+        try {
+          sock.close(CLIENT_CLOSE);
+        } catch (e) {
+        }
+      }
+      on("dropped");
+      if (!stopped) on("status", "offline");
+      on("refresh");
+    };
+    const schedule = (min) => {
+      if (stopped) return;
+      timers.clearTimeout(retryT);
+      const d = Math.max(min || 0, backoff(attempt, everOpened, random()));
+      attempt = Math.min(attempt + 1, MAX_ATTEMPT);
+      retryT = timers.setTimeout(connect, d);
+    };
+    const reconnectNow = () => {
       drop();
-      if (e.code === 4403) { stopped = true; showNotice(t('unavailable'), 0); return; }
-      schedule(e.code === 1008 ? 60000 : 0);
+      attempt = 0;
+      connect();
+    };
+    const handle = (f) => {
+      switch (f.type) {
+        case "welcome":
+          return onWelcome(f);
+        case "message":
+          return onMessage(f);
+        case "ack":
+          return onAck(f);
+        case "delta":
+          return on("delta", f);
+        case "typing":
+          if (f.role !== "user") on("typing", !!f.on);
+          return;
+        case "feedback_ack":
+          fbOut.delete(f.message_id);
+          fbOut.delete(String(f.message_id));
+          return;
+        case "csat_ack":
+          csatOut = null;
+          return;
+        case "error":
+          return onErrorFrame(f);
+        default:
+      }
+    };
+    const onWelcome = (f) => {
+      const st = store.load();
+      if (f.conversation_id != null && st.conv != null && String(f.conversation_id) !== String(st.conv)) clear(true);
+      conv = f.conversation_id == null ? null : f.conversation_id;
+      store.save({ token: f.visitor_token || st.token || null, conv, uid: identity ? identity.userId : null });
+      on("bot", f.bot || st.bot);
+      welcomed = true;
+      attempt = 0;
+      resumeFrom = -1;
+      busy = false;
+      on("status", "online");
+      for (const m of Array.isArray(f.messages) ? f.messages : []) onMessage(m);
+      if (+f.last_seq > maxSeq) {
+        resumeFrom = maxSeq;
+        raw({ type: "resume", last_seq: maxSeq });
+      }
+      flush();
+      for (const [message_id, rating] of fbOut) raw({ type: "feedback", message_id, rating });
+      if (csatOut) raw(Object.assign({ type: "csat" }, csatOut));
+      on("welcomed", conv);
+    };
+    const onMessage = (m) => {
+      if (!m || typeof m !== "object" || m.id == null && m.seq == null) return;
+      const id = m.id == null ? null : String(m.id), seq = m.seq == null ? null : +m.seq;
+      if (id && seen.has(id) || seq != null && seenSeq.has(seq)) return;
+      gapCheck(seq);
+      const p = m.role === "user" && m.client_id != null && pending.get(String(m.client_id));
+      if (p) confirm(p, id, seq, m);
+      else {
+        on("show", m, seq);
+        remember(m, id, seq);
+      }
+      on("message", m, seq);
+    };
+    const remember = (m, id, seq) => {
+      if (id) seen.set(id, m);
+      if (seq != null) {
+        seenSeq.add(seq);
+        if (seq > maxSeq) {
+          maxSeq = seq;
+          store.save({ seq: maxSeq });
+        }
+        on("remembered", m, seq);
+      }
+    };
+    const gapCheck = (seq) => {
+      if (!welcomed || !(seq > maxSeq + 1) || resumeFrom === maxSeq) return;
+      resumeFrom = maxSeq;
+      raw({ type: "resume", last_seq: maxSeq });
+    };
+    const confirm = (p, id, seq, m) => {
+      pending.delete(p.client_id);
+      saveOutbox();
+      const msg = Object.assign({ role: "user", text: p.text, client_id: p.client_id, created_at: new Date(now()).toISOString() }, m || {}, { id: m && m.id != null ? m.id : id, seq });
+      on("confirmed", p, msg, id, seq);
+      remember(msg, id, seq);
+      return msg;
+    };
+    const onAck = (f) => {
+      const p = pending.get(String(f.client_id));
+      if (!p) return;
+      gapCheck(f.seq == null ? null : +f.seq);
+      busy = false;
+      const msg = confirm(p, f.message_id == null ? null : String(f.message_id), f.seq == null ? null : +f.seq, null);
+      on("acked", msg);
+    };
+    const onErrorFrame = (f) => {
+      const code = String(f.code || ""), p = f.client_id != null && pending.get(String(f.client_id));
+      if (!welcomed && ws) {
+        if ((code === "rate_limited" || code === "unavailable") && !p) {
+          retryHello(f);
+          return;
+        }
+        if (code === "identity_required" || code === "forbidden" && identity) {
+          stopped = "identity";
+          drop();
+          on("status", "offline");
+          on("notice", "identity_required", 0);
+          return;
+        }
+        if (code === "not_found" || code === "forbidden") {
+          if (store.load().token) {
+            store.save({ token: null, conv: null });
+            clear(true);
+            reconnectNow();
+            return;
+          }
+          stopped = true;
+          drop();
+          on("notice", "unavailable", 0);
+          return;
+        }
+      }
+      if (code === "hello_required") {
+        drop();
+        schedule();
+        return;
+      }
+      if (code === "rate_limited" || code === "unavailable" && f.client_id != null) {
+        holdUntil = now() + Math.max(1, +f.retry_after || 2) * 1e3;
+        if (p) {
+          p.gen = 0;
+          flush();
+        }
+        if (code === "rate_limited") on("notice", code);
+        else if (!busy) {
+          busy = true;
+          on("notice", "busy");
+        }
+        return;
+      }
+      if (p) fail(p);
+      if (code === "reply_failed") on("replyFailed");
+      on("notice", code);
+    };
+    const saveOutbox = () => store.save({ outbox: Array.from(pending.values(), (p) => ({ client_id: p.client_id, text: p.text })) });
+    const addPending = (client_id, text) => {
+      const p = { client_id, text };
+      pending.set(client_id, p);
+      on("pending", p);
+      return p;
+    };
+    const restoreOutbox = () => {
+      for (const o of store.load().outbox || []) if (o && o.client_id && o.text) addPending(String(o.client_id), String(o.text));
+    };
+    const send = (text) => {
+      text = String(text || "");
+      if (!text.trim()) return false;
+      const p = addPending(uuid2(), text);
+      saveOutbox();
+      on("queued", p);
+      flush();
+      return true;
+    };
+    const requeue = (p) => {
+      p.gen = 0;
+      pending.set(p.client_id, p);
+      saveOutbox();
+    };
+    const flush = () => {
+      if (!live()) return;
+      const wait = holdUntil - now();
+      if (wait > 0) {
+        timers.clearTimeout(holdT);
+        holdT = timers.setTimeout(flush, wait + 50);
+        return;
+      }
+      for (const p of pending.values()) if (p.gen !== gen) {
+        p.gen = gen;
+        raw({ type: "message", client_id: p.client_id, text: p.text });
+      }
+    };
+    const fail = (p) => {
+      pending.delete(p.client_id);
+      saveOutbox();
+      on("failed", p);
+    };
+    const feedback = (id, rating) => {
+      const fb = store.load().fb || {};
+      fb[id] = rating;
+      store.save({ fb });
+      fbOut.set(id, rating);
+      if (live()) raw({ type: "feedback", message_id: id, rating });
+    };
+    const rate = (score) => {
+      csatOut = { score };
+      store.save({ csat: conv });
+      if (live()) raw({ type: "csat", score });
+    };
+    const clear = (keepOutbox) => {
+      on("clearing", keepOutbox);
+      if (!keepOutbox) {
+        pending.clear();
+        saveOutbox();
+      }
+      seen.clear();
+      seenSeq.clear();
+      fbOut.clear();
+      csatOut = null;
+      maxSeq = 0;
+      conv = null;
+      resumeFrom = -1;
+      on("cleared");
+      store.save({ seq: 0, read: 0, fb: {}, conv: null });
+    };
+    const reset = () => {
+      clear(false);
+      store.save({ token: null, conv: null, csat: null });
+      stopped = stopped === "identity" ? stopped : false;
+      reconnectNow();
+    };
+    const identify = (o) => {
+      o = o || {};
+      const uid = o.userId != null ? o.userId : o.user_id, hash = o.userHash != null ? o.userHash : o.user_hash;
+      identity = uid != null && uid !== "" ? { userId: String(uid), userHash: String(hash || "") } : null;
+      const st = store.load(), cur = identity ? identity.userId : null;
+      if (st.token && st.uid && st.uid !== cur) {
+        clear(false);
+        store.save({ token: null, conv: null, csat: null });
+      }
+      if (stopped === "identity") {
+        stopped = false;
+        on("unblocked");
+      }
+      if (started) reconnectNow();
+    };
+    const storageChanged = (newValue) => {
+      let n = {};
+      try {
+        n = JSON.parse(newValue || "{}") || {};
+      } catch (err) {
+        return;
+      }
+      if (n.conv != null && conv != null && String(n.conv) === String(conv)) return;
+      if (n.token && n.conv != null) {
+        clear(true);
+        reconnectNow();
+      } else if (!n.token && conv != null) {
+        clear(true);
+        drop();
+        schedule(3e3);
+      }
+    };
+    const start = () => {
+      started = true;
+      connect();
+    };
+    const wake = () => {
+      if (!ws && !stopped) {
+        attempt = 0;
+        connect();
+      }
+    };
+    const online = () => {
+      if (!live()) reconnectNow();
+      else on("status", "online");
+    };
+    const offline = () => {
+      if (ws) {
+        drop();
+        schedule();
+      } else on("status", "offline");
+    };
+    return {
+      start,
+      wake,
+      online,
+      offline,
+      storageChanged,
+      reconnectNow,
+      live,
+      raw,
+      flush,
+      send,
+      restoreOutbox,
+      requeue,
+      feedback,
+      rate,
+      reset,
+      identify,
+      clear,
+      get conv() {
+        return conv;
+      },
+      get maxSeq() {
+        return maxSeq;
+      },
+      get stopped() {
+        return stopped;
+      },
+      get started() {
+        return started;
+      },
+      get connected() {
+        return !!ws;
+      },
+      get attempt() {
+        return attempt;
+      },
+      get pendingCount() {
+        return pending.size;
+      },
+      outbox: () => Array.from(pending.values()),
+      hasUserMessage: () => Array.from(seen.values()).some((m) => m.role === "user")
     };
   };
-  const drop = () => { // forget the socket now; its late events are ignored
-    const sock = ws;
-    ws = null; welcomed = false;
-    clearInterval(pingT);
-    if (sock) { sock.onclose = sock.onmessage = sock.onopen = null; try { sock.close(4000); } catch (e) { /* already closed */ } }
-    streams.forEach((s, k) => dropStream(k));
-    setTyping(false);
-    if (!stopped) setStatus('offline');
-    updateQr();
-  };
-  const schedule = (min) => {
-    if (stopped) return;
-    clearTimeout(retryT);
-    // a refused handshake (origin not allowed: HTTP 403) looks like a network error to browsers (1006),
-    // so a socket that has never opened backs off further instead of knocking every 15 s forever
-    const cap = !everOpened && attempt > 6 ? 60000 : CAP_MS;
-    const d = Math.max(min || 0, Math.min(cap, 500 * 2 ** attempt) * (0.5 + Math.random() * 0.5));
-    attempt = Math.min(attempt + 1, 10);
-    retryT = setTimeout(connect, d);
-  };
-  const reconnectNow = () => { drop(); attempt = 0; connect(); };
 
-  const handle = (f) => {
-    switch (f.type) {
-      case 'welcome': return onWelcome(f);
-      case 'message': return onMessage(f);
-      case 'ack': return onAck(f);
-      case 'delta': return onDelta(f);
-      case 'typing': if (f.role !== 'user') setTyping(!!f.on); return;
-      case 'feedback_ack': fbOut.delete(f.message_id); fbOut.delete(String(f.message_id)); return;
-      case 'csat_ack': csatOut = null; return;
-      case 'error': return onError(f);
-      default: // pong and future frame types
-    }
-  };
-  const onWelcome = (f) => {
-    const st = load();
-    if (f.conversation_id != null && st.conv != null && String(f.conversation_id) !== String(st.conv)) clearView(true);
-    conv = f.conversation_id == null ? null : f.conversation_id;
-    save({ token: f.visitor_token || st.token || null, conv, uid: identity ? identity.userId : null });
-    applyBot(f.bot || st.bot);
-    welcomed = true; attempt = 0; resumeFrom = -1;
-    setStatus('online');
-    for (const m of Array.isArray(f.messages) ? f.messages : []) onMessage(m);
-    if (+f.last_seq > maxSeq) { resumeFrom = maxSeq; raw({ type: 'resume', last_seq: maxSeq }); }
-    flush();
-    for (const [message_id, rating] of fbOut) raw({ type: 'feedback', message_id, rating });
-    if (csatOut) raw(Object.assign({ type: 'csat' }, csatOut));
-    updateQr(); updateUnread();
-    if (!readyFired) { readyFired = true; readyData = { conversation_id: conv, bot: Object.assign({}, bot) }; emit('ready', readyData); }
-  };
-  const onError = (f) => {
-    const code = String(f.code || ''), p = f.client_id != null && pending.get(String(f.client_id));
-    if (!welcomed && ws) { // the server refused our hello
-      if (code === 'identity_required') { stopped = 'identity'; drop(); setStatus('offline'); showNotice(t(code), 0); return; }
-      if (code === 'forbidden' && identity) { stopped = 'identity'; drop(); setStatus('offline'); showNotice(t('identity_required'), 0); return; }
-      if (code === 'not_found' || code === 'forbidden') {
-        if (load().token) { save({ token: null, conv: null }); clearView(true); reconnectNow(); return; } // stale token
-        stopped = true; drop(); showNotice(t('unavailable'), 0); return;
+  // static/widget/src/ui.js
+  var cps = (s) => Array.from(s);
+  var createWidget = ({ key, ds, wsUrl, queued }) => {
+    const W = window, D = document;
+    const CSAT_IDLE_MS = (+ds.csatIdle || 180) * 1e3;
+    const store = createStore(key, { local: webStorage("localStorage"), session: webStorage("sessionStorage") });
+    const { load, save, sGet, sSet } = store;
+    const host = D.createElement("chatplatform-widget");
+    host.style.setProperty("all", "initial", "important");
+    const root = host.attachShadow({ mode: "open" });
+    if (root.adoptedStyleSheets && W.CSSStyleSheet && "replaceSync" in CSSStyleSheet.prototype) {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else root.append(h("style", { text: CSS }));
+    const texts = [];
+    const T = (el, attr, key2, vars) => {
+      texts.push([el, attr, key2, vars]);
+      return el;
+    };
+    const lbl = (text) => T(h("span"), null, text);
+    const wrap = h("div", { class: "root", part: "root" });
+    const badge = h("span", { class: "badge", hidden: true, "aria-hidden": "true", "data-testid": "unread" });
+    const launcher = h("button", { class: "launcher", type: "button", "aria-expanded": "false", "aria-controls": "cp-panel", "data-testid": "launcher", hidden: true, onclick: () => toggle() }, icon("chat", "i1"), icon("down", "i2"), badge);
+    const hdAv = h("div", { class: "av", "aria-hidden": "true" });
+    const title = h("h2", { id: "cp-title", "data-testid": "title" });
+    const stTxt = h("span", { "data-testid": "status-text" });
+    const status = h("div", { class: "st", role: "status", "data-testid": "status", "data-state": "connecting" }, h("span", { class: "dot" }), stTxt);
+    const newBtn = h("button", { type: "button", role: "menuitem", "data-testid": "new-conversation", onclick: () => {
+      menuOpen(false, true);
+      reset();
+    } }, icon("plus"), lbl("newConv"));
+    const endBtn = h("button", { type: "button", role: "menuitem", "data-testid": "end-chat", onclick: () => {
+      menuOpen(false, true);
+      showCsat(true);
+    } }, icon("end"), lbl("endChat"));
+    const menu = h("div", { class: "menu", role: "menu", hidden: true, "data-testid": "menu-list" }, newBtn, endBtn);
+    const menuBtn = T(h("button", { class: "ib", type: "button", "aria-haspopup": "menu", "aria-expanded": "false", "data-testid": "menu", onclick: () => menuOpen(menu.hidden) }, icon("more")), "aria-label", "menu");
+    const closeBtn = T(h("button", { class: "ib", type: "button", "data-testid": "close", onclick: () => close(true) }, icon("down")), "aria-label", "close");
+    const header = h("div", { class: "hd" }, hdAv, h("div", { class: "ttl" }, title, status), menuBtn, closeBtn, menu);
+    const log = h("div", { role: "log", "aria-live": "polite", "aria-relevant": "additions", "data-testid": "messages" });
+    const streamBox = h("div", { "aria-hidden": "true" });
+    const typingTxt = h("span", { class: "sr" });
+    const typingRow = h("div", { class: "row bot typing", hidden: true, "data-testid": "typing" }, h("div", { class: "av", "aria-hidden": "true" }), h("div", { class: "bub" }, h("i"), h("i"), h("i")), typingTxt);
+    const qr = h("div", { class: "qr", hidden: true, "data-testid": "quick-replies" });
+    const csat = h("div", { class: "csat", role: "group", "aria-labelledby": "cp-csat-q", hidden: true, "data-testid": "csat" });
+    const scroller = h("div", { class: "scroll", "data-testid": "scroll" }, log, streamBox, h("div", { role: "status" }, typingRow), qr, csat);
+    const notice = h("div", { class: "notice", role: "alert", hidden: true, "data-testid": "notice" });
+    const input = T(T(h("textarea", { rows: "1", "data-testid": "input", enterkeyhint: "send", autocomplete: "off" }), "placeholder", "placeholder"), "aria-label", "placeholder");
+    const sendBtn = T(h("button", { class: "send", type: "submit", disabled: true, "data-testid": "send" }, icon("send")), "aria-label", "send");
+    const form = h("form", { class: "comp", onsubmit: (e) => {
+      e.preventDefault();
+      submit();
+    } }, input, sendBtn);
+    const panel = h("div", { class: "panel", id: "cp-panel", role: "dialog", "aria-labelledby": "cp-title", hidden: true, "data-testid": "panel" }, header, scroller, notice, form);
+    const greetRow = h("div", { class: "row bot", hidden: true });
+    const greetBub = h("div", { class: "bub", "data-testid": "greeting", "data-role": "bot" });
+    greetRow.append(h("div", { class: "av", "aria-hidden": "true" }), h("div", { class: "col" }, greetBub));
+    greetRow._seq = -1;
+    log.append(greetRow);
+    wrap.append(launcher, panel);
+    root.append(wrap);
+    let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {};
+    let readyFired = false, readyData = null, typingT = 0, idleT = 0;
+    let booted = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null;
+    const botSeqs = [];
+    const views = /* @__PURE__ */ new Map();
+    const streams = /* @__PURE__ */ new Map();
+    const handlers = {};
+    const t = (k, vars) => translate(lang, k, vars);
+    const emit = (ev, data) => (handlers[ev] || []).slice().forEach((fn) => {
+      try {
+        fn(data);
+      } catch (e) {
+        console.error(e);
       }
-    }
-    if (code === 'hello_required') { drop(); schedule(); return; }
-    if (code === 'rate_limited') {
-      holdUntil = Date.now() + Math.max(1, +f.retry_after || 2) * 1000;
-      if (p) { p.gen = 0; flush(); } // resend later with the same client_id
-      showNotice(t(code));
+    });
+    const botName = () => bot.title || bot.name || t("title");
+    const applyText = () => {
+      wrap.setAttribute("lang", lang === "zh-hans" ? "zh-Hans" : "en");
+      for (const [el, attr, key2, vars] of texts) {
+        const v = t(key2, vars);
+        if (attr) el.setAttribute(attr, v);
+        else el.textContent = v;
+      }
+      title.textContent = botName();
+      typingTxt.textContent = t("typing", { name: botName() });
+      setStatus(status.dataset.state, stTxt.dataset.k);
+      updateUnread();
+      for (const m of root.querySelectorAll("[data-who]")) m.textContent = (m.dataset.who === "user" ? t("you") : botName()) + ": ";
+      for (const r of root.querySelectorAll(".row.bot[data-id]")) paintFb(r);
+      for (const el of root.querySelectorAll(".tm[data-at]")) el.textContent = fmtTime(el.dataset.at);
+      for (const el of root.querySelectorAll(".srcl")) el.textContent = t("sources");
+      if (!csat.hidden) renderCsat(csat._done);
+    };
+    const fillAv = (el) => {
+      el.textContent = "";
+      const src = bot.avatar_url && safeUrl(bot.avatar_url);
+      if (src && /^https?:/.test(src)) {
+        el.append(h("img", { src, alt: "", referrerpolicy: "no-referrer", onerror: (e) => {
+          e.target.remove();
+          el.textContent = Array.from(botName())[0] || "?";
+        } }));
+      } else el.textContent = (Array.from(botName().trim())[0] || "?").toUpperCase();
+    };
+    const paintAvatars = () => root.querySelectorAll(".av").forEach(fillAv);
+    const fmtTime = (at) => {
+      const d = new Date(at);
+      if (isNaN(d)) return "";
+      try {
+        return d.toLocaleTimeString(lang === "zh-hans" ? "zh-CN" : void 0, { hour: "numeric", minute: "2-digit" });
+      } catch (e) {
+        return "";
+      }
+    };
+    const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    scroller.addEventListener("scroll", () => {
+      stick = nearBottom();
+    }, { passive: true });
+    const toBottom = (force) => {
+      if (force || stick) requestAnimationFrame(() => {
+        scroller.scrollTop = scroller.scrollHeight;
+      });
+    };
+    const place = (row, seq) => {
+      row._seq = seq == null ? Infinity : seq;
+      const after = Array.from(log.children).find((c) => c !== row && c._seq > row._seq);
+      log.insertBefore(row, after || null);
+    };
+    const msgRow = (m) => {
+      const isBot = m.role !== "user";
+      const bub = h("div", { class: "bub", "data-testid": "message", "data-role": isBot ? "bot" : "user" });
+      const who = h("span", { class: "sr", "data-who": isBot ? "bot" : "user", text: (isBot ? botName() : t("you")) + ": " });
+      const meta = h("div", { class: "meta" });
+      const col = h("div", { class: "col" }, h("div", { class: "sr" }, who), bub);
+      const row = h("div", { class: "row " + (isBot ? "bot" : "user") });
+      if (isBot) {
+        row.append(h("div", { class: "av", "aria-hidden": "true" }), col);
+        fillAv(row.firstChild);
+      } else row.append(col);
+      col.append(meta);
+      if (m.seq != null) bub.dataset.seq = m.seq;
+      if (m.id != null) {
+        bub.dataset.id = m.id;
+        row.dataset.id = m.id;
+      }
+      if (isBot) md(m.text, bub);
+      else bub.textContent = String(m.text == null ? "" : m.text);
+      if (m.created_at) meta.append(h("span", { class: "tm", "data-at": m.created_at, text: fmtTime(m.created_at) }));
+      if (isBot && m.id != null) {
+        for (const r of ["up", "down"]) {
+          meta.append(h("button", { class: "fb", type: "button", "aria-pressed": "false", "data-testid": "feedback-" + r, "data-rating": r, onclick: () => feedback(m.id, r, row) }, icon(r === "up" ? "up" : "dn")));
+        }
+        paintFb(row);
+      }
+      const cites = Array.isArray(m.citations) ? m.citations.filter((c) => c && (c.title || c.url)) : [];
+      if (isBot && cites.length) {
+        const box = h("div", { class: "cites" }, h("span", { class: "srcl", text: t("sources") }));
+        for (const c of cites.slice(0, 8)) {
+          const u = c.url && safeUrl(c.url), txt = String(c.title || c.url);
+          box.append(u ? link(u, txt) : h("span", { class: "c", text: txt }));
+        }
+        bub.after(box);
+      }
+      return { row, bub, meta };
+    };
+    const paintFb = (row) => {
+      const r = (load().fb || {})[row.dataset.id];
+      for (const b of row.querySelectorAll(".fb")) {
+        b.setAttribute("aria-pressed", String(b.dataset.rating === r));
+        b.title = t(b.dataset.rating);
+        b.setAttribute("aria-label", b.title);
+      }
+    };
+    const setStatus = (s, k) => {
+      status.dataset.state = s;
+      stTxt.dataset.k = k || s;
+      stTxt.textContent = t(k || s);
+      if (s === "offline") stTxt.setAttribute("data-testid", "offline");
+      else stTxt.setAttribute("data-testid", "status-text");
+    };
+    const setTyping = (on) => {
+      typingOn = on;
+      clearTimeout(typingT);
+      if (on) typingT = setTimeout(() => setTyping(false), 3e4);
+      typingRow.hidden = !(on && !streams.size);
+      if (!typingRow.hidden) toBottom();
+    };
+    const updateQr = () => {
+      qr.textContent = "";
+      const m = lastMsg;
+      const list = m && m.role !== "user" && !client.pendingCount && !streams.size && Array.isArray(m.quick_replies) ? m.quick_replies.slice(0, 12) : [];
+      for (const q of list) qr.append(h("button", { type: "button", "data-testid": "quick-reply", onclick: () => quick(String(q)) }, String(q)));
+      qr.hidden = !list.length;
+    };
+    const updateUnread = () => {
+      const read = load().read || 0;
+      const n = isOpen ? 0 : botSeqs.filter((s) => s > read).length;
+      badge.textContent = n > 9 ? "9+" : String(n);
+      badge.hidden = !n;
+      launcher.setAttribute("aria-label", isOpen ? t("close") : t("open") + (n ? " (" + t("unread", { n }) + ")" : ""));
+    };
+    const showNotice = (msg, ms) => {
+      notice.textContent = "";
+      notice.append(h("span", { text: msg }), h("button", { type: "button", "aria-label": t("dismiss"), onclick: hideNotice }, icon("x")));
+      notice.hidden = false;
+      clearTimeout(noticeT);
+      if (ms !== 0) noticeT = setTimeout(hideNotice, ms || 7e3);
+    };
+    const hideNotice = () => {
+      notice.hidden = true;
+      notice.textContent = "";
+    };
+    const applyBot = (b) => {
+      bot = Object.assign({}, b || {});
+      save({ bot });
+      lang = pickLang(ds.locale || bot.language);
+      applyTheme(wrap, bot.color);
+      wrap.classList.toggle("left", bot.position === "left");
+      greetBub.textContent = "";
+      if (bot.greeting) md(bot.greeting, greetBub);
+      greetRow.hidden = !bot.greeting;
+      paintAvatars();
+      applyText();
+      launcher.hidden = false;
+    };
+    const setPendingUi = (p, state) => {
+      const v = views.get(p.client_id);
+      v.bub.dataset.state = state;
+      v.meta.textContent = "";
+      if (state === "sending") v.meta.append(h("span", { "data-testid": "msg-status", text: t("sending") }));
+      else {
+        v.meta.append(
+          h("span", { class: "bad", "data-testid": "msg-status", text: t("failed") }),
+          h("button", { class: "lnk", type: "button", text: t("retry"), onclick: () => {
+            client.requeue(p);
+            setPendingUi(p, "sending");
+            client.flush();
+          } })
+        );
+      }
+    };
+    const addPendingRow = (p) => {
+      const { row, bub, meta } = msgRow({ role: "user", text: p.text });
+      views.set(p.client_id, { row, bub, meta });
+      bub.dataset.clientId = p.client_id;
+      setPendingUi(p, "sending");
+      place(row, null);
+    };
+    const confirmRow = (p, msg, id, seq) => {
+      const v = views.get(p.client_id);
+      views.delete(p.client_id);
+      v.bub.dataset.state = "sent";
+      if (seq != null) v.bub.dataset.seq = seq;
+      if (id) {
+        v.bub.dataset.id = id;
+        v.row.dataset.id = id;
+      }
+      v.meta.textContent = "";
+      if (msg.created_at) v.meta.append(h("span", { class: "tm", "data-at": msg.created_at, text: fmtTime(msg.created_at) }));
+      place(v.row, seq);
+    };
+    const failRow = (p) => {
+      const v = views.get(p.client_id);
+      if (!input.value.trim()) {
+        v.row.remove();
+        views.delete(p.client_id);
+        input.value = p.text;
+        autosize();
+      } else setPendingUi(p, "failed");
+      updateQr();
+    };
+    const submit = () => {
+      if (client.send(input.value)) {
+        input.value = "";
+        autosize();
+      }
+      input.focus();
+    };
+    const quick = (q) => {
+      client.send(q);
+      input.focus();
+    };
+    const onDelta = (f) => {
+      const k = String(f.reply_to), off = +f.offset || 0, chars = cps(String(f.text == null ? "" : f.text));
+      let s = streams.get(k);
+      if (!s) {
+        if (off !== 0) {
+          setTyping(true);
+          return;
+        }
+        const { row, bub } = msgRow({ role: "bot", text: "" });
+        bub.classList.add("stream");
+        bub.setAttribute("data-testid", "streaming");
+        bub.dataset.replyTo = k;
+        s = { row, bub, text: "", n: 0, raf: 0 };
+        streams.set(k, s);
+        streamBox.append(row);
+        qr.hidden = true;
+      }
+      if (off === 0 && s.n) {
+        s.text = "";
+        s.n = 0;
+      }
+      if (off > s.n) return;
+      chars.splice(0, s.n - off);
+      if (chars.length) {
+        s.text += chars.join("");
+        s.n += chars.length;
+      }
+      setTyping(typingOn);
+      if (!s.raf) s.raf = requestAnimationFrame(() => {
+        s.raf = 0;
+        s.bub.textContent = "";
+        md(s.text, s.bub);
+        toBottom();
+      });
+      armIdle();
+    };
+    const dropStream = (k) => {
+      const s = streams.get(k);
+      if (!s) return;
+      cancelAnimationFrame(s.raf);
+      s.row.remove();
+      streams.delete(k);
+    };
+    const dropStreams = () => streams.forEach((s, k) => dropStream(k));
+    const feedback = (id, rating, row) => {
+      client.feedback(id, rating);
+      paintFb(row);
+    };
+    const armIdle = () => {
+      clearTimeout(idleT);
+      idleT = setTimeout(() => showCsat(false), CSAT_IDLE_MS);
+    };
+    const showCsat = (force) => {
+      const st = load(), conv = client.conv;
+      const done = conv != null && String(st.csat) === String(conv);
+      if (!force && (done || !botSeqs.length || !client.hasUserMessage())) return;
+      renderCsat(done);
+      csat.hidden = false;
+      toBottom(true);
+      if (force) {
+        open(false);
+        requestAnimationFrame(() => (csat.querySelector("button") || input).focus());
+      }
+    };
+    const renderCsat = (done) => {
+      csat._done = done;
+      csat.textContent = "";
+      if (done) {
+        csat.append(h("p", { id: "cp-csat-q", text: t("csatThanks") }), h("button", { class: "nb", type: "button", "data-testid": "csat-new", onclick: reset }, t("newConv")));
+        return;
+      }
+      const stars = h("div", { class: "stars", "data-testid": "csat-stars" });
+      const hl = (n) => stars.childNodes.forEach((b, i) => b.classList.toggle("hl", i < n));
+      for (let n = 1; n <= 5; n++) {
+        stars.append(h("button", {
+          type: "button",
+          "aria-label": t("star", { n }),
+          "data-testid": "csat-" + n,
+          "data-score": n,
+          onmouseenter: () => hl(n),
+          onfocus: () => hl(n),
+          onmouseleave: () => hl(0),
+          onblur: () => hl(0),
+          onclick: () => rate(n)
+        }, icon("star")));
+      }
+      csat.append(h("p", { id: "cp-csat-q", text: t("csatQ") }), stars);
+    };
+    const rate = (score) => {
+      client.rate(score);
+      renderCsat(true);
+      csat.querySelector("button").focus();
+    };
+    const client = createClient({
+      url: wsUrl,
+      WebSocket: function(url) {
+        return new W.WebSocket(url);
+      },
+      // looked up at connect time, like a bare `new WebSocket`
+      store,
+      timers: W,
+      now: () => Date.now(),
+      random: () => Math.random(),
+      uuid: () => uuid(),
+      locale: () => lang,
+      hooks: {
+        status: setStatus,
+        notice: (code, ms) => showNotice(STR.en[code] ? t(code) : t("generic"), ms),
+        bot: applyBot,
+        welcomed: (conv) => {
+          updateQr();
+          updateUnread();
+          if (!readyFired) {
+            readyFired = true;
+            readyData = { conversation_id: conv, bot: Object.assign({}, bot) };
+            emit("ready", readyData);
+          }
+        },
+        show: (m, seq) => {
+          if (m.role !== "user" && m.reply_to != null) dropStream(String(m.reply_to));
+          const { row } = msgRow(m);
+          place(row, seq);
+        },
+        remembered: (m, seq) => {
+          if (!lastMsg || seq >= (lastMsg.seq || 0)) lastMsg = m;
+          if (isOpen) save({ read: client.maxSeq });
+        },
+        message: (m, seq) => {
+          if (m.role !== "user") {
+            if (seq != null) botSeqs.push(seq);
+            if (!streams.size) setTyping(false);
+          }
+          updateQr();
+          updateUnread();
+          armIdle();
+          toBottom();
+          emit("message", Object.assign({}, m));
+        },
+        pending: addPendingRow,
+        queued: () => {
+          updateQr();
+          stopTyping();
+          toBottom(true);
+        },
+        confirmed: confirmRow,
+        acked: (msg) => {
+          updateQr();
+          armIdle();
+          emit("message", msg);
+        },
+        failed: failRow,
+        delta: onDelta,
+        typing: setTyping,
+        replyFailed: () => {
+          dropStreams();
+          setTyping(false);
+          updateQr();
+        },
+        dropped: () => {
+          dropStreams();
+          setTyping(false);
+        },
+        refresh: updateQr,
+        clearing: (keepOutbox) => {
+          for (const c of Array.from(log.children)) if (c !== greetRow && !(keepOutbox && c._seq === Infinity)) c.remove();
+          if (!keepOutbox) views.clear();
+          dropStreams();
+        },
+        cleared: () => {
+          botSeqs.length = 0;
+          lastMsg = null;
+          csat.hidden = true;
+          hideNotice();
+          setTyping(false);
+          updateQr();
+          updateUnread();
+        },
+        unblocked: hideNotice
+      }
+    });
+    const reset = () => {
+      client.reset();
+      if (isOpen) input.focus();
+    };
+    const open = (focus = true) => {
+      if (!isOpen) {
+        isOpen = true;
+        sSet("1");
+        panel.hidden = false;
+        wrap.classList.add("open");
+        launcher.setAttribute("aria-expanded", "true");
+        save({ read: client.maxSeq });
+        updateUnread();
+        toBottom(true);
+        if (booted) client.wake();
+        emit("open");
+      }
+      if (focus) requestAnimationFrame(() => input.focus());
+    };
+    const close = (returnFocus) => {
+      if (!isOpen) return;
+      isOpen = false;
+      sSet("0");
+      menuOpen(false);
+      panel.hidden = true;
+      wrap.classList.remove("open");
+      launcher.setAttribute("aria-expanded", "false");
+      updateUnread();
+      if (returnFocus) launcher.focus();
+      emit("close");
+    };
+    const toggle = () => isOpen ? close(true) : open();
+    const menuOpen = (on, refocus) => {
+      menu.hidden = !on;
+      menuBtn.setAttribute("aria-expanded", String(!!on));
+      if (on) newBtn.focus();
+      else if (refocus) menuBtn.focus();
+    };
+    const autosize = () => {
+      input.style.height = "auto";
+      input.style.height = Math.min(input.scrollHeight + 2, 132) + "px";
+      sendBtn.disabled = !input.value.trim();
+    };
+    const stopTyping = () => {
+      clearTimeout(typingOffT);
+      if (sentTypingAt) {
+        sentTypingAt = 0;
+        if (client.live()) client.raw({ type: "typing", on: false });
+      }
+    };
+    input.addEventListener("input", () => {
+      autosize();
+      if (!client.live()) return;
+      if (Date.now() - sentTypingAt > 4e3) {
+        sentTypingAt = Date.now();
+        client.raw({ type: "typing", on: true });
+      }
+      clearTimeout(typingOffT);
+      typingOffT = setTimeout(stopTyping, 5e3);
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        submit();
+      }
+    });
+    panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.stopPropagation();
+        if (!menu.hidden) menuOpen(false, true);
+        else close(true);
+      } else if (!menu.hidden && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+        e.preventDefault();
+        (root.activeElement === newBtn ? endBtn : newBtn).focus();
+      }
+    });
+    panel.addEventListener("click", (e) => {
+      if (!menu.hidden && !e.composedPath().some((n) => n === menu || n === menuBtn)) menuOpen(false);
+    });
+    W.addEventListener("online", () => client.online());
+    W.addEventListener("offline", () => client.offline());
+    D.addEventListener("visibilitychange", () => {
+      if (!D.hidden) client.wake();
+    });
+    W.addEventListener("storage", (e) => {
+      if (e.key !== store.key) return;
+      client.storageChanged(e.newValue);
+    });
+    const api = {
+      version: "1.0.0",
+      open: () => open(),
+      close: () => close(false),
+      toggle: () => toggle(),
+      reset: () => reset(),
+      identify: (o) => client.identify(o),
+      on: (ev, fn) => {
+        if (typeof fn !== "function") return api;
+        (handlers[ev] = handlers[ev] || []).push(fn);
+        if (ev === "ready" && readyFired) queueMicrotask(() => fn(readyData));
+        return api;
+      },
+      off: (ev, fn) => {
+        handlers[ev] = (handlers[ev] || []).filter((f) => f !== fn);
+        return api;
+      },
+      send: (text) => client.send(text)
+    };
+    const boot = () => {
+      D.body.append(host);
+      const st = load();
+      if (st.bot) applyBot(st.bot);
+      else {
+        applyTheme(wrap);
+        applyText();
+        setTimeout(() => {
+          launcher.hidden = false;
+        }, 4e3);
+      }
+      setStatus("connecting");
+      client.restoreOutbox();
+      for (const c of queued) {
+        const [name, ...args] = Array.from(c || []);
+        if (typeof api[name] === "function") {
+          try {
+            api[name](...args);
+          } catch (e) {
+            console.error(e);
+          }
+        }
+      }
+      const s = sGet();
+      if (s === "1" || s == null && /^(1|true|yes|)$/i.test(ds.open == null ? "no" : ds.open)) open(false);
+      booted = true;
+      client.start();
+    };
+    return { api, boot };
+  };
+
+  // static/widget/src/main.js
+  var main = () => {
+    const W = window, D = document;
+    const prior = W.ChatPlatform;
+    if (prior && prior.version) return;
+    const script = D.currentScript || Array.from(D.querySelectorAll("script[src][data-bot]")).find((s) => /chatplatform[\w.-]*\.js([?#]|$)/.test(s.src));
+    const KEY = script && script.dataset.bot;
+    if (!KEY) {
+      console.warn('[chatplatform] <script data-bot="PUBLIC_KEY"> is missing');
       return;
     }
-    if (p) failPending(p);
-    if (code === 'reply_failed') { streams.forEach((s, k) => dropStream(k)); setTyping(false); updateQr(); }
-    showNotice(STR.en[code] ? t(code) : t('generic'));
+    const ds = script.dataset;
+    const ORIGIN = new URL(ds.server || script.src, location.href).origin;
+    const WS_URL = ORIGIN.replace(/^http/, "ws") + "/ws/chat/" + encodeURIComponent(KEY) + "/";
+    const queued = prior && Array.isArray(prior.q) ? prior.q : [];
+    const { api, boot } = createWidget({ key: KEY, ds, wsUrl: WS_URL, queued });
+    W.ChatPlatform = api;
+    if (D.body) boot();
+    else D.addEventListener("DOMContentLoaded", boot);
   };
-
-  // a conversation's visible state (keepOutbox: messages typed but never stored survive into the next one)
-  const clearView = (keepOutbox) => {
-    for (const c of Array.from(log.children)) if (c !== greetRow && !(keepOutbox && c._seq === Infinity)) c.remove();
-    if (!keepOutbox) { pending.clear(); saveOutbox(); }
-    streams.forEach((s, k) => dropStream(k));
-    seen.clear(); seenSeq.clear(); botSeqs.length = 0; fbOut.clear(); csatOut = null;
-    maxSeq = 0; lastMsg = null; conv = null; resumeFrom = -1;
-    csat.hidden = true; hideNotice(); setTyping(false); updateQr(); updateUnread();
-    save({ seq: 0, read: 0, fb: {}, conv: null });
-  };
-  const reset = () => {
-    clearView(false);
-    save({ token: null, conv: null, csat: null });
-    stopped = stopped === 'identity' ? stopped : false;
-    reconnectNow();
-    if (isOpen) input.focus();
-  };
-
-  // ---------------------------------------------------------- open/close
-  const open = (focus = true) => {
-    if (!isOpen) {
-      isOpen = true;
-      sSet('1');
-      panel.hidden = false;
-      wrap.classList.add('open');
-      launcher.setAttribute('aria-expanded', 'true');
-      save({ read: maxSeq });
-      updateUnread();
-      toBottom(true);
-      if (booted && !ws && !stopped) { attempt = 0; connect(); }
-      emit('open');
-    }
-    if (focus) requestAnimationFrame(() => input.focus());
-  };
-  const close = (returnFocus) => {
-    if (!isOpen) return;
-    isOpen = false;
-    sSet('0');
-    menuOpen(false);
-    panel.hidden = true;
-    wrap.classList.remove('open');
-    launcher.setAttribute('aria-expanded', 'false');
-    updateUnread();
-    if (returnFocus) launcher.focus();
-    emit('close');
-  };
-  const toggle = () => (isOpen ? close(true) : open());
-  const menuOpen = (on, refocus) => {
-    menu.hidden = !on;
-    menuBtn.setAttribute('aria-expanded', String(!!on));
-    if (on) newBtn.focus(); else if (refocus) menuBtn.focus();
-  };
-
-  // --------------------------------------------------------------- events
-  const autosize = () => {
-    input.style.height = 'auto';
-    input.style.height = Math.min(input.scrollHeight + 2, 132) + 'px';
-    sendBtn.disabled = !input.value.trim();
-  };
-  const stopTyping = () => { clearTimeout(typingOffT); if (sentTypingAt) { sentTypingAt = 0; if (live()) raw({ type: 'typing', on: false }); } };
-  input.addEventListener('input', () => {
-    autosize();
-    if (!live()) return;
-    if (Date.now() - sentTypingAt > 4000) { sentTypingAt = Date.now(); raw({ type: 'typing', on: true }); }
-    clearTimeout(typingOffT);
-    typingOffT = setTimeout(stopTyping, 5000);
-  });
-  input.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
-  });
-  panel.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') {
-      e.stopPropagation();
-      if (!menu.hidden) menuOpen(false, true); else close(true);
-    } else if (!menu.hidden && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
-      e.preventDefault();
-      (root.activeElement === newBtn ? endBtn : newBtn).focus();
-    }
-  });
-  panel.addEventListener('click', (e) => { if (!menu.hidden && !e.composedPath().some((n) => n === menu || n === menuBtn)) menuOpen(false); });
-  W.addEventListener('online', () => { if (!live()) reconnectNow(); else setStatus('online'); });
-  // The browser lost the network: a socket that seems open is dead or about to be (and one that
-  // survived, e.g. a blip, would otherwise leave the status at "offline" for good). Drop it and
-  // back off; `online` reconnects at once and the hello's last_seq replays what was missed.
-  W.addEventListener('offline', () => { if (ws) { drop(); schedule(); } else setStatus('offline'); });
-  D.addEventListener('visibilitychange', () => { if (!D.hidden && !ws && !stopped) { attempt = 0; connect(); } });
-  W.addEventListener('storage', (e) => { // another tab started a new conversation
-    if (e.key !== LSK) return;
-    let n = {};
-    try { n = JSON.parse(e.newValue || '{}') || {}; } catch (err) { return; }
-    if (n.conv != null && conv != null && String(n.conv) === String(conv)) return;
-    if (n.token && n.conv != null) { clearView(true); reconnectNow(); } else if (!n.token && conv != null) { clearView(true); drop(); schedule(3000); }
-  });
-
-  // ------------------------------------------------------------------ API
-  const identify = (o) => {
-    o = o || {};
-    const uid = o.userId != null ? o.userId : o.user_id, hash = o.userHash != null ? o.userHash : o.user_hash;
-    identity = uid != null && uid !== '' ? { userId: String(uid), userHash: String(hash || '') } : null;
-    const st = load(), now = identity ? identity.userId : null;
-    if (st.token && st.uid && st.uid !== now) { clearView(false); save({ token: null, conv: null, csat: null }); } // never show one user's chat to another
-    if (stopped === 'identity') { stopped = false; hideNotice(); }
-    if (booted) reconnectNow();
-  };
-  const api = {
-    version: '1.0.0',
-    open: () => open(),
-    close: () => close(false),
-    toggle: () => toggle(),
-    reset: () => reset(),
-    identify,
-    on: (ev, fn) => {
-      if (typeof fn !== 'function') return api;
-      (handlers[ev] = handlers[ev] || []).push(fn);
-      if (ev === 'ready' && readyFired) queueMicrotask(() => fn(readyData));
-      return api;
-    },
-    off: (ev, fn) => { handlers[ev] = (handlers[ev] || []).filter((f) => f !== fn); return api; },
-    send: (text) => send(text),
-  };
-  const queued = (prior && Array.isArray(prior.q)) ? prior.q : [];
-  W.ChatPlatform = api;
-
-  // ---------------------------------------------------------------- start
-  const boot = () => {
-    D.body.append(host);
-    const st = load();
-    if (st.bot) applyBot(st.bot); else { applyTheme(); applyText(); setTimeout(() => { launcher.hidden = false; }, 4000); }
-    setStatus('connecting');
-    for (const o of st.outbox || []) if (o && o.client_id && o.text) addPending(String(o.client_id), String(o.text));
-    for (const c of queued) { // each entry: [name, ...args] (an arguments object works too)
-      const [name, ...args] = Array.from(c || []);
-      if (typeof api[name] === 'function') { try { api[name](...args); } catch (e) { console.error(e); } }
-    }
-    const s = sGet();
-    if (s === '1' || (s == null && /^(1|true|yes|)$/i.test(ds.open == null ? 'no' : ds.open))) open(false);
-    booted = true;
-    connect();
-  };
-  if (D.body) boot(); else D.addEventListener('DOMContentLoaded', boot);
+  main();
 })();

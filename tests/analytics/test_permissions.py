@@ -163,7 +163,7 @@ def test_nothing_leaks_across_bots(world, conv_a, conv_b) -> None:  # type: igno
 
 
 def test_list_page_shows_only_own_bot(client, world, conv_a, conv_b) -> None:  # type: ignore[no-untyped-def]
-    users, _ids_ = world
+    users, _ = world
     client.force_login(users["analyst_b"])
     html = client.get("/analytics/conversations/").content.decode()
     assert f'href="/analytics/conversations/{conv_b.pk}/"' in html
@@ -180,3 +180,126 @@ def test_roles_exist_with_expected_permissions(db) -> None:  # type: ignore[no-u
     assert {"view_pii", "review_suggestions", "view_all_bots", "change_bot", "add_trainingphrase"} <= admin
     assert Group.objects.filter(name="agent").exists()
     assert IntentSuggestion.objects.count() == 0 and ConversationTag.objects.count() == 0
+
+
+# --- Analyst of bot B sees nothing of bot A, tag vocabulary included (security issue #9, item 8) -----
+
+SECRET_CONV_TAG = "acme-merger-q3"
+SECRET_MSG_TAG = "legal-hold"
+SECRET_TEXT = "zanzibar"  # a word only in bot A's transcripts, notes and tags
+
+
+@pytest.fixture
+def bot_a_secrets(world, conv_a, admin_user):  # type: ignore[no-untyped-def]
+    from analytics.services import message_tag_add, note_create
+
+    msg = conv_a.messages.filter(role=Message.Role.USER).order_by("seq").first()
+    conversation_tag_add(conversation=conv_a, name=SECRET_CONV_TAG, user=admin_user)
+    message_tag_add(message=msg, name=SECRET_MSG_TAG, user=admin_user)
+    conversation_tag_add(conversation=conv_a, name=f"{SECRET_TEXT}-tag", user=admin_user)
+    note_create(conversation=conv_a, author=admin_user, text=f"note about {SECRET_TEXT}")
+    from tests.analytics.factories import turn
+
+    turn(conv_a, f"{SECRET_TEXT} blorp", "Sorry?", action="fallback")
+    return world
+
+
+_B_PAGES = ["/analytics/conversations/", "/analytics/unrecognised/", "/analytics/metrics/", "/analytics/export/messages.csv",
+            "/analytics/export/conversations.csv", "/analytics/export/conversations.jsonl"]
+_B_API = ["/api/v1/conversations/", "/api/v1/tags/", "/api/v1/suggestions/", "/api/v1/metrics/",
+          "/api/v1/exports/messages.csv", "/api/v1/exports/conversations.csv",
+          "/api/v1/exports/conversations.jsonl"]
+_SECRETS = (SECRET_CONV_TAG, SECRET_MSG_TAG, SECRET_TEXT, "seeded", "frobnicator")
+
+
+def _body(response) -> str:  # type: ignore[no-untyped-def]
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("url", _B_PAGES)
+def test_analyst_b_pages_show_nothing_of_bot_a(client, bot_a_secrets, url: str) -> None:  # type: ignore[no-untyped-def]
+    users, _ = bot_a_secrets
+    client.force_login(users["analyst_b"])
+    response = client.get(url)
+    assert response.status_code == 200
+    body = _body(response)
+    assert not [s for s in _SECRETS if s in body]
+
+
+@pytest.mark.parametrize("url", _B_API)
+def test_analyst_b_api_shows_nothing_of_bot_a(bot_a_secrets, url: str) -> None:  # type: ignore[no-untyped-def]
+    users, _ = bot_a_secrets
+    response = api_client_for(users["analyst_b"]).get(url)
+    assert response.status_code == 200
+    body = _body(response)
+    assert not [s for s in _SECRETS if s in body]
+
+
+def test_analyst_b_filtering_by_a_tag_of_bot_a_finds_nothing(client, bot_a_secrets, conv_b,  # type: ignore[no-untyped-def]
+                                                              admin_user) -> None:
+    users, _ = bot_a_secrets
+    client.force_login(users["analyst_b"])
+    html = client.get("/analytics/conversations/", {"tag": SECRET_CONV_TAG}).content.decode()
+    assert "0 conversations match" in html
+    assert api_client_for(users["analyst_b"]).get("/api/v1/conversations/",
+                                                   {"tag": SECRET_CONV_TAG}).json()["results"] == []
+
+
+def test_tag_vocabulary_is_scoped_to_visible_bots(bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+    users, _ = bot_a_secrets
+    conversation_tag_add(conversation=conv_b, name="b-only", user=admin_user)
+
+    def names(role: str) -> set[str]:
+        response = api_client_for(users[role]).get("/api/v1/tags/")
+        assert response.status_code == 200
+        data = response.json()
+        return {t["name"] for t in (data["results"] if isinstance(data, dict) else data)}
+
+    a_vocab = {"seeded", SECRET_CONV_TAG, SECRET_MSG_TAG, f"{SECRET_TEXT}-tag"}
+    assert names("analyst_b") == {"b-only"}
+    assert names("analyst_a") == a_vocab
+    assert names("admin") == a_vocab | {"b-only"}
+
+
+def test_tag_suggestions_on_pages_are_scoped(client, bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+    """The filter form's tag autocomplete (datalist) on every page that shows the filters."""
+    users, _ = bot_a_secrets
+    conversation_tag_add(conversation=conv_b, name="b-only", user=admin_user)
+    client.force_login(users["analyst_b"])
+    for url in ("/analytics/conversations/", "/analytics/unrecognised/", "/analytics/metrics/"):
+        html = client.get(url).content.decode()
+        assert '<option value="b-only">' in html, url
+        assert SECRET_CONV_TAG not in html and SECRET_MSG_TAG not in html, url
+    client.force_login(users["analyst_a"])
+    html = client.get("/analytics/conversations/").content.decode()
+    assert f'<option value="{SECRET_MSG_TAG}">' in html and "b-only" not in html
+
+
+def test_tag_names_selector_is_scoped(bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+    from analytics.selectors import tag_names
+
+    users, _ = bot_a_secrets
+    conversation_tag_add(conversation=conv_b, name="b-only", user=admin_user)
+    assert tag_names(user=users["analyst_b"]) == ["b-only"]
+    assert tag_names(user=users["analyst_b"], prefix="leg") == []
+    assert tag_names(user=users["analyst_a"], prefix="leg") == [SECRET_MSG_TAG]
+    assert tag_names(user=users["anon"]) == []
+
+
+def test_cached_aggregates_follow_a_revoked_assignment(client, bot_a_secrets, settings) -> None:  # type: ignore[no-untyped-def]
+    """Metrics/unrecognised are cached for a minute; losing a bot must take effect at once."""
+    from analytics.models import BotAssignment
+
+    settings.ANALYTICS_CACHE_SECONDS = 60
+    users, _ = bot_a_secrets
+    client.force_login(users["analyst_a"])
+    assert SECRET_TEXT in client.get("/analytics/unrecognised/").content.decode()
+    BotAssignment.objects.filter(user=users["analyst_a"]).delete()
+    BotAssignment.objects.create(user=users["analyst_a"], bot=_ids_bot_b(users))
+    assert SECRET_TEXT not in client.get("/analytics/unrecognised/").content.decode()
+
+
+def _ids_bot_b(users):  # type: ignore[no-untyped-def]
+    return users["analyst_b"].bot_assignments.get().bot

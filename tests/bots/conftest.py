@@ -112,3 +112,26 @@ def verified_bot(db: None, allowed_origin: str):  # type: ignore[no-untyped-def]
 
     return Bot.objects.create(slug="verified", name="Verified", allowed_origins=[allowed_origin],
                               require_identity_verification=True)
+
+
+@pytest.fixture
+def frozen_rate_window(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Pin the clock of the Redis-backed fixed windows: a test that straddled a minute boundary
+    would see its counts reset and its limit not reached."""
+    import time
+
+    now = time.time()
+    monkeypatch.setattr("bots.services.ratelimit._now", lambda: now, raising=False)
+    return now
+
+
+@pytest.fixture
+def dead_cache(settings) -> str:  # type: ignore[no-untyped-def]
+    """Point the Django cache (rate limits) at a Redis port nothing listens on. The channel layer and
+    the broker keep the real Redis: this is the limit check failing, nothing else."""
+    from chatplatform.launcher.embedded import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "KEY_PREFIX": "chatplatform"}}
+    return url

@@ -183,6 +183,86 @@ BAD_FRAMES = [
     pytest.param('{"type": "hello", "user_id": "u\\ud800", "user_hash": "00"}', "forbidden",
                  id="hello-user-id-lone-surrogate"),
     pytest.param('{"type": "hello", "user_id": 5, "user_hash": "00"}', "forbidden", id="hello-user-id-int"),
+    # Issue #9 item 10: lone surrogates, NUL, wrong types, huge ints and nested junk in every field.
+    pytest.param('{"type": "\\ud800"}', "unknown_type", id="type-lone-surrogate"),
+    pytest.param('{"type": "ping\\u0000"}', "unknown_type", id="type-nul"),
+    pytest.param('{"type": "hello", "v": "\\ud800"}', "bad_frame", id="hello-v-lone-surrogate"),
+    pytest.param('{"type": "hello", "v": [1]}', "bad_frame", id="hello-v-list"),
+    pytest.param('{"type": "hello", "v": null}', "bad_frame", id="hello-v-null"),
+    pytest.param('{"type": "hello", "v": ' + "9" * 4000 + "}", "bad_frame", id="hello-v-huge-int"),
+    pytest.param('{"type": "hello", "last_seq": 9223372036854775808}', "bad_frame", id="hello-last-seq-over-bigint"),
+    pytest.param('{"type": "hello", "last_seq": ' + "9" * 4000 + "}", "bad_frame", id="hello-last-seq-huge-int"),
+    pytest.param('{"type": "hello", "last_seq": -1}', "bad_frame", id="hello-last-seq-negative"),
+    pytest.param('{"type": "hello", "last_seq": {"a": [1]}}', "bad_frame", id="hello-last-seq-object"),
+    pytest.param('{"type": "hello", "last_seq": "\\u0000"}', "bad_frame", id="hello-last-seq-nul"),
+    pytest.param('{"type": "hello", "locale": 1e400}', "bad_frame", id="hello-locale-infinity"),
+    pytest.param('{"type": "hello", "locale": {"a": {"b": [[{}]]}}}', "bad_frame", id="hello-locale-nested"),
+    pytest.param('{"type": "hello", "visitor_token": "a\\ud800b:c:d"}', "forbidden", id="hello-token-lone-surrogate"),
+    pytest.param('{"type": "hello", "visitor_token": "a\\u0000b:c:d"}', "forbidden", id="hello-token-nul"),
+    pytest.param('{"type": "hello", "visitor_token": ["x"]}', "bad_frame", id="hello-token-list"),
+    pytest.param('{"type": "hello", "visitor_token": {"a": 1}}', "bad_frame", id="hello-token-object"),
+    pytest.param('{"type": "hello", "visitor_token": ' + "9" * 4000 + "}", "bad_frame", id="hello-token-huge-int"),
+    pytest.param('{"type": "hello", "user_id": "u\\u0000", "user_hash": "00"}', "forbidden", id="hello-user-id-nul"),
+    pytest.param('{"type": "hello", "user_id": "u", "user_hash": "\\ud800"}', "forbidden",
+                 id="hello-user-hash-lone-surrogate"),
+    pytest.param('{"type": "hello", "user_id": "u", "user_hash": "\\u0000"}', "forbidden", id="hello-user-hash-nul"),
+    pytest.param('{"type": "hello", "user_id": "u", "user_hash": 5}', "forbidden", id="hello-user-hash-int"),
+    pytest.param('{"type": "hello", "user_id": "u", "user_hash": {"a": [1]}}', "forbidden",
+                 id="hello-user-hash-object"),
+    pytest.param('{"type": "hello", "user_id": {"a": [1]}, "user_hash": "00"}', "forbidden",
+                 id="hello-user-id-object"),
+    pytest.param('{"type": "hello", "user_id": "", "user_hash": ""}', "forbidden", id="hello-user-id-empty"),
+    pytest.param('{"type": "hello", "user_id": "' + "u" * 5000 + '", "user_hash": "00"}', "forbidden",
+                 id="hello-user-id-huge"),
+    pytest.param('{"type": "hello", "user_id": ' + "9" * 4000 + ', "user_hash": "00"}', "forbidden",
+                 id="hello-user-id-huge-int"),
+    pytest.param('{"type": "message", "client_id": "x", "text": {"a": {"b": [[]]}}}', "bad_frame",
+                 id="text-nested"),
+    pytest.param('{"type": "message", "client_id": "x", "text": true}', "bad_frame", id="text-bool"),
+    pytest.param('{"type": "message", "client_id": "x", "text": ' + "9" * 4000 + "}", "bad_frame",
+                 id="text-huge-int"),
+    pytest.param('{"type": "message", "client_id": "x", "text": "\\u0000\\udfff\\ud800"}', "empty_message",
+                 id="text-only-nul-and-surrogates"),
+    pytest.param('{"type": "message", "client_id": {"a": [1]}, "text": "hi"}', "bad_frame", id="client-id-object"),
+    pytest.param('{"type": "message", "client_id": ["x"], "text": "hi"}', "bad_frame", id="client-id-list"),
+    pytest.param('{"type": "message", "client_id": true, "text": "hi"}', "bad_frame", id="client-id-bool"),
+    pytest.param('{"type": "message", "client_id": ' + "9" * 4000 + ', "text": "hi"}', "bad_frame",
+                 id="client-id-huge-int"),
+    pytest.param('{"type": "message", "client_id": "' + "x" * 8000 + '", "text": "hi"}', "bad_frame",
+                 id="client-id-huge"),
+    pytest.param('{"type": "resume", "last_seq": 9223372036854775808}', "bad_frame", id="resume-last-seq-over-bigint"),
+    pytest.param('{"type": "resume", "last_seq": ' + "9" * 4000 + "}", "bad_frame", id="resume-last-seq-huge-int"),
+    pytest.param('{"type": "resume", "last_seq": "\\ud800"}', "bad_frame", id="resume-last-seq-lone-surrogate"),
+    pytest.param('{"type": "resume", "last_seq": [[[]]]}', "bad_frame", id="resume-last-seq-nested"),
+    pytest.param('{"type": "typing", "on": "\\ud800"}', "bad_frame", id="typing-on-lone-surrogate"),
+    pytest.param('{"type": "typing", "on": null}', "bad_frame", id="typing-on-null"),
+    pytest.param('{"type": "typing", "on": {"a": []}}', "bad_frame", id="typing-on-object"),
+    pytest.param('{"type": "typing", "on": 1}', "bad_frame", id="typing-on-int"),
+    pytest.param('{"type": "feedback", "message_id": "\\ud800", "rating": "up"}', "bad_frame",
+                 id="feedback-id-lone-surrogate"),
+    pytest.param('{"type": "feedback", "message_id": 1.0, "rating": "up"}', "bad_frame", id="feedback-id-float"),
+    pytest.param('{"type": "feedback", "message_id": [1], "rating": "up"}', "bad_frame", id="feedback-id-list"),
+    pytest.param('{"type": "feedback", "message_id": ' + "9" * 4000 + ', "rating": "up"}', "not_found",
+                 id="feedback-id-huge-int"),
+    pytest.param('{"type": "feedback", "message_id": 9223372036854775808, "rating": "up"}', "not_found",
+                 id="feedback-id-over-bigint"),
+    pytest.param('{"type": "feedback", "message_id": -1, "rating": "up"}', "not_found", id="feedback-id-negative"),
+    pytest.param('{"type": "feedback", "message_id": 1, "rating": "\\ud800"}', "bad_frame",
+                 id="feedback-rating-lone-surrogate"),
+    pytest.param('{"type": "feedback", "message_id": 1, "rating": "up\\u0000"}', "bad_frame", id="feedback-rating-nul"),
+    pytest.param('{"type": "feedback", "message_id": 1, "rating": {"up": 1}}', "bad_frame", id="feedback-rating-object"),
+    pytest.param('{"type": "feedback", "message_id": 1, "rating": null}', "bad_frame", id="feedback-rating-null"),
+    pytest.param('{"type": "feedback", "message_id": 987654321, "rating": "up", "comment": "\\ud800\\u0000"}',
+                 "not_found", id="feedback-comment-nul-and-surrogate"),
+    pytest.param('{"type": "feedback", "message_id": 1, "rating": "up", "comment": {"a": [1]}}', "bad_frame",
+                 id="feedback-comment-object"),
+    pytest.param('{"type": "csat", "score": ' + "9" * 4000 + "}", "bad_frame", id="csat-huge-int"),
+    pytest.param('{"type": "csat", "score": 5.0}', "bad_frame", id="csat-float"),
+    pytest.param('{"type": "csat", "score": "\\ud800"}', "bad_frame", id="csat-lone-surrogate"),
+    pytest.param('{"type": "csat", "score": null}', "bad_frame", id="csat-null"),
+    pytest.param('{"type": "csat", "score": [5]}', "bad_frame", id="csat-list"),
+    pytest.param('{"type": "csat", "score": 9, "comment": "\\ud800\\u0000"}', "bad_frame",
+                 id="csat-comment-junk-bad-score"),
 ]
 
 
@@ -194,6 +274,42 @@ async def test_bad_frame_gets_error_and_connection_survives(llm_bot, allowed_ori
     await assert_alive(communicator)
     assert no_turns == []
     assert await Message.objects.filter(conversation_id=welcome["conversation_id"]).acount() == 0
+    await communicator.disconnect()
+
+
+JUNK_FIELDS = {"junk": "\ud800\u0000\udfff", "n": 10**4000 // 10**3990, "deep": [[[[{"a": {"b": None}}]]]],
+               "big": 2**200, "f": 1e308}
+
+
+@pytest.mark.parametrize("frame", [
+    pytest.param({"type": "ping"}, id="ping"), pytest.param({"type": "typing", "on": True}, id="typing"),
+    pytest.param({"type": "resume", "last_seq": 0}, id="resume"), pytest.param({"type": "csat", "score": 3}, id="csat"),
+    pytest.param({"type": "message", "client_id": "j", "text": "hi"}, id="message"),
+    pytest.param({"type": "hello", "v": 1}, id="hello"),
+])
+async def test_unknown_junk_fields_are_ignored_on_every_frame_type(llm_bot, allowed_origin, no_turns,
+                                                                   frame) -> None:
+    communicator, _ = await _ready(llm_bot, allowed_origin)
+    await send_raw(communicator, json.dumps({**frame, **JUNK_FIELDS}))
+    await communicator.send_json_to({"type": "ping"})
+    answers = []
+    while not answers or answers[-1] != "pong":
+        answers.append((await next_frame(communicator))["type"])
+    assert "error" not in answers, answers
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("last_seq", [2**31, 2**63 - 1])
+async def test_largest_last_seq_values_replay_nothing(llm_bot, allowed_origin, no_turns, last_seq) -> None:
+    """Over the seq column's range (int4) but within what the protocol accepts: no error, no replay."""
+    communicator, welcome = await _ready(llm_bot, allowed_origin)
+    await communicator.send_json_to({"type": "message", "client_id": "c", "text": "hi"})
+    await ws.expect(communicator, "ack")
+    await communicator.send_json_to({"type": "resume", "last_seq": last_seq})
+    await communicator.send_json_to({"type": "ping"})
+    assert await next_frame(communicator) == {"type": "pong"}
+    back = await ws.hello(communicator, visitor_token=welcome["visitor_token"], last_seq=last_seq)
+    assert back["messages"] == [] and back["last_seq"] == 1
     await communicator.disconnect()
 
 
@@ -395,9 +511,10 @@ UNICODE_CASES = [
     pytest.param('"bell\\u0007 esc\\u001b[31m del\\u007f c1\\u0085"', "bell esc[31m del c1", id="control-chars"),
     pytest.param('"line1\\nline2\\tend"', "line1\nline2\tend", id="newline-and-tab-kept"),
     pytest.param('"\\ud83d\\ude00 ok \\ud83e\\udd16"', "😀 ok 🤖", id="emoji-4-byte-pair"),
-    pytest.param('"abc\\u202edcba\\u202c"', "abc\u202edcba\u202c", id="rtl-override-kept-as-text"),
+    # text_scrub (bots/services/messages.py) now drops bidi overrides, which spoof transcripts.
+    pytest.param('"abc\\u202edcba\\u202c"', "abcdcba", id="rtl-override-dropped"),
     pytest.param('"e\\u0301"', "é", id="nfc"),
-    pytest.param('"\\ufeffhi\\uffff"', "\ufeffhi", id="noncharacter"),
+    pytest.param('"\\ufeffhi\\uffff"', "hi", id="noncharacter-and-bom"),
 ]
 
 

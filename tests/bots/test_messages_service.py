@@ -47,7 +47,7 @@ def run_at_once(fn: Callable[[int], Any], n: int) -> list[Any]:
 @pytest.mark.parametrize(("raw", "clean"), [
     ("  hi  ", "hi"), ("a\x00b", "ab"), ("x\ud800y", "xy"), ("\x1b[2Jclear", "[2Jclear"), ("e\u0301", "é"),
     ("<script>alert(1)</script>", "<script>alert(1)</script>"), ("&lt;b&gt;", "&lt;b&gt;"),
-    ("tab\there\nnewline", "tab\there\nnewline"), ("😀", "😀"), ("\u202eevil", "\u202eevil"),
+    ("tab\there\nnewline", "tab\there\nnewline"), ("😀", "😀"), ("\u202eevil", "evil"),
 ])
 def test_visitor_text_clean(raw: str, clean: str) -> None:
     assert visitor_text_clean(raw) == clean

@@ -77,3 +77,24 @@ def test_dead_llm_gives_a_server_error_not_a_hang(api_client, llm_bot, settings,
         api_client.chat.completions.create(model=llm_bot.slug, messages=[{"role": "user", "content": "hi"}])
     assert failure.value.status_code == 502 and failure.value.body["code"] == "reply_failed"
     reset_llm_client()
+
+
+def test_dirty_history_is_cleaned_like_widget_text_not_a_500(live_server_url, api_client, llm_bot, stub_llm,
+                                                               celery_worker) -> None:  # type: ignore[no-untyped-def]
+    """Security issue #9, item 4: a NUL or a lone surrogate in an assistant turn gave a 500 (and an
+    orphan conversation). Every turn is scrubbed like widget text, the assistant ones too."""
+    import httpx
+
+    stub_llm.behaviour.reply = "Clean reply."
+    # Raw bytes: the JSON escapes \u0000 and \ud800 are valid JSON, and no client library sends them.
+    body = (b'{"model": "%s", "messages": [{"role": "user", "content": "Hi\\u0000"}, '
+            b'{"role": "assistant", "content": "Hel\\u0000lo\\ud800 \\u202ethere"}, '
+            b'{"role": "assistant", "content": [{"type": "text", "text": "\\u0000"}]}, '
+            b'{"role": "user", "content": [{"type": "text", "text": "Open\\udfff?"}]}]}') % llm_bot.slug.encode()
+    response = httpx.post(f"{live_server_url}/v1/chat/completions", content=body, timeout=30,
+                          headers={"Authorization": f"Bearer {api_client.api_key}",
+                                   "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    conversation = Conversation.objects.get(channel="api")
+    assert list(conversation.messages.order_by("seq").values_list("role", "text")) == [
+        ("user", "Hi"), ("bot", "Hello there"), ("user", "Open?"), ("bot", "Clean reply.")]

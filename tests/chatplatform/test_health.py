@@ -36,3 +36,24 @@ def test_prometheus_metrics_count_requests(client) -> None:  # type: ignore[no-u
     client.get("/healthz")
     body = client.get("/metrics").content.decode()
     assert "django_http_requests_total_by_view_transport_method_total" in body
+
+
+def test_healthz_tells_anonymous_callers_only_the_statuses(client, settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 503 and body["status"] == "error"
+    assert body["checks"]["vllm"] == {"status": "error"}
+    assert all(set(check) == {"status"} for check in body["checks"].values())
+    assert "127.0.0.1:9" not in response.content.decode() and "Error" not in response.content.decode()
+    # The reason is in the log instead.
+    assert any("healthz_check_failed" in str(r.msg) and "vllm" in str(r.msg) for r in caplog.records)
+
+
+def test_healthz_details_for_staff_and_the_metrics_token(client, admin_client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
+    assert "detail" in admin_client.get("/healthz").json()["checks"]["vllm"]
+    settings.METRICS_TOKEN = "s3cret-metrics-token"
+    body = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token").json()
+    assert body["checks"]["vllm"]["status"] == "error" and "ConnectError" in body["checks"]["vllm"]["detail"]
+    assert "detail" not in client.get("/healthz", HTTP_AUTHORIZATION="Bearer wrong").json()["checks"]["vllm"]

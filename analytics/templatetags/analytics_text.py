@@ -1,0 +1,24 @@
+"""Template filters of the analyst workspace: `{% load analytics_text %}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from analytics.invisible import reveal_invisible
+
+register = template.Library()
+
+
+@register.filter(is_safe=True)
+def reveal(value: Any) -> Any:
+    """Bidi/invisible controls in transcript text, tags, notes and ids shown as `⟨U+202E⟩`.
+
+    For element content, not attribute values that are posted back (a tag name in a hidden input must
+    stay the stored name). `is_safe`: the labels add no HTML-significant character, so safe input stays
+    safe and plain input is still autoescaped afterwards. Non-strings (None, numbers) pass through.
+    """
+    if not isinstance(value, str):
+        return value
+    return reveal_invisible(value)  # Django re-marks the result safe when the input was (is_safe)
