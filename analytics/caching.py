@@ -41,15 +41,20 @@ def cache_seconds() -> int:
 
 def _data_version() -> tuple[Any, ...]:
     # Each is one step down a primary-key index: microseconds.
-    return (Conversation.objects.aggregate(m=Max("pk"))["m"], Message.objects.aggregate(m=Max("pk"))["m"],
-            ConversationTag.objects.aggregate(m=Max("pk"))["m"], MessageTag.objects.aggregate(m=Max("pk"))["m"],
-            tuple(BotAssignment.objects.aggregate(m=Max("pk"), n=Count("pk")).values()))
+    return (
+        Conversation.objects.aggregate(m=Max("pk"))["m"],
+        Message.objects.aggregate(m=Max("pk"))["m"],
+        ConversationTag.objects.aggregate(m=Max("pk"))["m"],
+        MessageTag.objects.aggregate(m=Max("pk"))["m"],
+        tuple(BotAssignment.objects.aggregate(m=Max("pk"), n=Count("pk")).values()),
+    )
 
 
 def cache_key(kind: str, conversations: QuerySet[Conversation], *extra: Any) -> str:
     sql, params = conversations.order_by().values("pk").query.sql_with_params()
-    raw = repr((kind, sql, params, extra, _data_version(), timezone.get_current_timezone_name(),
-                translation.get_language()))
+    raw = repr(
+        (kind, sql, params, extra, _data_version(), timezone.get_current_timezone_name(), translation.get_language())
+    )
     return f"analytics:{kind}:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
@@ -60,7 +65,7 @@ def cached(kind: str, conversations: QuerySet[Conversation], compute: Callable[[
     key = cache_key(kind, conversations, *extra)
     try:
         hit = cache.get(key)
-    except Exception:  # noqa: BLE001 - a cache outage must not take the page down
+    except Exception:
         log.warning("analytics cache unavailable", exc_info=True)
         return compute()
     if hit is not None:
@@ -68,6 +73,6 @@ def cached(kind: str, conversations: QuerySet[Conversation], compute: Callable[[
     value = compute()
     try:
         cache.set(key, value, seconds)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("analytics cache unavailable", exc_info=True)
     return value

@@ -26,13 +26,42 @@ from bots.models import Conversation, Message
 CHUNK_SIZE = 2000
 
 MESSAGE_COLUMNS = [
-    "conversation_id", "bot", "message_id", "seq", "role", "created_at", "text", "intent", "confidence",
-    "entities", "action", "model", "prompt_tokens", "completion_tokens", "time_to_first_token_ms",
-    "total_time_ms", "feedback", "feedback_comment", "reply_to",
+    "conversation_id",
+    "bot",
+    "message_id",
+    "seq",
+    "role",
+    "created_at",
+    "text",
+    "intent",
+    "confidence",
+    "entities",
+    "action",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "time_to_first_token_ms",
+    "total_time_ms",
+    "feedback",
+    "feedback_comment",
+    "reply_to",
 ]
 CONVERSATION_COLUMNS = [
-    "conversation_id", "bot", "started_at", "last_activity_at", "ended_at", "channel", "status", "locale",
-    "user_id", "csat", "outcome", "messages", "visitor_messages", "first_visitor_message", "tags",
+    "conversation_id",
+    "bot",
+    "started_at",
+    "last_activity_at",
+    "ended_at",
+    "channel",
+    "status",
+    "locale",
+    "user_id",
+    "csat",
+    "outcome",
+    "messages",
+    "visitor_messages",
+    "first_visitor_message",
+    "tags",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -63,48 +92,158 @@ def _iso(value: Any) -> str:
 
 
 def _messages(conversations: QuerySet[Conversation]) -> QuerySet[Message]:
-    return (Message.objects.filter(conversation__in=conversations.order_by().values("pk"))
-            .order_by("conversation_id", "seq"))
+    return Message.objects.filter(conversation__in=conversations.order_by().values("pk")).order_by(
+        "conversation_id", "seq"
+    )
 
 
 def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[list[Any]]:
     m = mask_pii if mask else (lambda s: s)
-    qs = _messages(conversations).annotate(bot_slug=F("conversation__bot__slug")).values_list(
-        "conversation_id", "bot_slug", "id", "seq", "role", "created_at", "text", "intent", "confidence",
-        "entities", "action", "model", "prompt_tokens", "completion_tokens", "time_to_first_token_ms",
-        "total_time_ms", "feedback", "feedback_comment", "reply_to_id")
-    for (conv_id, bot, pk, seq, role, created, text, intent, conf, entities, action, model, pt, ct, ttft,
-         total, feedback, comment, reply_to) in qs.iterator(chunk_size=CHUNK_SIZE):
-        yield [conv_id, csv_safe(bot), pk, seq, role, _iso(created), csv_safe(m(text)), csv_safe(intent),
-               "" if conf is None else conf,
-               csv_safe(json.dumps(mask_value(entities) if mask else entities, ensure_ascii=False)),
-               csv_safe(action), csv_safe(model), "" if pt is None else pt, "" if ct is None else ct,
-               "" if ttft is None else ttft, "" if total is None else total, feedback,
-               csv_safe(m(comment)), reply_to or ""]
+    qs = (
+        _messages(conversations)
+        .annotate(bot_slug=F("conversation__bot__slug"))
+        .values_list(
+            "conversation_id",
+            "bot_slug",
+            "id",
+            "seq",
+            "role",
+            "created_at",
+            "text",
+            "intent",
+            "confidence",
+            "entities",
+            "action",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "time_to_first_token_ms",
+            "total_time_ms",
+            "feedback",
+            "feedback_comment",
+            "reply_to_id",
+        )
+    )
+    for (
+        conv_id,
+        bot,
+        pk,
+        seq,
+        role,
+        created,
+        text,
+        intent,
+        conf,
+        entities,
+        action,
+        model,
+        pt,
+        ct,
+        ttft,
+        total,
+        feedback,
+        comment,
+        reply_to,
+    ) in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [
+            conv_id,
+            csv_safe(bot),
+            pk,
+            seq,
+            role,
+            _iso(created),
+            csv_safe(m(text)),
+            csv_safe(intent),
+            "" if conf is None else conf,
+            csv_safe(json.dumps(mask_value(entities) if mask else entities, ensure_ascii=False)),
+            csv_safe(action),
+            csv_safe(model),
+            "" if pt is None else pt,
+            "" if ct is None else ct,
+            "" if ttft is None else ttft,
+            "" if total is None else total,
+            feedback,
+            csv_safe(m(comment)),
+            reply_to or "",
+        ]
 
 
 def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[list[Any]]:
     m = mask_pii if mask else (lambda s: s)
     per_conv = Message.objects.filter(conversation=OuterRef("pk")).order_by().values("conversation")
-    qs = (with_outcome(conversations.order_by("started_at", "pk"))
-          .annotate(
-              bot_slug=F("bot__slug"),
-              n_messages=Subquery(per_conv.annotate(n=Count("id")).values("n"), output_field=IntegerField()),
-              n_visitor=Subquery(per_conv.filter(role=Message.Role.USER).annotate(n=Count("id")).values("n"),
-                                 output_field=IntegerField()),
-              first_text=Subquery(Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.USER)
-                                  .order_by("seq").values("text")[:1]),
-              tag_list=Subquery(ConversationTag.objects.filter(conversation=OuterRef("pk")).order_by()
-                                .values("conversation").annotate(t=StringAgg("tag__name", ";", order_by="tag__name"))
-                                .values("t")),
-          )
-          .values_list("pk", "bot_slug", "started_at", "last_activity_at", "ended_at", "channel", "status",
-                       "locale", "user_id", "csat", "outcome", "n_messages", "n_visitor", "first_text", "tag_list"))
-    for (pk, bot, started, last, ended, channel, status, locale, user_id, csat, outcome, n, nv, first,
-         tags) in qs.iterator(chunk_size=CHUNK_SIZE):
-        yield [pk, csv_safe(bot), _iso(started), _iso(last), _iso(ended), channel, status, csv_safe(locale),
-               csv_safe(m(user_id)), "" if csat is None else csat, outcome, n or 0, nv or 0,
-               csv_safe(m(first or "")), csv_safe(tags or "")]
+    qs = (
+        with_outcome(conversations.order_by("started_at", "pk"))
+        .annotate(
+            bot_slug=F("bot__slug"),
+            n_messages=Subquery(per_conv.annotate(n=Count("id")).values("n"), output_field=IntegerField()),
+            n_visitor=Subquery(
+                per_conv.filter(role=Message.Role.USER).annotate(n=Count("id")).values("n"), output_field=IntegerField()
+            ),
+            first_text=Subquery(
+                Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.USER)
+                .order_by("seq")
+                .values("text")[:1]
+            ),
+            tag_list=Subquery(
+                ConversationTag.objects.filter(conversation=OuterRef("pk"))
+                .order_by()
+                .values("conversation")
+                .annotate(t=StringAgg("tag__name", ";", order_by="tag__name"))
+                .values("t")
+            ),
+        )
+        .values_list(
+            "pk",
+            "bot_slug",
+            "started_at",
+            "last_activity_at",
+            "ended_at",
+            "channel",
+            "status",
+            "locale",
+            "user_id",
+            "csat",
+            "outcome",
+            "n_messages",
+            "n_visitor",
+            "first_text",
+            "tag_list",
+        )
+    )
+    for (
+        pk,
+        bot,
+        started,
+        last,
+        ended,
+        channel,
+        status,
+        locale,
+        user_id,
+        csat,
+        outcome,
+        n,
+        nv,
+        first,
+        tags,
+    ) in qs.iterator(chunk_size=CHUNK_SIZE):
+        yield [
+            pk,
+            csv_safe(bot),
+            _iso(started),
+            _iso(last),
+            _iso(ended),
+            channel,
+            status,
+            csv_safe(locale),
+            csv_safe(m(user_id)),
+            "" if csat is None else csat,
+            outcome,
+            n or 0,
+            nv or 0,
+            csv_safe(m(first or "")),
+            csv_safe(tags or ""),
+        ]
 
 
 def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[str]:
@@ -116,8 +255,9 @@ def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterato
     m = mask_pii if mask else (lambda s: s)
     qs = _messages(conversations).values_list("conversation_id", "role", "text")
     for _conv_id, rows in itertools.groupby(qs.iterator(chunk_size=CHUNK_SIZE), key=lambda r: r[0]):
-        turns = [{"role": "assistant" if role == Message.Role.BOT else "user", "content": m(text)}
-                 for _c, role, text in rows]
+        turns = [
+            {"role": "assistant" if role == Message.Role.BOT else "user", "content": m(text)} for _c, role, text in rows
+        ]
         while turns and turns[-1]["role"] != "assistant":
             turns.pop()
         if turns:

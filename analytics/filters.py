@@ -42,23 +42,28 @@ SORT_CHOICES = (
 
 
 class ConversationFilter(django_filters.FilterSet):
-    bot = django_filters.ModelChoiceFilter(queryset=_visible_bots, field_name="bot", to_field_name="slug",
-                                           label=_("Bot"), empty_label=_("All bots"))
-    date_from = django_filters.DateFilter(method="filter_date_from", label=_("From"),
-                                          widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = django_filters.DateFilter(method="filter_date_to", label=_("To (inclusive)"),
-                                        widget=forms.DateInput(attrs={"type": "date"}))
+    bot = django_filters.ModelChoiceFilter(
+        queryset=_visible_bots, field_name="bot", to_field_name="slug", label=_("Bot"), empty_label=_("All bots")
+    )
+    date_from = django_filters.DateFilter(
+        method="filter_date_from", label=_("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = django_filters.DateFilter(
+        method="filter_date_to", label=_("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
     intent = django_filters.CharFilter(method="filter_intent", label=_("Intent"))
-    outcome = django_filters.ChoiceFilter(choices=Outcome.CHOICES, method="filter_outcome", label=_("Outcome"),
-                                          empty_label=_("Any outcome"))
-    feedback = django_filters.ChoiceFilter(choices=FEEDBACK_CHOICES, method="filter_feedback", label=_("Feedback"),
-                                           empty_label=_("Any"))
-    csat = django_filters.ChoiceFilter(choices=CSAT_CHOICES, method="filter_csat", label=_("CSAT"),
-                                       empty_label=_("Any"))
+    outcome = django_filters.ChoiceFilter(
+        choices=Outcome.CHOICES, method="filter_outcome", label=_("Outcome"), empty_label=_("Any outcome")
+    )
+    feedback = django_filters.ChoiceFilter(
+        choices=FEEDBACK_CHOICES, method="filter_feedback", label=_("Feedback"), empty_label=_("Any")
+    )
+    csat = django_filters.ChoiceFilter(
+        choices=CSAT_CHOICES, method="filter_csat", label=_("CSAT"), empty_label=_("Any")
+    )
     tag = django_filters.CharFilter(method="filter_tag", label=_("Tag"))
     q = django_filters.CharFilter(method="filter_search", label=_("Search messages"))
-    sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="filter_sort", label=_("Sort"),
-                                       empty_label=None)
+    sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="filter_sort", label=_("Sort"), empty_label=None)
 
     class Meta:
         model = Conversation

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -16,16 +18,22 @@ class NoteForm(forms.Form):
 
 
 class SuggestionForm(forms.Form):
-    intent = forms.ModelChoiceField(queryset=Intent.objects.none(), required=False, label=_("Intent"),
-                                    empty_label=_("— new intent —"))
+    intent = forms.ModelChoiceField(
+        queryset=Intent.objects.none(), required=False, label=_("Intent"), empty_label=_("— new intent —")
+    )
     new_intent_name = forms.CharField(required=False, max_length=120, label=_("New intent name"))
-    text = forms.CharField(required=False, max_length=1000, label=_("Training phrase"),
-                           help_text=_("Defaults to the visitor's text; edit out personal data."))
+    text = forms.CharField(
+        required=False,
+        max_length=1000,
+        label=_("Training phrase"),
+        help_text=_("Defaults to the visitor's text; edit out personal data."),
+    )
 
     def __init__(self, *args, bot_id: int, intent_choices: list[tuple[int, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["intent"].queryset = Intent.objects.filter(bot_id=bot_id).order_by("name")
+        intent_field = cast(forms.ModelChoiceField, self.fields["intent"])
+        intent_field.queryset = Intent.objects.filter(bot_id=bot_id).order_by("name")
         if intent_choices is not None:
             # Many forms on one page (one per message / cluster): render from a list loaded once per bot
             # instead of one query per form. Validation (POST) still uses the queryset above.
-            self.fields["intent"].choices = [("", self.fields["intent"].empty_label), *intent_choices]
+            intent_field.choices = [("", intent_field.empty_label), *intent_choices]

@@ -1,6 +1,6 @@
 """Invisible and direction-changing characters made visible, for the analyst workspace and exports.
 
-`bots.services.messages.text_scrub` removes them from visitor text on input, but stored text can
+`conversations.services.messages.text_scrub` removes them from visitor text on input, but stored text can
 still hold them: rows older than that rule, bot/model output, imported history, user ids set by an
 integration. Rendered raw, a right-to-left override (U+202E) reorders what the analyst reads, so a
 transcript says something the visitor never wrote. Here each one becomes a visible `⟨U+202E⟩`.

@@ -6,6 +6,8 @@ write about them. Scoping by bot is decided in one place: `analytics.selectors.b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -53,8 +55,11 @@ class BotAssignment(models.Model):
 
 
 class Tag(models.Model):
-    name = models.CharField(max_length=60, unique=True,
-                            validators=[RegexValidator(r"^[\w .:/\-]+$", _("Letters, digits, space, _ . : / - only."))])
+    name = models.CharField(
+        max_length=60,
+        unique=True,
+        validators=[RegexValidator(r"^[\w .:/\-]+$", _("Letters, digits, space, _ . : / - only."))],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -92,7 +97,9 @@ class Note(models.Model):
     """A free-text note on a conversation, optionally pinned to one of its messages."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="analytics_notes")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="analytics_notes")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="analytics_notes"
+    )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     text = models.TextField(max_length=5000)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -118,34 +125,49 @@ class IntentSuggestion(models.Model):
         REJECTED = "rejected", _("Rejected")
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="intent_suggestions")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="intent_suggestions")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="intent_suggestions"
+    )
     text = models.CharField(max_length=1000, help_text=_("The training phrase to add."))
     intent = models.ForeignKey(Intent, null=True, blank=True, on_delete=models.CASCADE, related_name="suggestions")
-    new_intent_name = models.CharField(max_length=120, blank=True,
-                                       validators=[RegexValidator(r"^[\w.\-:/]+$", _("Letters, digits, _ . - : / only."))])
+    new_intent_name = models.CharField(
+        max_length=120, blank=True, validators=[RegexValidator(r"^[\w.\-:/]+$", _("Letters, digits, _ . - : / only."))]
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    training_phrase = models.ForeignKey(TrainingPhrase, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    training_phrase = models.ForeignKey(
+        TrainingPhrase, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=(Q(intent__isnull=False) & Q(new_intent_name=""))
-                                   | (Q(intent__isnull=True) & ~Q(new_intent_name="")),
-                                   name="suggestion_one_target"),
+            models.CheckConstraint(
+                condition=(Q(intent__isnull=False) & Q(new_intent_name=""))
+                | (Q(intent__isnull=True) & ~Q(new_intent_name="")),
+                name="suggestion_one_target",
+            ),
             # One open correction per message: a second suggestion replaces the first.
-            models.UniqueConstraint(fields=["message"], condition=Q(status="pending"),
-                                    name="suggestion_one_pending_per_message"),
+            models.UniqueConstraint(
+                fields=["message"], condition=Q(status="pending"), name="suggestion_one_pending_per_message"
+            ),
         ]
         indexes = [models.Index(fields=["bot", "status", "-created_at"], name="suggestion_bot_status")]
 
+    if TYPE_CHECKING:
+        display_text: str  # set by the suggestion review view for its template
+
     @property
     def intent_name(self) -> str:
-        return self.intent.name if self.intent_id else self.new_intent_name
+        if self.intent_id:
+            assert self.intent is not None  # an intent_id loads its row (or raises DoesNotExist)
+            return self.intent.name
+        return self.new_intent_name
 
     def __str__(self) -> str:
         return f"{self.text[:40]} → {self.intent_name}"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -33,31 +33,43 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
-from bots.models import Bot, Conversation, Message
+from bots.models import Conversation, Intent, Message
+from chatplatform.access.scoping import bots_visible_to, conversations_visible_to, sees_all_bots
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from analytics.forms import SuggestionForm
+    from bots.models import Bot
+
+    class _OutcomeAnnotation(TypedDict):
+        outcome: str
+
+    class ListedConversation(Conversation):
+        """A row of the transcript list as `_decorate` and the list view leave it (typing only)."""
+
+        message_count: int
+        first_user_text: str
+        outcome: str
+        tag_names: list[str]
+        preview: str
+
+    class TranscriptMessage(Message):
+        """A message of a transcript as `transcript_get` and the detail view leave it (typing only)."""
+
+        reply_message: TranscriptMessage | None
+        notes_here: list[Note]
+        display_text: str
+        display_entities: Any
+        display_feedback_comment: str
+        suggestion: IntentSuggestion | None
+        suggestion_form: SuggestionForm
+        turn_intent: str
+        turn_confidence: float | None
 
 # --- Scoping -----------------------------------------------------------------------------------
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def sees_all_bots(user: Any) -> bool:
-    """Admins (and whoever holds view_all_bots) see every bot, present and future."""
-    if not user or not user.is_authenticated or not user.is_active:
-        return False
-    return bool(user.is_superuser or user.has_perm("analytics.view_all_bots"))
-
-
-def bots_visible_to(user: Any) -> QuerySet[Bot]:
-    """The bots whose transcripts `user` may see: all for admins, assigned ones for analysts."""
-    if not user or not user.is_authenticated or not user.is_active:
-        return Bot.objects.none()
-    if sees_all_bots(user):
-        return Bot.objects.all()
-    return Bot.objects.filter(analyst_assignments__user=user)
-
-
-def conversations_visible_to(user: Any) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(bot__in=bots_visible_to(user).values("pk"))
 
 
 def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
@@ -98,14 +110,14 @@ def unrecognised_q(prefix: str = "") -> Q:
     answered it with a generated text.
     """
     p = prefix
-    return (Q(**{f"{p}role": Message.Role.USER, f"{p}reply__isnull": False})
-            & (Q(**{f"{p}reply__action": "fallback"}) | (Q(**{f"{p}intent": ""}) & Q(**{f"{p}reply__intent": ""}))))
+    return Q(**{f"{p}role": Message.Role.USER, f"{p}reply__isnull": False}) & (
+        Q(**{f"{p}reply__action": "fallback"}) | (Q(**{f"{p}intent": ""}) & Q(**{f"{p}reply__intent": ""}))
+    )
 
 
 def turn_intent_expression() -> Coalesce:
     """For a visitor message: its own intent, else the intent stored on its reply; NULL if none."""
-    return Coalesce(NullIf(F("intent"), Value("")), NullIf(F("reply__intent"), Value("")),
-                    output_field=CharField())
+    return Coalesce(NullIf(F("intent"), Value("")), NullIf(F("reply__intent"), Value("")), output_field=CharField())
 
 
 def _conv_messages() -> QuerySet[Message]:
@@ -122,14 +134,16 @@ def _outcome_conditions() -> tuple[Exists, Q, Q]:
     """
     msgs = _conv_messages
     engaged = Exists(msgs().filter(role=Message.Role.USER))
-    handoff = Q(status=Conversation.Status.HANDOFF) | Q(Exists(msgs().filter(role=Message.Role.BOT,
-                                                                               action="offer_handoff")))
+    handoff = Q(status=Conversation.Status.HANDOFF) | Q(
+        Exists(msgs().filter(role=Message.Role.BOT, action="offer_handoff"))
+    )
     # A reply lives in the conversation of the message it answers (the turn service writes both), so
     # "a visitor message whose reply is a fallback" is already "a bot message with action fallback".
-    fallback = (Q(Exists(msgs().filter(role=Message.Role.BOT, action="fallback")))
-                # the other branch of unrecognised_q(): no intent on the visitor message nor on its reply
-                | Q(Exists(msgs().filter(role=Message.Role.USER, intent="", reply__isnull=False,
-                                         reply__intent=""))))
+    fallback = (
+        Q(Exists(msgs().filter(role=Message.Role.BOT, action="fallback")))
+        # the other branch of unrecognised_q(): no intent on the visitor message nor on its reply
+        | Q(Exists(msgs().filter(role=Message.Role.USER, intent="", reply__isnull=False, reply__intent="")))
+    )
     return engaged, handoff, fallback
 
 
@@ -158,7 +172,7 @@ def outcome_q(outcome: str) -> Q:
     return Q(pk__in=[])
 
 
-def with_outcome(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+def with_outcome(qs: QuerySet[Conversation]) -> QuerySet[WithAnnotations[Conversation, _OutcomeAnnotation]]:
     return qs.annotate(outcome=outcome_expression())
 
 
@@ -195,9 +209,11 @@ def conversations_matching(qs: QuerySet[Conversation], text: str) -> QuerySet[Co
     text = text.strip()
     if not text:
         return qs
-    hits = (Message.objects.annotate(search=SearchVector("text", config="simple"))
-            .filter(search=SearchQuery(text, config="simple", search_type="websearch"))
-            .values("conversation_id"))
+    hits = (
+        Message.objects.annotate(search=SearchVector("text", config="simple"))
+        .filter(search=SearchQuery(text, config="simple", search_type="websearch"))
+        .values("conversation_id")
+    )
     return qs.filter(pk__in=hits)
 
 
@@ -243,8 +259,9 @@ def ordered(qs: QuerySet[Conversation], sort: str) -> QuerySet[Conversation]:
     return qs.order_by(f"-{fld}", "-pk") if direction == "desc" else qs.order_by(fld, "pk")
 
 
-def conversation_page(*, qs: QuerySet[Conversation], sort: str, after: str | None, per_page: int = 50,
-                      count_cap: int = 1000) -> Page:
+def conversation_page(
+    *, qs: QuerySet[Conversation], sort: str, after: str | None, per_page: int = 50, count_cap: int = 1000
+) -> Page:
     """One page after `after` (an opaque cursor). Counting is capped so 100k rows stay cheap."""
     fld, direction = SORTS.get(sort, SORTS[DEFAULT_SORT])
     count_capped = qs.order_by()[: count_cap + 1].count()
@@ -261,8 +278,9 @@ def conversation_page(*, qs: QuerySet[Conversation], sort: str, after: str | Non
     rows = rows[:per_page]
     next_cursor = _encode_cursor(getattr(rows[-1], fld), rows[-1].pk) if has_more and rows else None
     _decorate(rows)
-    return Page(items=rows, next_cursor=next_cursor, has_previous=bool(position),
-                count_capped=count_capped, count_cap=count_cap)
+    return Page(
+        items=rows, next_cursor=next_cursor, has_previous=bool(position), count_capped=count_capped, count_cap=count_cap
+    )
 
 
 def _decorate(rows: Sequence[Conversation]) -> None:
@@ -270,17 +288,27 @@ def _decorate(rows: Sequence[Conversation]) -> None:
     ids = [c.pk for c in rows]
     if not ids:
         return
-    counts = dict(Message.objects.filter(conversation_id__in=ids).order_by()
-                  .values_list("conversation_id").annotate(n=Count("id")))
-    firsts = dict(Message.objects.filter(conversation_id__in=ids, role=Message.Role.USER)
-                  .order_by("conversation_id", "seq").distinct("conversation_id")
-                  .values_list("conversation_id", "text"))
+    counts = dict(
+        Message.objects.filter(conversation_id__in=ids)
+        .order_by()
+        .values_list("conversation_id")
+        .annotate(n=Count("id"))
+    )
+    firsts = dict(
+        Message.objects.filter(conversation_id__in=ids, role=Message.Role.USER)
+        .order_by("conversation_id", "seq")
+        .distinct("conversation_id")
+        .values_list("conversation_id", "text")
+    )
     outcomes = dict(with_outcome(Conversation.objects.filter(pk__in=ids)).values_list("pk", "outcome"))
     tags: dict[int, list[str]] = {}
-    for conv_id, name in ConversationTag.objects.filter(conversation_id__in=ids).values_list(
-            "conversation_id", "tag__name").order_by("tag__name"):
+    for conv_id, name in (
+        ConversationTag.objects.filter(conversation_id__in=ids)
+        .values_list("conversation_id", "tag__name")
+        .order_by("tag__name")
+    ):
         tags.setdefault(conv_id, []).append(name)
-    for c in rows:
+    for c in cast("Sequence[ListedConversation]", rows):
         c.message_count = counts.get(c.pk, 0)
         c.first_user_text = firsts.get(c.pk, "")
         c.outcome = outcomes.get(c.pk, Outcome.EMPTY)
@@ -302,13 +330,15 @@ class Transcript:
 
 def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
     conversation = conversation_get(user=user, conversation_id=conversation_id)
-    messages = list(Message.objects.filter(conversation=conversation).order_by("seq")
-                    .prefetch_related("analytics_tags__tag"))
-    by_id = {m.pk: m for m in messages}
-    for m in messages:
+    messages = list(
+        Message.objects.filter(conversation=conversation).order_by("seq").prefetch_related("analytics_tags__tag")
+    )
+    decorated = cast("list[TranscriptMessage]", messages)
+    by_id = {m.pk: m for m in decorated}
+    for m in decorated:
         m.reply_message = None
         m.notes_here = []
-    for m in messages:
+    for m in decorated:
         if m.reply_to_id and m.reply_to_id in by_id:
             by_id[m.reply_to_id].reply_message = m
     notes = list(Note.objects.filter(conversation=conversation).select_related("author"))
@@ -316,8 +346,12 @@ def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
         if n.message_id in by_id:
             by_id[n.message_id].notes_here.append(n)
     outcome = with_outcome(Conversation.objects.filter(pk=conversation.pk)).values_list("outcome", flat=True)[0]
-    suggestions = {s.message_id: s for s in IntentSuggestion.objects.filter(
-        message__conversation=conversation).select_related("intent").order_by("created_at")}
+    suggestions = {
+        cast(int, s.message_id): s  # never None: filtered on the message's conversation
+        for s in IntentSuggestion.objects.filter(message__conversation=conversation)
+        .select_related("intent")
+        .order_by("created_at")
+    }
     return Transcript(
         conversation=conversation,
         outcome=outcome,
@@ -329,17 +363,17 @@ def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
 
 
 def intents_of_bot(*, bot_id: int) -> QuerySet:
-    from bots.models import Intent
-
     return Intent.objects.filter(bot_id=bot_id).order_by("name")
 
 
 def intent_names_seen(*, conversations: QuerySet[Conversation], limit: int = 200) -> list[str]:
     """Intent names for the filter's dropdown: the configured intents of the visible bots."""
-    from bots.models import Intent
-
-    return list(Intent.objects.filter(bot__in=conversations.values("bot_id"))
-                .order_by("name").values_list("name", flat=True).distinct()[:limit])
+    return list(
+        Intent.objects.filter(bot__in=conversations.values("bot_id"))
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()[:limit]
+    )
 
 
 # --- The unrecognised queue ----------------------------------------------------------------------
@@ -348,8 +382,9 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def _regexp_replace(expr: Any, pattern: str, replacement: str) -> Func:
-    return Func(expr, Value(pattern), Value(replacement), Value("g"), function="regexp_replace",
-                output_field=CharField())
+    return Func(
+        expr, Value(pattern), Value(replacement), Value("g"), function="regexp_replace", output_field=CharField()
+    )
 
 
 def normalised_text_expression() -> Trim:
@@ -364,9 +399,12 @@ def unrecognised_messages(*, conversations: QuerySet[Conversation]) -> QuerySet[
     Same rows as `.filter(unrecognised_q())`, without joining every visitor message to its reply.
     """
     replies = Message.objects.filter(reply_to__isnull=False)
-    return (Message.objects.filter(conversation__in=conversations.order_by().values("pk"), role=Message.Role.USER)
-            .filter(Q(pk__in=replies.filter(action="fallback").values("reply_to_id"))
-                    | Q(intent="", pk__in=replies.filter(intent="").values("reply_to_id"))))
+    return Message.objects.filter(
+        conversation__in=conversations.order_by().values("pk"), role=Message.Role.USER
+    ).filter(
+        Q(pk__in=replies.filter(action="fallback").values("reply_to_id"))
+        | Q(intent="", pk__in=replies.filter(intent="").values("reply_to_id"))
+    )
 
 
 def tokens(norm: str) -> frozenset[str]:
@@ -374,7 +412,7 @@ def tokens(norm: str) -> frozenset[str]:
     out: set[str] = set()
     for word in norm.split():
         if _CJK.search(word) and len(word) > 1:
-            out.update(word[i:i + 2] for i in range(len(word) - 1))
+            out.update(word[i : i + 2] for i in range(len(word) - 1))
         else:
             out.add(word)
     return frozenset(out)
@@ -395,14 +433,21 @@ class UnrecognisedCluster:
     variants: list[tuple[str, int]]
     last_seen: datetime
     example: Message | None = None
+    if TYPE_CHECKING:  # set by the unrecognised queue view for its template
+        display: str = field(init=False)
+        bot: Bot | None = field(init=False)
+        display_variants: list[tuple[str, int]] = field(init=False)
+        intent_options: str = field(init=False)
+        suggestion_form: SuggestionForm = field(init=False)
 
     @property
     def variant_count(self) -> int:
         return len(self.variants)
 
 
-def unrecognised_clusters(*, conversations: QuerySet[Conversation], threshold: float = 0.5,
-                          max_groups: int = 2000, limit: int = 50) -> list[UnrecognisedCluster]:
+def unrecognised_clusters(
+    *, conversations: QuerySet[Conversation], threshold: float = 0.5, max_groups: int = 2000, limit: int = 50
+) -> list[UnrecognisedCluster]:
     """Unrecognised visitor messages, grouped so the biggest gaps come first.
 
     1. SQL groups identical normalised texts per bot (cheap over millions of rows);
@@ -438,9 +483,19 @@ def unrecognised_clusters(*, conversations: QuerySet[Conversation], threshold: f
                 break
         if target is None:
             position = len(clusters)
-            clusters.append((toks, UnrecognisedCluster(
-                bot_id=bot_id, count=g["n"], representative=g["norm"] or "",
-                example_message_id=g["example_id"], variants=[(g["norm"], g["n"])], last_seen=g["last_seen"])))
+            clusters.append(
+                (
+                    toks,
+                    UnrecognisedCluster(
+                        bot_id=bot_id,
+                        count=g["n"],
+                        representative=g["norm"] or "",
+                        example_message_id=g["example_id"],
+                        variants=[(g["norm"], g["n"])],
+                        last_seen=g["last_seen"],
+                    ),
+                )
+            )
             for t in toks:
                 by_token.setdefault((bot_id, t), []).append(position)
             if not toks:
@@ -459,7 +514,9 @@ def unrecognised_clusters(*, conversations: QuerySet[Conversation], threshold: f
 # --- Suggestions -------------------------------------------------------------------------------
 
 
-def suggestions_visible_to(user: Any, *, status: str | None = IntentSuggestion.Status.PENDING) -> QuerySet[IntentSuggestion]:
+def suggestions_visible_to(
+    user: Any, *, status: str | None = IntentSuggestion.Status.PENDING
+) -> QuerySet[IntentSuggestion]:
     qs = IntentSuggestion.objects.filter(bot__in=bots_visible_to(user).values("pk"))
     if status:
         qs = qs.filter(status=status)
@@ -488,8 +545,9 @@ def tags_visible_to(user: Any) -> QuerySet[Tag]:
 def tag_names(*, user: Any, prefix: str = "", limit: int = 200) -> list[str]:
     """Names for the tag filter's autocomplete, scoped like everything else (no default user: an
     unscoped call must not be possible)."""
-    return list(tags_visible_to(user).filter(name__istartswith=prefix).order_by("name")
-                .values_list("name", flat=True)[:limit])
+    return list(
+        tags_visible_to(user).filter(name__istartswith=prefix).order_by("name").values_list("name", flat=True)[:limit]
+    )
 
 
 def ids(items: Iterable[Any]) -> list[int]:

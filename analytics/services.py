@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from analytics.models import BotAssignment, ConversationTag, IntentSuggestion, MessageTag, Note, Tag
-from analytics.roles import ROLES
 from bots.models import Bot, Conversation, Intent, Message, TrainingPhrase
-from bots.services.messages import text_scrub
-from bots.services.nlu import nlu_training_data_changed
+from chatplatform.access.roles import ROLES
+from conversations.services.messages import text_scrub
+from nlu.services.scheduling import nlu_training_data_changed
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ def tag_get_or_create(*, name: str) -> Tag:
 
 def conversation_tag_add(*, conversation: Conversation, name: str, user: Any) -> ConversationTag:
     tag = tag_get_or_create(name=name)
-    return ConversationTag.objects.get_or_create(conversation=conversation, tag=tag,
-                                                 defaults={"created_by": user})[0]
+    return ConversationTag.objects.get_or_create(conversation=conversation, tag=tag, defaults={"created_by": user})[0]
 
 
 def conversation_tag_remove(*, conversation: Conversation, name: str) -> bool:
@@ -91,8 +90,9 @@ def note_create(*, conversation: Conversation, author: Any, text: str, message: 
 # --- The correction loop -----------------------------------------------------------------------
 
 
-def intent_suggestion_create(*, message: Message, user: Any, intent: Intent | None = None,
-                             new_intent_name: str = "", text: str | None = None) -> IntentSuggestion:
+def intent_suggestion_create(
+    *, message: Message, user: Any, intent: Intent | None = None, new_intent_name: str = "", text: str | None = None
+) -> IntentSuggestion:
     """An analyst says which intent a visitor message should have had. Replaces a pending one."""
     if message.role != Message.Role.USER:
         raise ValidationError(_("Only visitor messages can be corrected."))
@@ -112,8 +112,9 @@ def intent_suggestion_create(*, message: Message, user: Any, intent: Intent | No
     phrase = text_scrub(text if text is not None else message.text).strip()[:1000]
     if not phrase:
         raise ValidationError({"text": _("The training phrase cannot be empty.")})
-    suggestion = IntentSuggestion(bot_id=bot_id, message=message, text=phrase, intent=intent,
-                                  new_intent_name=new_intent_name, created_by=user)
+    suggestion = IntentSuggestion(
+        bot_id=bot_id, message=message, text=phrase, intent=intent, new_intent_name=new_intent_name, created_by=user
+    )
     suggestion.full_clean(exclude=["message"], validate_constraints=False)
     with transaction.atomic():
         IntentSuggestion.objects.filter(message=message, status=IntentSuggestion.Status.PENDING).delete()
@@ -140,8 +141,9 @@ def intent_suggestion_accept(*, suggestion_id: int, user: Any) -> TrainingPhrase
         suggestion.training_phrase = phrase
         suggestion.reviewed_by = user
         suggestion.reviewed_at = timezone.now()
-        suggestion.save(update_fields=["status", "intent", "new_intent_name", "training_phrase",
-                                       "reviewed_by", "reviewed_at"])
+        suggestion.save(
+            update_fields=["status", "intent", "new_intent_name", "training_phrase", "reviewed_by", "reviewed_at"]
+        )
         if created:
             nlu_training_data_changed(bot_id=suggestion.bot_id)
     return phrase
@@ -157,5 +159,3 @@ def intent_suggestion_reject(*, suggestion_id: int, user: Any) -> IntentSuggesti
         suggestion.reviewed_at = timezone.now()
         suggestion.save(update_fields=["status", "reviewed_by", "reviewed_at"])
     return suggestion
-
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required, permission_required
@@ -24,13 +24,15 @@ from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import IntentSuggestion
 from analytics.pii import mask_pii, mask_value, should_mask
 from bots.models import Conversation, Message
-from bots.services.messages import text_scrub
+from conversations.services.messages import text_scrub
 
 
 def _perm(perm: str):
     """Anonymous -> login page; signed in without the permission -> 403."""
+
     def decorator(view):
         return login_required(permission_required(perm, raise_exception=True)(view))
+
     return decorator
 
 
@@ -60,24 +62,29 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     sort = (filterset.form.cleaned_data.get("sort") if filterset.form.is_valid() else None) or selectors.DEFAULT_SORT
     page = selectors.conversation_page(qs=qs, sort=sort, after=request.GET.get("after"))
     mask = _masker(request)
-    for c in page.items:
+    for c in cast("list[selectors.ListedConversation]", page.items):
         c.preview = mask(c.first_user_text)[:140]
-    return render(request, "analytics/conversation_list.html", {
-        "filter": filterset,
-        "page": page,
-        "querystring": _querystring(request),
-        "export_querystring": _querystring(request, drop=("after", "sort")),
-        **_filter_suggestions(request),
-        "can_export": request.user.has_perm("analytics.export_transcripts"),
-        "export_kinds": EXPORT_KINDS,
-        "masked": should_mask(request.user, requested=False),
-    })
+    return render(
+        request,
+        "analytics/conversation_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "querystring": _querystring(request),
+            "export_querystring": _querystring(request, drop=("after", "sort")),
+            **_filter_suggestions(request),
+            "can_export": request.user.has_perm("analytics.export_transcripts"),
+            "export_kinds": EXPORT_KINDS,
+            "masked": should_mask(request.user, requested=False),
+        },
+    )
 
 
 def _intent_choices(bot_id: int) -> list[tuple[int, str]]:
     # Labels are shown, values (pks) are posted: only the labels get their controls revealed.
-    return [(pk, reveal_invisible(name)) for pk, name in
-            selectors.intents_of_bot(bot_id=bot_id).values_list("pk", "name")]
+    return [
+        (pk, reveal_invisible(name)) for pk, name in selectors.intents_of_bot(bot_id=bot_id).values_list("pk", "name")
+    ]
 
 
 def _transcript_or_404(request: HttpRequest, conversation_id: int) -> selectors.Transcript:
@@ -95,27 +102,35 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     masked = should_mask(request.user, requested=False)
     bot_id = transcript.conversation.bot_id
     intent_choices = _intent_choices(bot_id)
-    for m in transcript.messages:
+    for m in cast("list[selectors.TranscriptMessage]", transcript.messages):
         m.display_text = mask(m.text)
         m.display_entities = mask_value(m.entities) if masked else m.entities
         m.display_feedback_comment = mask(m.feedback_comment)
         m.suggestion = transcript.suggestions.get(m.pk)
         if m.role == Message.Role.USER:
-            m.suggestion_form = SuggestionForm(bot_id=bot_id, prefix=f"m{m.pk}", intent_choices=intent_choices,
-                                               initial={"text": text_scrub(m.display_text)})
+            m.suggestion_form = SuggestionForm(
+                bot_id=bot_id,
+                prefix=f"m{m.pk}",
+                intent_choices=intent_choices,
+                initial={"text": text_scrub(m.display_text)},
+            )
             reply = m.reply_message
             m.turn_intent = m.intent or (reply.intent if reply else "")
             m.turn_confidence = m.confidence if m.intent else (reply.confidence if reply else None)
-    return render(request, "analytics/conversation_detail.html", {
-        "t": transcript,
-        "conversation": transcript.conversation,
-        "user_id_display": mask(transcript.conversation.user_id),
-        "tag_form": TagForm(),
-        "note_form": NoteForm(),
-        "can_annotate": request.user.has_perm("analytics.annotate_transcripts"),
-        "can_suggest": request.user.has_perm("analytics.suggest_intents"),
-        "masked": masked,
-    })
+    return render(
+        request,
+        "analytics/conversation_detail.html",
+        {
+            "t": transcript,
+            "conversation": transcript.conversation,
+            "user_id_display": mask(transcript.conversation.user_id),
+            "tag_form": TagForm(),
+            "note_form": NoteForm(),
+            "can_annotate": request.user.has_perm("analytics.annotate_transcripts"),
+            "can_suggest": request.user.has_perm("analytics.suggest_intents"),
+            "masked": masked,
+        },
+    )
 
 
 def _back(conversation_id: int, anchor: str = "") -> HttpResponse:
@@ -133,8 +148,9 @@ def conversation_tag(request: HttpRequest, conversation_id: int) -> HttpResponse
             if action == "remove":
                 services.conversation_tag_remove(conversation=transcript.conversation, name=form.cleaned_data["name"])
             else:
-                services.conversation_tag_add(conversation=transcript.conversation, name=form.cleaned_data["name"],
-                                              user=request.user)
+                services.conversation_tag_add(
+                    conversation=transcript.conversation, name=form.cleaned_data["name"], user=request.user
+                )
         except ValidationError as exc:
             flash.error(request, " ".join(exc.messages))
     else:
@@ -177,8 +193,12 @@ def note_add(request: HttpRequest, conversation_id: int) -> HttpResponse:
             message = _message_or_404(request, conversation_id, form.cleaned_data["message"])
             anchor = f"#m{message.pk}"
         try:
-            services.note_create(conversation=transcript.conversation, message=message, author=request.user,
-                                 text=form.cleaned_data["text"])
+            services.note_create(
+                conversation=transcript.conversation,
+                message=message,
+                author=request.user,
+                text=form.cleaned_data["text"],
+            )
         except ValidationError as exc:
             flash.error(request, " ".join(exc.messages))
     else:
@@ -194,15 +214,22 @@ def suggestion_create(request: HttpRequest, conversation_id: int, message_id: in
     if form.is_valid():
         try:
             services.intent_suggestion_create(
-                message=message, user=request.user, intent=form.cleaned_data["intent"],
-                new_intent_name=form.cleaned_data["new_intent_name"], text=form.cleaned_data["text"] or None)
+                message=message,
+                user=request.user,
+                intent=form.cleaned_data["intent"],
+                new_intent_name=form.cleaned_data["new_intent_name"],
+                text=form.cleaned_data["text"] or None,
+            )
             flash.success(request, _("Suggestion sent for review."))
         except ValidationError as exc:
             flash.error(request, " ".join(exc.messages))
     else:
         flash.error(request, _("Pick an intent or name a new one."))
-    return redirect(request.POST.get("next") if _safe_next(request) else
-                    reverse("analytics:conversation_detail", args=[conversation_id]) + f"#m{message_id}")
+    return redirect(
+        cast(str, request.POST.get("next"))  # _safe_next: present
+        if _safe_next(request)
+        else reverse("analytics:conversation_detail", args=[conversation_id]) + f"#m{message_id}"
+    )
 
 
 def _safe_next(request: HttpRequest) -> bool:
@@ -229,16 +256,26 @@ def unrecognised_queue(request: HttpRequest) -> HttpResponse:
         if c.example is not None and can_suggest:
             if c.bot_id not in choices_by_bot:
                 choices_by_bot[c.bot_id] = _intent_choices(c.bot_id)
-                options_by_bot[c.bot_id] = format_html_join("", '<option value="{}">{}</option>',
-                                                            choices_by_bot[c.bot_id])
+                options_by_bot[c.bot_id] = format_html_join(
+                    "", '<option value="{}">{}</option>', choices_by_bot[c.bot_id]
+                )
             c.intent_options = options_by_bot[c.bot_id]
-            c.suggestion_form = SuggestionForm(bot_id=c.bot_id, prefix=f"m{c.example.pk}",
-                                               intent_choices=choices_by_bot[c.bot_id],
-                                               initial={"text": text_scrub(c.display)})
-    return render(request, "analytics/unrecognised.html", {
-        "filter": filterset, "clusters": clusters, "querystring": _querystring(request),
-        **_filter_suggestions(request),
-    })
+            c.suggestion_form = SuggestionForm(
+                bot_id=c.bot_id,
+                prefix=f"m{c.example.pk}",
+                intent_choices=choices_by_bot[c.bot_id],
+                initial={"text": text_scrub(c.display)},
+            )
+    return render(
+        request,
+        "analytics/unrecognised.html",
+        {
+            "filter": filterset,
+            "clusters": clusters,
+            "querystring": _querystring(request),
+            **_filter_suggestions(request),
+        },
+    )
 
 
 @require_GET
@@ -251,9 +288,15 @@ def suggestion_review(request: HttpRequest) -> HttpResponse:
     mask = _masker(request)
     for s in suggestions:
         s.display_text = mask(s.text)
-    return render(request, "analytics/suggestions.html", {
-        "suggestions": suggestions, "status": status, "statuses": IntentSuggestion.Status.choices,
-    })
+    return render(
+        request,
+        "analytics/suggestions.html",
+        {
+            "suggestions": suggestions,
+            "status": status,
+            "statuses": IntentSuggestion.Status.choices,
+        },
+    )
 
 
 @require_POST
@@ -286,18 +329,27 @@ def metrics_dashboard(request: HttpRequest) -> HttpResponse:
         "d": DEFINITIONS,
         "querystring": _querystring(request),
         **_filter_suggestions(request),
-        "conversations_chart": charts.bar_chart(labels=labels, values=[d.conversations for d in m.per_day],
-                                                title=_("Conversations per day")),
-        "messages_chart": charts.bar_chart(labels=labels, values=[d.messages for d in m.per_day],
-                                           title=_("Messages per day"), color="var(--accent-2)"),
-        "outcome_chart": charts.stacked_bar(parts=[
-            (_("Contained"), m.outcomes["contained"], "var(--ok)"),
-            (_("Fallback"), m.outcomes["fallback"], "var(--warn)"),
-            (_("Handoff offered"), m.outcomes["handoff"], "var(--bad)"),
-        ], title=_("Outcomes of engaged conversations")),
-        "csat_chart": charts.bar_chart(labels=[str(k) for k in m.csat_distribution],
-                                       values=list(m.csat_distribution.values()),
-                                       title=_("CSAT distribution"), width=320, height=140),
+        "conversations_chart": charts.bar_chart(
+            labels=labels, values=[d.conversations for d in m.per_day], title=_("Conversations per day")
+        ),
+        "messages_chart": charts.bar_chart(
+            labels=labels, values=[d.messages for d in m.per_day], title=_("Messages per day"), color="var(--accent-2)"
+        ),
+        "outcome_chart": charts.stacked_bar(
+            parts=[
+                (_("Contained"), m.outcomes["contained"], "var(--ok)"),
+                (_("Fallback"), m.outcomes["fallback"], "var(--warn)"),
+                (_("Handoff offered"), m.outcomes["handoff"], "var(--bad)"),
+            ],
+            title=_("Outcomes of engaged conversations"),
+        ),
+        "csat_chart": charts.bar_chart(
+            labels=[str(k) for k in m.csat_distribution],
+            values=list(m.csat_distribution.values()),
+            title=_("CSAT distribution"),
+            width=320,
+            height=140,
+        ),
         "top_unrecognised": [{**row, "text": mask(row["text"])} for row in m.top_unrecognised],
     }
     return render(request, "analytics/metrics.html", context)

@@ -23,8 +23,7 @@ import random
 import resource
 import sys
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +40,34 @@ SECTION = "Analyst workspace at 100k conversations"
 BOTS = [("shop", "Acme Shop"), ("bank", "Northwind Bank"), ("travel", "Globetrek Travel")]
 
 INTENTS: dict[str, list[str]] = {
-    "order_status": ["Where is my order {order}?", "my order {order} hasn't arrived yet",
-                     "can you track order {order} please", "any update on my order?"],
+    "order_status": [
+        "Where is my order {order}?",
+        "my order {order} hasn't arrived yet",
+        "can you track order {order} please",
+        "any update on my order?",
+    ],
     "cancel_order": ["I want to cancel my order {order}", "please cancel order {order}", "how do I cancel an order"],
-    "return_item": ["how do I return a jacket", "I'd like to return the shoes I bought", "return policy for sale items?"],
+    "return_item": [
+        "how do I return a jacket",
+        "I'd like to return the shoes I bought",
+        "return policy for sale items?",
+    ],
     "refund_status": ["when will I get my refund", "refund for order {order} still missing", "where is my refund?"],
     "shipping_cost": ["how much is shipping to Canada", "is shipping free over 50 dollars?", "shipping costs"],
     "delivery_time": ["how long does delivery take", "will it arrive before Friday?", "delivery time to Berlin"],
-    "change_address": ["I need to change my delivery address", "wrong address on order {order}",
-                       "update shipping address to {street}"],
+    "change_address": [
+        "I need to change my delivery address",
+        "wrong address on order {order}",
+        "update shipping address to {street}",
+    ],
     "payment_methods": ["do you accept PayPal", "can I pay with Apple Pay?", "which payment methods do you take"],
     "payment_failed": ["my payment failed", "card was declined at checkout", "payment error when ordering"],
     "discount_code": ["my discount code doesn't work", "is there a promo code?", "coupon SAVE10 invalid"],
-    "product_availability": ["is the blue jacket in stock", "when will size M be available again",
-                             "do you have this in black?"],
+    "product_availability": [
+        "is the blue jacket in stock",
+        "when will size M be available again",
+        "do you have this in black?",
+    ],
     "size_guide": ["what size should I order", "do your shoes run small?", "size chart for jeans"],
     "warranty": ["what does the warranty cover", "my headphones broke after 3 months", "warranty claim"],
     "store_hours": ["what time do you open", "are you open on Sunday?", "store opening hours"],
@@ -89,22 +102,47 @@ INTENT_NAMES = list(INTENTS)
 # Zipf-like popularity: a few intents dominate, a long tail is rare.
 INTENT_WEIGHTS = [1.0 / (i + 1) ** 0.9 for i in range(len(INTENT_NAMES))]
 OUT_OF_SCOPE = [
-    "blorp the frobnicator", "what's the meaning of life", "can you sing a song", "asdfgh",
-    "do you like pizza", "who won the game last night", "tell me a joke", "is it going to rain tomorrow",
-    "my cat ate my homework", "why is the sky blue", "what is quantum computing", "recommend a movie",
-    "how old are you", "are you a robot?", "the app is weird", "hmm", "ok but why",
-    "我的订单在哪里", "退货怎么办", "can I pay in bitcoin or dogecoin", "your website is broken",
+    "blorp the frobnicator",
+    "what's the meaning of life",
+    "can you sing a song",
+    "asdfgh",
+    "do you like pizza",
+    "who won the game last night",
+    "tell me a joke",
+    "is it going to rain tomorrow",
+    "my cat ate my homework",
+    "why is the sky blue",
+    "what is quantum computing",
+    "recommend a movie",
+    "how old are you",
+    "are you a robot?",
+    "the app is weird",
+    "hmm",
+    "ok but why",
+    "我的订单在哪里",
+    "退货怎么办",
+    "can I pay in bitcoin or dogecoin",
+    "your website is broken",
 ]
 REPLIES = {
-    "utter_template": ["Sure, here is what I found.", "You can do that in your account settings.",
-                       "Our team usually replies within 24 hours.", "Here's the link you need.",
-                       "That's done. Anything else?"],
-    "generate": ["Thanks for asking! Based on our help centre, orders ship within 2 business days and you "
-                 "get a tracking link by e-mail.", "I checked our policies: returns are free within 30 days "
-                 "if the item is unused.", "Good question. Most customers find the answer in the FAQ, but "
-                 "here is a short summary for you."],
-    "ask_slot": ["Could you give me your order number?", "Which e-mail address did you use?",
-                 "What date would you like to travel?"],
+    "utter_template": [
+        "Sure, here is what I found.",
+        "You can do that in your account settings.",
+        "Our team usually replies within 24 hours.",
+        "Here's the link you need.",
+        "That's done. Anything else?",
+    ],
+    "generate": [
+        "Thanks for asking! Based on our help centre, orders ship within 2 business days and you "
+        "get a tracking link by e-mail.",
+        "I checked our policies: returns are free within 30 days if the item is unused.",
+        "Good question. Most customers find the answer in the FAQ, but here is a short summary for you.",
+    ],
+    "ask_slot": [
+        "Could you give me your order number?",
+        "Which e-mail address did you use?",
+        "What date would you like to travel?",
+    ],
     "fallback": ["Sorry, I didn't understand that. Could you rephrase?"],
     "offer_handoff": ["Would you like me to connect you with a person?"],
     "greet": ["Hi! How can I help you today?"],
@@ -112,8 +150,8 @@ REPLIES = {
 FIRST = ["jane", "li.wei", "marco", "sofia", "ahmed", "olga", "kenji", "maria", "tom", "fatima"]
 DOMAINS = ["example.com", "mail.example.org", "corp.example.net"]
 TAGS = ["billing", "bug", "angry-customer", "good-example", "training-data", "escalate", "vip", "wrong-intent"]
-RARE_WORD = "chargeback"   # ~0.05 % of visitor messages
-COMMON_WORD = "order"      # in a large share of messages
+RARE_WORD = "chargeback"  # ~0.05 % of visitor messages
+COMMON_WORD = "order"  # in a large share of messages
 
 
 def _pii(rng: random.Random) -> str:
@@ -122,12 +160,17 @@ def _pii(rng: random.Random) -> str:
         return f" my email is {rng.choice(FIRST)}{rng.randint(1, 99)}@{rng.choice(DOMAINS)}"
     if r < 0.85:
         return f" call me on +1 (555) {rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
-    return f" card {rng.randint(4000, 4999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    return (
+        f" card {rng.randint(4000, 4999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    )
 
 
 def _fill(template: str, rng: random.Random) -> str:
-    return template.format(order=f"#{rng.randint(100000, 999999)}", street=f"{rng.randint(1, 200)} Main Street",
-                           date=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+    return template.format(
+        order=f"#{rng.randint(100000, 999999)}",
+        street=f"{rng.randint(1, 200)} Main Street",
+        date=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+    )
 
 
 class _Copy:
@@ -152,15 +195,24 @@ class _Copy:
         self.rows += 1
 
 
-CONV_COLS = ("id, bot_id, visitor_id, user_id, channel, status, tracker, locale, csat, started_at, "
-             "last_activity_at, ended_at")
-MSG_COLS = ("id, conversation_id, seq, role, text, client_id, reply_to_id, intent, confidence, entities, action, "
-            "model, prompt_tokens, completion_tokens, time_to_first_token_ms, total_time_ms, quick_replies, "
-            "citations, feedback, feedback_comment, created_at")
+CONV_COLS = (
+    "id, bot_id, visitor_id, user_id, channel, status, tracker, locale, csat, started_at, last_activity_at, ended_at"
+)
+MSG_COLS = (
+    "id, conversation_id, seq, role, text, client_id, reply_to_id, intent, confidence, entities, action, "
+    "model, prompt_tokens, completion_tokens, time_to_first_token_ms, total_time_ms, quick_replies, "
+    "citations, feedback, feedback_comment, created_at"
+)
 
 
-def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = None, days: int = 90,
-             seed: int = 42, now: datetime | None = None) -> dict[str, Any]:
+def generate(
+    *,
+    conversations: int,
+    bot_slugs: list[tuple[str, str]] | None = None,
+    days: int = 90,
+    seed: int = 42,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Create the bots (with their intents) and `conversations` conversations via COPY. Returns stats."""
     from django.db import connection, transaction
 
@@ -169,7 +221,7 @@ def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = No
 
     rng = random.Random(seed)
     started = time.perf_counter()
-    now = now or datetime.now(dt_timezone.utc)
+    now = now or datetime.now(UTC)
     bots = []
     for slug, name in bot_slugs or BOTS:
         bot, _ = Bot.objects.get_or_create(slug=slug, defaults={"name": name})
@@ -212,8 +264,29 @@ def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = No
                 text += _pii(rng)
             if rng.random() < 0.0005:
                 text += f" I will file a {RARE_WORD} with my bank"
-            msgs.add(msg_id, conv_id, seq, "user", text, None, None, intent, confidence, "[]", "", "", None, None,
-                     None, None, "{}", "[]", "", "", t)
+            msgs.add(
+                msg_id,
+                conv_id,
+                seq,
+                "user",
+                text,
+                None,
+                None,
+                intent,
+                confidence,
+                "[]",
+                "",
+                "",
+                None,
+                None,
+                None,
+                None,
+                "{}",
+                "[]",
+                "",
+                "",
+                t,
+            )
             conv_msg_ids.append(msg_id)
             t += timedelta(seconds=rng.uniform(0.5, 4))
             # The bot's reply
@@ -241,15 +314,48 @@ def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = No
                 total = int(rng.uniform(15, 120))
             feedback = rng.choices(("", "up", "down"), weights=(90, 7, 3))[0]
             comment = "wrong answer" if feedback == "down" and rng.random() < 0.3 else ""
-            msgs.add(msg_id, conv_id, seq, "bot", reply, None, user_id_msg, intent, confidence, "[]", action,
-                     model or "", pt, ct, ttft, total, "{}", "[]", feedback, comment, t)
+            msgs.add(
+                msg_id,
+                conv_id,
+                seq,
+                "bot",
+                reply,
+                None,
+                user_id_msg,
+                intent,
+                confidence,
+                "[]",
+                action,
+                model or "",
+                pt,
+                ct,
+                ttft,
+                total,
+                "{}",
+                "[]",
+                feedback,
+                comment,
+                t,
+            )
             conv_msg_ids.append(msg_id)
             t += timedelta(seconds=rng.uniform(3, 60))
         status = "handoff" if handoff and rng.random() < 0.4 else rng.choices(("closed", "open"), weights=(7, 3))[0]
         csat = rng.choices((1, 2, 3, 4, 5), weights=(8, 7, 15, 35, 35))[0] if rng.random() < 0.15 else None
         user_id = f"{rng.choice(FIRST)}@{rng.choice(DOMAINS)}" if rng.random() < 0.2 else ""
-        convs.add(conv_id, bot.pk, f"v{rng.getrandbits(48):012x}", user_id, "widget" if rng.random() < 0.9 else "api",
-                  status, "{}", locale, csat, conv_start, t, t if status == "closed" else None)
+        convs.add(
+            conv_id,
+            bot.pk,
+            f"v{rng.getrandbits(48):012x}",
+            user_id,
+            "widget" if rng.random() < 0.9 else "api",
+            status,
+            "{}",
+            locale,
+            csat,
+            conv_start,
+            t,
+            t if status == "closed" else None,
+        )
         if rng.random() < 0.03:
             for tag in rng.sample(tags, rng.randint(1, 2)):
                 ctags.add(conv_id, tag.pk, None, t)
@@ -260,31 +366,48 @@ def generate(*, conversations: int, bot_slugs: list[tuple[str, str]] | None = No
     with transaction.atomic(), connection.cursor() as cur:
         raw = cur.cursor if hasattr(cur, "cursor") else cur
         for table_name, cols, data in (
-                ("bots_conversation", CONV_COLS, convs), ("bots_message", MSG_COLS, msgs),
-                ("analytics_conversationtag", "conversation_id, tag_id, created_by_id, created_at", ctags),
-                ("analytics_messagetag", "message_id, tag_id, created_by_id, created_at", mtags)):
+            ("bots_conversation", CONV_COLS, convs),
+            ("bots_message", MSG_COLS, msgs),
+            ("analytics_conversationtag", "conversation_id, tag_id, created_by_id, created_at", ctags),
+            ("analytics_messagetag", "message_id, tag_id, created_by_id, created_at", mtags),
+        ):
             if not data.rows:
                 continue
             with raw.copy(f"COPY {table_name} ({cols}) FROM STDIN") as copy:
                 copy.write(data.buf.getvalue())
         for table_name in ("bots_conversation", "bots_message"):
-            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
-                        f"(SELECT max(id) FROM {table_name}))")
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), (SELECT max(id) FROM {table_name}))"
+            )
     copy_seconds = time.perf_counter() - started - gen_seconds
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")  # what autovacuum does soon after a bulk load
-    return {"conversations": convs.rows, "messages": msgs.rows, "conversation_tags": ctags.rows,
-            "message_tags": mtags.rows, "python_s": gen_seconds, "copy_s": copy_seconds,
-            "total_s": time.perf_counter() - started, "bots": bots}
+    return {
+        "conversations": convs.rows,
+        "messages": msgs.rows,
+        "conversation_tags": ctags.rows,
+        "message_tags": mtags.rows,
+        "python_s": gen_seconds,
+        "copy_s": copy_seconds,
+        "total_s": time.perf_counter() - started,
+        "bots": bots,
+    }
 
 
 # --- Measuring ----------------------------------------------------------------------------------
 
 
 def setup_django() -> object | None:
-    return setup_django_with_own_database(prefix="analytics-bench-pg-", extra_env={
-        "DEBUG": "0", "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost"})
+    return setup_django_with_own_database(
+        prefix="analytics-bench-pg-",
+        extra_env={
+            "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+        },
+    )
 
 
 def _rss_kb() -> int:
@@ -299,7 +422,7 @@ def time_get(client: Any, url: str, reps: int, *, cold: bool = False) -> dict[st
 
     sql: list[str] = []
 
-    def capture(execute, query, params, many, context):  # type: ignore[no-untyped-def]
+    def capture(execute, query, params, many, context):
         sql.append(query)
         return execute(query, params, many, context)
 
@@ -337,9 +460,15 @@ def time_export(client: Any, url: str) -> dict[str, Any]:
             peak = max(peak, _rss_kb())
     total = time.perf_counter() - t0
     peak = max(peak, _rss_kb())
-    return {"ttfb_ms": ttfb or 0.0, "total_ms": total * 1000, "rows": lines, "bytes": nbytes,
-            "rows_per_s": lines / total if total else 0.0, "rss_growth_mb": (peak - rss0) / 1024,
-            "maxrss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss0) / 1024}
+    return {
+        "ttfb_ms": ttfb or 0.0,
+        "total_ms": total * 1000,
+        "rows": lines,
+        "bytes": nbytes,
+        "rows_per_s": lines / total if total else 0.0,
+        "rss_growth_mb": (peak - rss0) / 1024,
+        "maxrss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss0) / 1024,
+    }
 
 
 def scenarios(bot_slug: str, intent: str, tag: str, today: Any) -> list[tuple[str, str]]:
@@ -373,9 +502,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     setup_test_environment()
     stats = generate(conversations=args.conversations)
-    print(f"generated {stats['conversations']} conversations, {stats['messages']} messages in "
-          f"{stats['total_s']:.1f} s (python {stats['python_s']:.1f} s, COPY {stats['copy_s']:.1f} s, "
-          f"VACUUM ANALYZE {stats['total_s'] - stats['python_s'] - stats['copy_s']:.1f} s)", flush=True)
+    print(
+        f"generated {stats['conversations']} conversations, {stats['messages']} messages in "
+        f"{stats['total_s']:.1f} s (python {stats['python_s']:.1f} s, COPY {stats['copy_s']:.1f} s, "
+        f"VACUUM ANALYZE {stats['total_s'] - stats['python_s'] - stats['copy_s']:.1f} s)",
+        flush=True,
+    )
     bot = stats["bots"][0]
     User = get_user_model()
     analyst = User.objects.create(username="bench-analyst", password="!")
@@ -394,8 +526,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pages += [
             ("detail", f"/analytics/conversations/{detail_id}/"),
             ("metrics page", "/analytics/metrics/"),
-            ("metrics page: bot, 30 days", f"/analytics/metrics/?bot={bot.slug}&date_from="
-                                           f"{(today - timedelta(days=30)).isoformat()}"),
+            (
+                "metrics page: bot, 30 days",
+                f"/analytics/metrics/?bot={bot.slug}&date_from={(today - timedelta(days=30)).isoformat()}",
+            ),
             ("GET /api/v1/metrics/", "/api/v1/metrics/"),
             ("unrecognised queue", "/analytics/unrecognised/"),
         ]
@@ -407,10 +541,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for label, cold in variants:
                 r = time_get(client, url, args.reps, cold=cold)
                 rows.append({"user": who, "page": label, "base": name, "url": url, **r})
-                print(f"  {who:8} {label:44} p50 {r['p50']:8.1f} ms  p95 {r['p95']:8.1f} ms  {r['queries']} queries",
-                      flush=True)
+                print(
+                    f"  {who:8} {label:44} p50 {r['p50']:8.1f} ms  p95 {r['p95']:8.1f} ms  {r['queries']} queries",
+                    flush=True,
+                )
         # Deep paging with the keyset cursor: follow 49 "next" links, then time page 50.
         import re as _re
+
         url = "/analytics/conversations/"
         for _ in range(49):
             html = client.get(url).content.decode()
@@ -420,8 +557,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             url = "/analytics/conversations/?" + m.group(1).replace("&amp;", "&")
         r = time_get(client, url, args.reps)
         rows.append({"user": who, "page": "list: page 50 (keyset cursor)", "url": url, **r})
-        print(f"  {who:8} {'list: page 50':32} p50 {r['p50']:8.1f} ms  p95 {r['p95']:8.1f} ms  {r['queries']} queries",
-              flush=True)
+        print(
+            f"  {who:8} {'list: page 50':32} p50 {r['p50']:8.1f} ms  p95 {r['p95']:8.1f} ms  {r['queries']} queries",
+            flush=True,
+        )
 
     client = Client()
     client.force_login(analyst)
@@ -431,8 +570,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         url = f"/analytics/export/{kind}?bot={bot.slug}&date_from={since}"
         r = time_export(client, url)
         exports.append({"kind": kind, **r})
-        print(f"  export {kind}: ttfb {r['ttfb_ms']:.0f} ms, total {r['total_ms']:.0f} ms, {r['rows']} lines, "
-              f"{r['rows_per_s']:.0f} lines/s, RSS +{r['rss_growth_mb']:.1f} MB", flush=True)
+        print(
+            f"  export {kind}: ttfb {r['ttfb_ms']:.0f} ms, total {r['total_ms']:.0f} ms, {r['rows']} lines, "
+            f"{r['rows_per_s']:.0f} lines/s, RSS +{r['rss_growth_mb']:.1f} MB",
+            flush=True,
+        )
     for s in ("bots",):
         stats.pop(s)
     return {"stats": stats, "rows": rows, "exports": exports, "reps": args.reps}
@@ -447,8 +589,17 @@ def render(result: dict[str, Any], baseline: dict[str, Any] | None, args: argpar
     for r in result["rows"]:
         if baseline:
             b = base.get((r["user"], r["page"])) or base.get((r["user"], r.get("base", r["page"])), {})
-            out.append([r["user"], r["page"], f"{b['p95']:.0f}" if b else "-", f"{r['p95']:.0f}", f"{r['p50']:.0f}",
-                        b.get("queries", "-"), r["queries"]])
+            out.append(
+                [
+                    r["user"],
+                    r["page"],
+                    f"{b['p95']:.0f}" if b else "-",
+                    f"{r['p95']:.0f}",
+                    f"{r['p50']:.0f}",
+                    b.get("queries", "-"),
+                    r["queries"],
+                ]
+            )
         else:
             out.append([r["user"], r["page"], f"{r['p50']:.0f}", f"{r['p95']:.0f}", r["queries"]])
     main = table(headers, out)
@@ -456,11 +607,20 @@ def render(result: dict[str, Any], baseline: dict[str, Any] | None, args: argpar
     ex_rows = []
     for e in result["exports"]:
         b = bexp.get(e["kind"])
-        ex_rows.append([e["kind"], f"{e['ttfb_ms']:.0f}" + (f" (without: {b['ttfb_ms']:.0f})" if b else ""),
-                        f"{e['total_ms']:.0f}" + (f" (without: {b['total_ms']:.0f})" if b else ""),
-                        e["rows"], f"{e['rows_per_s']:.0f}", f"{e['rss_growth_mb']:.1f}"])
-    exp = table(["export (analyst, 1 bot, 30 days)", "first byte ms", "total ms", "lines", "lines/s",
-                 "peak RSS growth MB"], ex_rows)
+        ex_rows.append(
+            [
+                e["kind"],
+                f"{e['ttfb_ms']:.0f}" + (f" (without: {b['ttfb_ms']:.0f})" if b else ""),
+                f"{e['total_ms']:.0f}" + (f" (without: {b['total_ms']:.0f})" if b else ""),
+                e["rows"],
+                f"{e['rows_per_s']:.0f}",
+                f"{e['rss_growth_mb']:.1f}",
+            ]
+        )
+    exp = table(
+        ["export (analyst, 1 bot, 30 days)", "first byte ms", "total ms", "lines", "lines/s", "peak RSS growth MB"],
+        ex_rows,
+    )
     return main, exp
 
 
@@ -498,17 +658,20 @@ def main() -> None:
     if args.no_write:
         return
     s = result["stats"]
-    compare_note = ('"without" = the same run before the indexes and query rewrites listed below; "with" = after.'
-                    if baseline else "")
+    compare_note = (
+        '"without" = the same run before the indexes and query rewrites listed below; "with" = after.'
+        if baseline
+        else ""
+    )
     cmd = f"python bench/analytics_scale.py --conversations {s['conversations']} --reps {result['reps']}"
     body = f"""Produced by `bench/analytics_scale.py` (reproduce: `{cmd}`; CI smoke: `--smoke`).
-Embedded PostgreSQL 18 in a temp dir, {s['conversations']:,} conversations / {s['messages']:,} messages over
+Embedded PostgreSQL 18 in a temp dir, {s["conversations"]:,} conversations / {s["messages"]:,} messages over
 90 days across 3 bots (50/30/20 %), ~40 intents (Zipf-like), ~22 % unrecognised visitor messages, handoff
 offers after two fallbacks, feedback on ~10 % of bot replies, CSAT on 15 % of conversations, e-mails/phones/cards
-in ~6 % of visitor messages, tags on 3 % of conversations. Data generation: {s['total_s']:.0f} s
-(Python {s['python_s']:.0f} s, COPY {s['copy_s']:.0f} s, VACUUM ANALYZE {s['total_s'] - s['python_s'] - s['copy_s']:.0f} s).
+in ~6 % of visitor messages, tags on 3 % of conversations. Data generation: {s["total_s"]:.0f} s
+(Python {s["python_s"]:.0f} s, COPY {s["copy_s"]:.0f} s, VACUUM ANALYZE {s["total_s"] - s["python_s"] - s["copy_s"]:.0f} s).
 
-Warm requests through Django's test Client in one process (no network), {result['reps']} timed requests per
+Warm requests through Django's test Client in one process (no network), {result["reps"]} timed requests per
 page after one warm-up; 2 shared cores. The analyst is assigned to the biggest bot (~50 % of the data);
 the admin sees all three bots. "queries" = SQL statements per request (counted with `connection.execute_wrapper`, incl.
 session and permission lookups).

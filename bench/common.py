@@ -43,16 +43,20 @@ def median(values: list[float]) -> float:
 def table(headers: list[str], rows: list[list[object]]) -> str:
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)) + " |"
     rule = "| " + " | ".join("-" * w for w in widths) + " |"
-    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in cells]
     return "\n".join([line, rule, *body])
 
 
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the `## title` section of docs/benchmarks.md."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\nProduced by the scripts in `bench/`; rerun with `make bench`.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else "# Benchmarks\n\nProduced by the scripts in `bench/`; rerun with `make bench`.\n"
+    )
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
@@ -98,8 +102,9 @@ def _start_own_redis_if_needed(prefix: str) -> None:
     from chatplatform.launcher.embedded import free_port, start_redis
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix + "redis-"))
-    _OWN_REDIS, os.environ["REDIS_URL"] = start_redis(data_dir=tmp, port=free_port(), log=tmp / "redis.log",
-                                                      persist=False)
+    _OWN_REDIS, os.environ["REDIS_URL"] = start_redis(
+        data_dir=tmp, port=free_port(), log=tmp / "redis.log", persist=False
+    )
 
 
 def stop_own_redis() -> None:

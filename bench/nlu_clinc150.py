@@ -6,7 +6,7 @@
     python bench/nlu_clinc150.py --pure --method both      # frozen vs. fine-tuned side by side
     python bench/nlu_clinc150.py --pure --method finetune  # only the fine-tuned encoder
 
-`--method`: `frozen` (logistic regression + 1-NN on frozen MiniLM), `finetune` (`bots.pipeline.nlu_finetune`:
+`--method`: `frozen` (logistic regression + 1-NN on frozen MiniLM), `finetune` (`engine.nlu_finetune`:
 MiniLM's top layers tuned first; the product default) or `both` (side by side in one run).
 
 Three bots per method: the full training set, the full set plus oos_train as the reserved
@@ -81,8 +81,13 @@ def evaluate(parse: Callable[[str], tuple[str | None, str | None]], test: Pairs,
         predicted, _ = parse(text)
         latencies.append((time.perf_counter() - started) * 1000)
         rejected += predicted is None
-    return {"accuracy": correct / len(test), "top1": top1 / len(test), "oos_recall": rejected / len(oos),
-            "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99)}
+    return {
+        "accuracy": correct / len(test),
+        "top1": top1 / len(test),
+        "oos_recall": rejected / len(oos),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+    }
 
 
 # Val is a little easier than test: picking at target + 1 point keeps test above the target.
@@ -91,12 +96,14 @@ ACCURACY_MARGIN = 0.01
 
 def training_sets(data: dict[str, Pairs]) -> list[tuple[str, Pairs, float]]:
     """(label, training pairs, in-scope accuracy target) for each bot the benchmark builds."""
-    from bots.pipeline.nlu import OUT_OF_SCOPE_INTENT
+    from engine.nlu import OUT_OF_SCOPE_INTENT
 
     out_of_scope = [(text, OUT_OF_SCOPE_INTENT) for text, _ in data["oos_train"]]
-    return [("full", data["train"], 0.955),
-            ("full + out_of_scope phrases", data["train"] + out_of_scope, 0.955),
-            ("10-shot", few_shot(data["train"], 10), 0.88)]
+    return [
+        ("full", data["train"], 0.955),
+        ("full + out_of_scope phrases", data["train"] + out_of_scope, 0.955),
+        ("10-shot", few_shot(data["train"], 10), 0.88),
+    ]
 
 
 ParseFn = Callable[[str], object]
@@ -104,9 +111,9 @@ ParseFn = Callable[[str], object]
 
 def calibrate(parse_raw: ParseFn, data: dict[str, Pairs], target: float) -> float:
     """The bot's threshold from val/oos_val only, with the product's rule
-    (`bots.pipeline.nlu_calibration.pick_threshold`, as `manage.py evaluate_nlu` uses it).
+    (`engine.nlu_calibration.pick_threshold`, as `manage.py evaluate_nlu` uses it).
     `parse_raw(text)` parses at threshold 0 (a ParseResult)."""
-    from bots.pipeline.nlu_calibration import pick_threshold, scored
+    from engine.nlu_calibration import pick_threshold, scored
 
     examples = [scored(intent, parse_raw(text)) for text, intent in data["val"] + data["oos_val"]]  # type: ignore[arg-type]
     return pick_threshold(examples, target + ACCURACY_MARGIN).threshold
@@ -121,8 +128,9 @@ def _decision(result: object) -> tuple[str | None, str | None]:
 
 
 def run_pure(data: dict[str, Pairs], threshold: float | None, method: str, options: dict) -> list[list[object]]:
-    from bots.pipeline.embeddings import SentenceEmbedder
-    from bots.pipeline.nlu import IntentParser, train_with_strategy
+    from engine.embeddings import SentenceEmbedder
+    from engine.nlu import IntentParser
+    from engine.nlu_strategies import train_with_strategy
 
     embedder = SentenceEmbedder(torch_threads=1)  # as the worker (NLU_TORCH_THREADS)
     embedder.warm_up()
@@ -135,9 +143,15 @@ def run_pure(data: dict[str, Pairs], threshold: float | None, method: str, optio
         parser = IntentParser(model, embedder)
         picked = calibrate(lambda text: parser.parse(text, 0.0), data, target) if threshold is None else threshold
         embedder.clear_cache()
-        rows.append(_row(f"{method}, {label}", len(train_pairs), picked,
-                         evaluate(lambda text: _decision(parser.parse(text, picked)), data["test"], data["oos_test"]),
-                         train_seconds))
+        rows.append(
+            _row(
+                f"{method}, {label}",
+                len(train_pairs),
+                picked,
+                evaluate(lambda text: _decision(parser.parse(text, picked)), data["test"], data["oos_test"]),
+                train_seconds,
+            )
+        )
     return rows
 
 
@@ -153,7 +167,9 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str, options
     from django.core.management import call_command
 
     from bots.models import Bot
-    from bots.services.nlu import _embedder, nlu_model_train, nlu_parse
+    from inference_worker.embedder import worker_embedder
+    from nlu.services.parsing import nlu_parse
+    from nlu.services.training import nlu_model_train
 
     settings.NLU_TRAINING_STRATEGY = method
     settings.NLU_FINETUNE_OPTIONS = options
@@ -169,7 +185,7 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str, options
                 writer.writerows(train_pairs)
             call_command("import_nlu", slug, str(path), verbosity=0)
         bot = Bot.objects.get(slug=slug)
-        _embedder().clear_cache()
+        worker_embedder().clear_cache()
         started = time.perf_counter()
         nlu_model_train(bot=bot, strategy=method)
         train_seconds = time.perf_counter() - started
@@ -177,21 +193,44 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str, options
         picked = calibrate(lambda text: nlu_parse(bot=bot, text=text), data, target) if threshold is None else threshold
         Bot.objects.filter(pk=bot.pk).update(nlu_threshold=picked)
         bot.refresh_from_db()
-        _embedder().clear_cache()
-        rows.append(_row(f"{method}, {label}", len(train_pairs), picked,
-                         evaluate(lambda text: _decision(nlu_parse(bot=bot, text=text)), data["test"], data["oos_test"]),
-                         train_seconds))
+        worker_embedder().clear_cache()
+        rows.append(
+            _row(
+                f"{method}, {label}",
+                len(train_pairs),
+                picked,
+                evaluate(lambda text: _decision(nlu_parse(bot=bot, text=text)), data["test"], data["oos_test"]),
+                train_seconds,
+            )
+        )
     return rows
 
 
 def _row(label: str, examples: int, threshold: float, metrics: dict[str, float], train_seconds: float) -> list[object]:
-    return [label, examples, f"{threshold:.3f}", f"{metrics['accuracy'] * 100:.1f} %", f"{metrics['top1'] * 100:.1f} %",
-            f"{metrics['oos_recall'] * 100:.1f} %", f"{metrics['p50_ms']:.1f}", f"{metrics['p99_ms']:.1f}",
-            f"{train_seconds:.1f}"]
+    return [
+        label,
+        examples,
+        f"{threshold:.3f}",
+        f"{metrics['accuracy'] * 100:.1f} %",
+        f"{metrics['top1'] * 100:.1f} %",
+        f"{metrics['oos_recall'] * 100:.1f} %",
+        f"{metrics['p50_ms']:.1f}",
+        f"{metrics['p99_ms']:.1f}",
+        f"{train_seconds:.1f}",
+    ]
 
 
-HEADERS = ["method, training set", "examples", "threshold (val)", "in-scope accuracy", "top-1 (no threshold)", "oos recall",
-           "parse p50 ms", "parse p99 ms", "train s (incl. embedding)"]
+HEADERS = [
+    "method, training set",
+    "examples",
+    "threshold (val)",
+    "in-scope accuracy",
+    "top-1 (no threshold)",
+    "oos recall",
+    "parse p50 ms",
+    "parse p99 ms",
+    "train s (incl. embedding)",
+]
 
 
 FINDINGS = """
@@ -249,11 +288,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pure", action="store_true", help="plain-Python pipeline, no database")
     parser.add_argument("--smoke", action="store_true", help="8 intents, small subset; does not update the doc")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="evaluate at this threshold instead of the one picked on val/oos_val")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="evaluate at this threshold instead of the one picked on val/oos_val",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    parser.add_argument("--method", choices=("frozen", "finetune", "both"), default="both",
-                        help="classifier training strategy (both = side by side)")
+    parser.add_argument(
+        "--method",
+        choices=("frozen", "finetune", "both"),
+        default="both",
+        help="classifier training strategy (both = side by side)",
+    )
     args = parser.parse_args()
 
     data = load(args.smoke)
@@ -276,18 +323,24 @@ def main() -> None:
     text = table(HEADERS, rows)
     print(text)
     if not args.smoke and not args.no_write:
-        mode = "plain-Python pipeline (`--pure`)" if args.pure else "import_nlu -> nlu_model_train -> nlu_parse, PostgreSQL"
+        mode = (
+            "plain-Python pipeline (`--pure`)"
+            if args.pure
+            else "import_nlu -> nlu_model_train -> nlu_parse, PostgreSQL"
+        )
         command = f"python bench/nlu_clinc150.py{' --pure' if args.pure else ''} --method {args.method}"
-        body = (f"`{command}` - {mode}. Each bot is built from a training set of data_full.json, trained "
-                "with the method, its threshold picked on val/oos_val only (the highest out-of-scope recall "
-                "that keeps val in-scope accuracy >= target + 1 pt; targets 95.5 % full, 88 % 10-shot), then "
-                "evaluated once on test + oos_test; a below-threshold in-scope answer counts as wrong. "
-                "`frozen` = logistic regression (+ word/char n-grams from 40 phrases per intent) and 1-NN "
-                "similarity on the frozen MiniLM embedding, confidence sqrt(p * sim); `finetune` = the same on "
-                "MiniLM with its top 3 layers tuned on the bot's phrases (`bots/pipeline/nlu_finetune.py`; the "
-                "product default, served after the frozen model). `+ out_of_scope phrases` adds oos_train as "
-                "the reserved `out_of_scope` intent. 2-core CPU; parse latency is one message at a time.\n\n"
-                f"{text}\n{FINDINGS}")
+        body = (
+            f"`{command}` - {mode}. Each bot is built from a training set of data_full.json, trained "
+            "with the method, its threshold picked on val/oos_val only (the highest out-of-scope recall "
+            "that keeps val in-scope accuracy >= target + 1 pt; targets 95.5 % full, 88 % 10-shot), then "
+            "evaluated once on test + oos_test; a below-threshold in-scope answer counts as wrong. "
+            "`frozen` = logistic regression (+ word/char n-grams from 40 phrases per intent) and 1-NN "
+            "similarity on the frozen MiniLM embedding, confidence sqrt(p * sim); `finetune` = the same on "
+            "MiniLM with its top 3 layers tuned on the bot's phrases (`bots/pipeline/nlu_finetune.py`; the "
+            "product default, served after the frozen model). `+ out_of_scope phrases` adds oos_train as "
+            "the reserved `out_of_scope` intent. 2-core CPU; parse latency is one message at a time.\n\n"
+            f"{text}\n{FINDINGS}"
+        )
         write_section("NLU on CLINC150", body)
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.urls import URLPattern
+    from django_stubs_ext import StrOrPromise
 
 from bots.models import (
     ApiKey,
@@ -30,8 +34,8 @@ from bots.models import (
     TrainingPhrase,
 )
 from bots.services.api_keys import api_key_issue
-from bots.services.knowledge import knowledge_changed
-from bots.services.nlu import nlu_training_data_changed
+from knowledge.services.changes import knowledge_changed
+from nlu.services.scheduling import nlu_training_data_changed
 
 
 class RetrainsOnSaveMixin:
@@ -60,19 +64,40 @@ class BotAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "language")
     search_fields = ("name", "slug", "public_key")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("public_key", "embed_snippet", "secret", "nlu_data_version", "created_at", "updated_at",
-                       "test_console")
+    readonly_fields = (
+        "public_key",
+        "embed_snippet",
+        "secret",
+        "nlu_data_version",
+        "created_at",
+        "updated_at",
+        "test_console",
+    )
     inlines = [IntentInline]
     fieldsets = (
         (None, {"fields": ("name", "slug", "is_active", "test_console")}),
         (_("Persona and replies"), {"fields": ("persona", "greeting", "fallback_text", "handoff_text")}),
-        (_("Understanding"), {"fields": ("nlu_threshold", "fallbacks_before_handoff", "generate_when_out_of_scope",
-                                         "nlu_data_version")}),
+        (
+            _("Understanding"),
+            {"fields": ("nlu_threshold", "fallbacks_before_handoff", "generate_when_out_of_scope", "nlu_data_version")},
+        ),
         (_("LLM"), {"fields": ("llm_model", "llm_temperature", "llm_max_tokens")}),
-        (_("Widget and embedding"), {"fields": ("allowed_origins", "embed_snippet", "public_key", "widget_title",
-                                                "widget_color", "widget_position", "avatar_url", "language")}),
-        (_("Identity verification"), {"fields": ("require_identity_verification", "secret"),
-                                      "classes": ("collapse",)}),
+        (
+            _("Widget and embedding"),
+            {
+                "fields": (
+                    "allowed_origins",
+                    "embed_snippet",
+                    "public_key",
+                    "widget_title",
+                    "widget_color",
+                    "widget_position",
+                    "avatar_url",
+                    "language",
+                )
+            },
+        ),
+        (_("Identity verification"), {"fields": ("require_identity_verification", "secret"), "classes": ("collapse",)}),
         (_("Timestamps"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
@@ -84,30 +109,42 @@ class BotAdmin(admin.ModelAdmin):
         return getattr(bot, "_intent_count", 0)
 
     @admin.display(description=_("Test console"))
-    def test_console(self, bot: Bot) -> str:
+    def test_console(self, bot: Bot) -> StrOrPromise:
         if not bot.pk:
             return _("Save the bot first.")
-        return format_html('<a class="button" href="{}">{}</a>', reverse("admin:bots_bot_console", args=[bot.pk]),
-                           _("Chat with this bot (shows intent, confidence, entities and action per turn)"))
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:bots_bot_console", args=[bot.pk]),
+            _("Chat with this bot (shows intent, confidence, entities and action per turn)"),
+        )
 
-    def get_urls(self) -> list[object]:
-        return [path("<int:bot_id>/console/", self.admin_site.admin_view(self.console_view), name="bots_bot_console"),
-                *super().get_urls()]
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("<int:bot_id>/console/", self.admin_site.admin_view(self.console_view), name="bots_bot_console"),
+            *super().get_urls(),
+        ]
 
     def console_view(self, request: HttpRequest, bot_id: int) -> TemplateResponse:
         bot = get_object_or_404(Bot, pk=bot_id)
         if not self.has_change_permission(request, bot):
             raise PermissionDenied
-        context = {**self.admin_site.each_context(request), "bot": bot, "opts": self.model._meta,
-                   "title": _("Test console: %(name)s") % {"name": bot.name}}
+        context = {
+            **self.admin_site.each_context(request),
+            "bot": bot,
+            "opts": self.model._meta,
+            "title": _("Test console: %(name)s") % {"name": bot.name},
+        }
         return TemplateResponse(request, "admin/bots/bot/console.html", context)
 
     @admin.display(description=_("Embed snippet"))
     def embed_snippet(self, bot: Bot) -> str:
         from django.conf import settings
 
-        return format_html('<code>&lt;script src="{}/static/widget/chatplatform.js" data-bot="{}" async&gt;&lt;/script&gt;</code>',
-                           settings.PUBLIC_BASE_URL, bot.public_key)
+        return format_html(
+            '<code>&lt;script src="{}/static/widget/chatplatform.js" data-bot="{}" async&gt;&lt;/script&gt;</code>',
+            settings.PUBLIC_BASE_URL,
+            bot.public_key,
+        )
 
 
 class TrainingPhraseInline(admin.TabularInline):
@@ -188,8 +225,17 @@ class NluModelAdmin(admin.ModelAdmin):
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ("seq", "role", "text", "intent", "confidence", "action", "time_to_first_token_ms", "total_time_ms",
-              "feedback")
+    fields = (
+        "seq",
+        "role",
+        "text",
+        "intent",
+        "confidence",
+        "action",
+        "time_to_first_token_ms",
+        "total_time_ms",
+        "feedback",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -205,8 +251,18 @@ class ConversationAdmin(admin.ModelAdmin):
     list_filter = ("bot", "channel", "status", "started_at")
     search_fields = ("visitor_id", "user_id", "messages__text")
     list_select_related = ("bot",)
-    readonly_fields = ("bot", "visitor_id", "user_id", "channel", "tracker", "started_at", "last_activity_at",
-                       "ended_at", "csat", "locale")
+    readonly_fields = (
+        "bot",
+        "visitor_id",
+        "user_id",
+        "channel",
+        "tracker",
+        "started_at",
+        "last_activity_at",
+        "ended_at",
+        "csat",
+        "locale",
+    )
     inlines = [MessageInline]
     date_hierarchy = "started_at"
     show_full_result_count = False  # counting 100k+ rows on every page view is slow
@@ -218,7 +274,7 @@ class ApiKeyForm(forms.ModelForm):
         fields = ("name", "is_active", "all_bots", "bots")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = cast("dict[str, Any]", super().clean())  # ModelForm.clean returns cleaned_data
         # Same rule as api_key_create: a scope or the explicit flag, never both, never neither (an
         # empty scope reaches no bot; it used to mean every bot, issue #9).
         if bool(cleaned.get("bots")) == bool(cleaned.get("all_bots")):
@@ -248,5 +304,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         raw_key = None if change else api_key_issue(obj)
         super().save_model(request, obj, form, change)
         if raw_key:
-            messages.warning(request, format_html(
-                _("New API key (shown once, stored only as a hash): {}"), format_html("<code>{}</code>", raw_key)))
+            messages.warning(
+                request,
+                format_html(
+                    cast(str, _("New API key (shown once, stored only as a hash): {}")),
+                    format_html("<code>{}</code>", raw_key),
+                ),
+            )

@@ -39,36 +39,62 @@ class Bot(models.Model):
         RIGHT = "right", _("Bottom right")
         LEFT = "left", _("Bottom left")
 
-    slug = models.SlugField(max_length=64, unique=True, help_text=_("Also the `model` name in the OpenAI-compatible API."))
+    slug = models.SlugField(
+        max_length=64, unique=True, help_text=_("Also the `model` name in the OpenAI-compatible API.")
+    )
     name = models.CharField(max_length=120)
-    public_key = models.CharField(max_length=64, unique=True, default=new_public_key, editable=False,
-                                  help_text=_("Goes in the widget's data-bot attribute; not a secret."))
-    secret = models.CharField(max_length=64, default=new_bot_secret, editable=False,
-                              help_text=_("Signs identity verification hashes (HMAC-SHA256 of user_id)."))
-    persona = models.TextField(blank=True, default="You are a friendly, concise customer-service assistant.",
-                               help_text=_("System prompt for generated replies."))
+    public_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_public_key,
+        editable=False,
+        help_text=_("Goes in the widget's data-bot attribute; not a secret."),
+    )
+    secret = models.CharField(
+        max_length=64,
+        default=new_bot_secret,
+        editable=False,
+        help_text=_("Signs identity verification hashes (HMAC-SHA256 of user_id)."),
+    )
+    persona = models.TextField(
+        blank=True,
+        default="You are a friendly, concise customer-service assistant.",
+        help_text=_("System prompt for generated replies."),
+    )
     greeting = models.CharField(max_length=500, blank=True, default="Hi! How can I help you today?")
     fallback_text = models.CharField(max_length=500, default="Sorry, I didn't understand that. Could you rephrase?")
     handoff_text = models.CharField(max_length=500, default="Would you like me to connect you with a person?")
-    nlu_threshold = models.FloatField(default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-                                      help_text=_("Intent confidence below this is out of scope (fallback)."))
+    nlu_threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("Intent confidence below this is out of scope (fallback)."),
+    )
     fallbacks_before_handoff = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
     generate_when_out_of_scope = models.BooleanField(
-        default=True, help_text=_("Answer out-of-scope messages with the LLM instead of the fallback text."))
+        default=True, help_text=_("Answer out-of-scope messages with the LLM instead of the fallback text.")
+    )
     llm_model = models.CharField(max_length=200, blank=True, help_text=_("Empty: the server's default model."))
     llm_temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    llm_max_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)])
-    allowed_origins = ArrayField(models.CharField(max_length=255), default=list, blank=True,
-                                 help_text=_("Exact origins allowed to embed the widget, e.g. https://shop.example.com"))
+    llm_max_tokens = models.PositiveIntegerField(
+        default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)]
+    )
+    allowed_origins = ArrayField(
+        models.CharField(max_length=255),
+        default=list,
+        blank=True,
+        help_text=_("Exact origins allowed to embed the widget, e.g. https://shop.example.com"),
+    )
     require_identity_verification = models.BooleanField(default=False)
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.AUTO)
     widget_title = models.CharField(max_length=80, blank=True)
-    widget_color = models.CharField(max_length=7, default="#2563eb",
-                                    validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a #rrggbb colour."))])
+    widget_color = models.CharField(
+        max_length=7, default="#2563eb", validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a #rrggbb colour."))]
+    )
     widget_position = models.CharField(max_length=5, choices=WidgetPosition.choices, default=WidgetPosition.RIGHT)
     avatar_url = models.URLField(blank=True)
-    nlu_data_version = models.PositiveIntegerField(default=1, editable=False,
-                                                   help_text=_("Bumped whenever training data changes."))
+    nlu_data_version = models.PositiveIntegerField(
+        default=1, editable=False, help_text=_("Bumped whenever training data changes.")
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,9 +102,15 @@ class Bot(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(nlu_threshold__gte=0) & Q(nlu_threshold__lte=1), name="bot_threshold_0_1"),
-            models.CheckConstraint(condition=Q(llm_temperature__gte=0) & Q(llm_temperature__lte=2), name="bot_temperature_0_2"),
-            models.CheckConstraint(condition=Q(llm_max_tokens__gte=1) & Q(llm_max_tokens__lte=4096), name="bot_max_tokens_range"),
+            models.CheckConstraint(
+                condition=Q(nlu_threshold__gte=0) & Q(nlu_threshold__lte=1), name="bot_threshold_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(llm_temperature__gte=0) & Q(llm_temperature__lte=2), name="bot_temperature_0_2"
+            ),
+            models.CheckConstraint(
+                condition=Q(llm_max_tokens__gte=1) & Q(llm_max_tokens__lte=4096), name="bot_max_tokens_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -91,7 +123,9 @@ class Intent(models.Model):
         GENERATE = "generate", _("Generate with the LLM")
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="intents")
-    name = models.CharField(max_length=120, validators=[RegexValidator(r"^[\w.\-:/]+$", _("Letters, digits, _ . - : / only."))])
+    name = models.CharField(
+        max_length=120, validators=[RegexValidator(r"^[\w.\-:/]+$", _("Letters, digits, _ . - : / only."))]
+    )
     description = models.CharField(max_length=500, blank=True)
     response_mode = models.CharField(max_length=10, choices=ResponseMode.choices, default=ResponseMode.TEMPLATE)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -169,7 +203,9 @@ class FormSlot(models.Model):
 
     intent = models.ForeignKey(Intent, on_delete=models.CASCADE, related_name="form_slots")
     name = models.CharField(max_length=80, validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", _("lower_snake_case"))])
-    entity = models.CharField(max_length=80, help_text=_("Entity that fills it: a bot entity or email, phone, number, date, time, text."))
+    entity = models.CharField(
+        max_length=80, help_text=_("Entity that fills it: a bot entity or email, phone, number, date, time, text.")
+    )
     prompt = models.CharField(max_length=500)
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -219,7 +255,11 @@ class NluModel(models.Model):
     class Meta:
         ordering = ["bot", "-data_version"]
         get_latest_by = "data_version"
-        constraints = [models.UniqueConstraint(fields=["bot", "data_version", "strategy"], name="nlu_model_unique_version_strategy")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bot", "data_version", "strategy"], name="nlu_model_unique_version_strategy"
+            )
+        ]
 
 
 class Conversation(models.Model):
@@ -240,7 +280,9 @@ class Conversation(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     tracker = models.JSONField(default=dict, blank=True, help_text=_("Dialogue state: slots, form, fallbacks."))
     locale = models.CharField(max_length=16, blank=True)
-    csat = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)])
+    csat = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_activity_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -249,7 +291,9 @@ class Conversation(models.Model):
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["bot", "-started_at"], name="conv_bot_started")]
         constraints = [
-            models.CheckConstraint(condition=Q(csat__isnull=True) | (Q(csat__gte=1) & Q(csat__lte=5)), name="conv_csat_1_5"),
+            models.CheckConstraint(
+                condition=Q(csat__isnull=True) | (Q(csat__gte=1) & Q(csat__lte=5)), name="conv_csat_1_5"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -269,8 +313,9 @@ class Message(models.Model):
     seq = models.PositiveIntegerField(help_text=_("1, 2, 3... within the conversation; clients use it to find gaps."))
     role = models.CharField(max_length=4, choices=Role.choices)
     text = models.TextField()
-    client_id = models.CharField(max_length=64, null=True, blank=True,
-                                 help_text=_("Client-generated id: a retried send is stored once."))
+    client_id = models.CharField(
+        max_length=64, null=True, blank=True, help_text=_("Client-generated id: a retried send is stored once.")
+    )
     reply_to = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="reply")
     intent = models.CharField(max_length=120, blank=True)
     confidence = models.FloatField(null=True, blank=True)
@@ -291,12 +336,17 @@ class Message(models.Model):
         ordering = ["conversation", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
-            models.UniqueConstraint(fields=["conversation", "client_id"], condition=Q(client_id__isnull=False),
-                                    name="message_unique_client_id"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_unique_client_id",
+            ),
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
             models.CheckConstraint(condition=Q(role__in=["user", "bot"]), name="message_role_valid"),
-            models.CheckConstraint(condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
-                                   name="message_confidence_0_1"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                name="message_confidence_0_1",
+            ),
             models.CheckConstraint(condition=Q(reply_to__isnull=True) | Q(role="bot"), name="message_only_bot_replies"),
         ]
         indexes = [
@@ -314,8 +364,12 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=120)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    bots = models.ManyToManyField(Bot, blank=True, related_name="api_keys",
-                                  help_text=_("The bots this key may use. Empty: none, unless 'all bots' is set."))
+    bots = models.ManyToManyField(
+        Bot,
+        blank=True,
+        related_name="api_keys",
+        help_text=_("The bots this key may use. Empty: none, unless 'all bots' is set."),
+    )
     # Explicit, never inferred from an empty `bots`: an empty scope used to mean "every bot", so a
     # key whose only bot was deactivated or deleted silently became a key for every bot (issue #9).
     all_bots = models.BooleanField(default=False, help_text=_("Every active bot, present and future."))

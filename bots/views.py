@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from bots import selectors
-from bots.frames import bot_display_config
 from bots.models import Bot
+from bots.selectors import bot_display_config
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -38,7 +40,7 @@ def widget_config(request: HttpRequest, public_key: str) -> JsonResponse:
     response = JsonResponse(bot_display_config(bot))
     origin = request.headers.get("Origin")
     if selectors.bot_origin_allowed(bot=bot, origin=origin):
-        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Origin"] = cast(str, origin)  # allowed implies present
     response["Vary"] = "Origin"
     response["Cache-Control"] = "public, max-age=60"
     return response

@@ -20,7 +20,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
-from bots.routing import websocket_urlpatterns
+from conversations.ws.routing import websocket_urlpatterns
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +37,18 @@ async def refuse_unknown_websocket(scope: dict[str, Any], receive: Any, send: An
         await send({"type": "websocket.close", "code": 4404})
 
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    # Sessions for the admin's test console; the widget's consumer ignores the user.
-    # The catch-all comes last. (channels routes ASGI apps with Django's re_path, typed for views.)
-    "websocket": AuthMiddlewareStack(URLRouter([
-        *websocket_urlpatterns,
-        re_path(r"", refuse_unknown_websocket),  # type: ignore[arg-type]
-    ])),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Sessions for the admin's test console; the widget's consumer ignores the user.
+        # The catch-all comes last. (channels routes ASGI apps with Django's re_path, typed for views.)
+        "websocket": AuthMiddlewareStack(
+            URLRouter(
+                [
+                    *websocket_urlpatterns,
+                    re_path(r"", refuse_unknown_websocket),  # type: ignore[arg-type]
+                ]
+            )
+        ),
+    }
+)

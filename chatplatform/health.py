@@ -23,6 +23,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from chatplatform.celery import app
 from chatplatform.middleware import client_ip, ip_in, parse_ip
 
 log = structlog.get_logger(__name__)
@@ -42,8 +43,6 @@ def _check_redis() -> str:
 
 
 def _check_worker() -> str:
-    from chatplatform.celery import app
-
     # A fresh broker connection, not the pool's: a pooled one may be stale after a Redis restart.
     with app.connection_for_write() as connection:
         replies = app.control.ping(timeout=2.0, limit=1, connection=connection)  # returns at the first answer
@@ -53,8 +52,11 @@ def _check_worker() -> str:
 
 
 def _check_vllm() -> str:
-    response = httpx.get(f"{settings.VLLM_BASE_URL}/models", timeout=2.0,
-                         headers={"Authorization": f"Bearer {settings.VLLM_API_KEY}"} if settings.VLLM_API_KEY else {})
+    response = httpx.get(
+        f"{settings.VLLM_BASE_URL}/models",
+        timeout=2.0,
+        headers={"Authorization": f"Bearer {settings.VLLM_API_KEY}"} if settings.VLLM_API_KEY else {},
+    )
     response.raise_for_status()
     served = [m["id"] for m in response.json().get("data", [])]
     if settings.VLLM_MODEL not in served:
@@ -116,8 +118,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if has_metrics_token(request) or ip_in(parse_ip(address or ""), settings.METRICS_ALLOWED_IPS):
         return ExportToDjangoView(request)
     log.warning("metrics_refused", client=address, token_sent=bool(request.headers.get("Authorization")))
-    response = HttpResponse("Forbidden: /metrics needs the metrics token or an allowlisted address.\n",
-                            status=403, content_type="text/plain")
+    response = HttpResponse(
+        "Forbidden: /metrics needs the metrics token or an allowlisted address.\n",
+        status=403,
+        content_type="text/plain",
+    )
     if settings.METRICS_TOKEN:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response

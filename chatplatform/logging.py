@@ -25,9 +25,7 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
         cache_logger_on_first_use=True,
     )
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     config: dict[str, Any] = {
         "version": 1,
@@ -44,8 +42,9 @@ def build_logging_config(*, level: str, fmt: str) -> dict[str, Any]:
             }
         },
         "filters": {"suspicious_request": {"()": "chatplatform.logging.SuspiciousRequestFilter"}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured",
-                                 "filters": ["suspicious_request"]}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "structured", "filters": ["suspicious_request"]}
+        },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},

@@ -58,8 +58,12 @@ class HostValidationMiddleware:
         try:
             request.get_host()
         except DisallowedHost:
-            log.warning("http_disallowed_host", host=request.META.get("HTTP_HOST", "")[:200],
-                        path=request.path[:200], client=request.META.get("REMOTE_ADDR"))
+            log.warning(
+                "http_disallowed_host",
+                host=request.META.get("HTTP_HOST", "")[:200],
+                path=request.path[:200],
+                client=request.META.get("REMOTE_ADDR"),
+            )
             return HttpResponseBadRequest("Bad Request: invalid Host header.\n", content_type="text/plain")
         return self.get_response(request)
 
@@ -67,7 +71,7 @@ class HostValidationMiddleware:
 def parse_ip(value: str) -> IPAddress | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[::1]:8000"
-        value = value[1:value.index("]")]
+        value = value[1 : value.index("]")]
     try:
         return ipaddress.ip_address(value)
     except ValueError:
@@ -117,8 +121,9 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     it can only be spelled out per request (the host is the one the browser used).
     """
 
-    def get_policy_parts(self, request: HttpRequest, response: HttpResponseBase,
-                         report_only: bool = False) -> PolicyParts:
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
         parts = super().get_policy_parts(request, response, report_only)
         try:
             host = request.get_host()
@@ -131,15 +136,29 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         return parts
 
 
-def login_lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
-                           credentials: dict[str, Any] | None = None) -> HttpResponse:
+def login_lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
+) -> HttpResponse:
     """django-axes' AXES_LOCKOUT_CALLABLE: a clear 429 page, and one log line saying who and from where."""
     username = str((credentials or {}).get("username") or request.POST.get("username", ""))[:150]
     minutes = settings.AXES_COOLOFF_TIME.total_seconds() / 60
-    log.warning("login_locked_out", username=username, client=client_ip(request), path=request.path[:200],
-                failure_limit=settings.AXES_FAILURE_LIMIT, lockout_minutes=minutes)
-    response = render(request, "admin/lockout.html",
-                      {"failure_limit": settings.AXES_FAILURE_LIMIT, "lockout_minutes": round(minutes),
-                       "title": "Too many failed logins"}, status=429)
+    log.warning(
+        "login_locked_out",
+        username=username,
+        client=client_ip(request),
+        path=request.path[:200],
+        failure_limit=settings.AXES_FAILURE_LIMIT,
+        lockout_minutes=minutes,
+    )
+    response = render(
+        request,
+        "admin/lockout.html",
+        {
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "lockout_minutes": round(minutes),
+            "title": "Too many failed logins",
+        },
+        status=429,
+    )
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response

@@ -52,7 +52,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "bots",
-    "inference_worker",
+    "conversations",
+    "nlu",
+    "knowledge",
     "analytics",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
@@ -179,7 +181,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Retraining (minutes of CPU when fine-tuning) can go to its own workers: set NLU_TRAINING_QUEUE=nlu
 # and run `celery -A chatplatform worker -Q nlu --concurrency 1` next to the turn workers.
 NLU_TRAINING_QUEUE: str = env.str("NLU_TRAINING_QUEUE", default="celery")
-CELERY_TASK_ROUTES = {"inference_worker.nlu_retrain": {"queue": NLU_TRAINING_QUEUE}}
+CELERY_TASK_ROUTES = {"nlu.nlu_model_train_stages": {"queue": NLU_TRAINING_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -245,7 +247,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "chatplatform.access.api_keys.StrictTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -361,7 +363,7 @@ NLU_MODELS_KEPT: int = env.int("NLU_MODELS_KEPT", default=3)
 # Torch intra-op threads in the worker: 1 parses one message fastest and lets concurrent turns use
 # the other cores (measured in bots/pipeline/embeddings.py); fine-tuning uses 2 while it runs.
 NLU_TORCH_THREADS: int = env.int("NLU_TORCH_THREADS", default=1)
-# Overrides of bots.pipeline.nlu_finetune.FineTuneConfig for "finetune" (tests use a few steps).
+# Overrides of engine.nlu_finetune.FineTuneConfig for "finetune" (tests use a few steps).
 NLU_FINETUNE_OPTIONS: dict = {}
 
 # --- Analyst workspace -----------------------------------------------------------------------

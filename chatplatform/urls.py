@@ -4,7 +4,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from bots import views as bot_views
-from bots.api.urls import api_urlpatterns, openai_urlpatterns
 from chatplatform.health import healthz, metrics
 
 urlpatterns = [
@@ -12,8 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("demo/", bot_views.demo_page, name="demo"),
     path("api/v1/widget/<str:public_key>/config", bot_views.widget_config, name="widget-config"),
-    *openai_urlpatterns,
-    *api_urlpatterns,
+    path("", include("conversations.openai.urls")),
+    path("", include("nlu.api.urls")),
     path("api/v1/", include("bots.api.admin_api")),
     path("api/v1/", include("analytics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

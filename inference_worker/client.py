@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
-from bots.pipeline.types import CompletionChunk, CompletionRequest, CompletionUsage
+from engine.types import CompletionChunk, CompletionRequest, CompletionUsage
 from inference_worker.errors import LLMBadResponse, LLMStreamInterrupted, LLMTimeout, LLMUnavailable
 from inference_worker.schemas import chat_request_body, delta_text, usage_counts
 
@@ -39,10 +39,16 @@ class LLMClientConfig:
     def from_settings(cls) -> LLMClientConfig:
         from django.conf import settings
 
-        return cls(base_url=settings.VLLM_BASE_URL, model=settings.VLLM_MODEL, api_key=settings.VLLM_API_KEY,
-                   connect_timeout=settings.VLLM_CONNECT_TIMEOUT, read_timeout=settings.VLLM_READ_TIMEOUT,
-                   total_timeout=settings.VLLM_TOTAL_TIMEOUT, max_retries=settings.VLLM_MAX_RETRIES,
-                   max_connections=settings.VLLM_MAX_CONNECTIONS)
+        return cls(
+            base_url=settings.VLLM_BASE_URL,
+            model=settings.VLLM_MODEL,
+            api_key=settings.VLLM_API_KEY,
+            connect_timeout=settings.VLLM_CONNECT_TIMEOUT,
+            read_timeout=settings.VLLM_READ_TIMEOUT,
+            total_timeout=settings.VLLM_TOTAL_TIMEOUT,
+            max_retries=settings.VLLM_MAX_RETRIES,
+            max_connections=settings.VLLM_MAX_CONNECTIONS,
+        )
 
 
 class CompletionStreamResult:
@@ -64,10 +70,15 @@ class LLMClient:
         self._http = httpx.Client(
             base_url=config.base_url,
             headers=headers,
-            timeout=httpx.Timeout(connect=config.connect_timeout, read=config.read_timeout,
-                                  write=config.read_timeout, pool=config.connect_timeout),
-            limits=httpx.Limits(max_connections=config.max_connections,
-                                max_keepalive_connections=config.max_connections),
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout,
+                read=config.read_timeout,
+                write=config.read_timeout,
+                pool=config.connect_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=config.max_connections, max_keepalive_connections=config.max_connections
+            ),
         )
 
     def close(self) -> None:
@@ -88,8 +99,9 @@ class LLMClient:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _stream_with_retries(self, request: CompletionRequest,
-                             result: CompletionStreamResult) -> Iterator[CompletionChunk]:
+    def _stream_with_retries(
+        self, request: CompletionRequest, result: CompletionStreamResult
+    ) -> Iterator[CompletionChunk]:
         deadline = time.monotonic() + self.config.total_timeout
         attempt = 0
         while True:
@@ -109,8 +121,9 @@ class LLMClient:
                 log.warning("llm_retry", attempt=attempt, error=str(exc), backoff_s=round(backoff, 2))
                 time.sleep(backoff)
 
-    def _stream_once(self, request: CompletionRequest, result: CompletionStreamResult,
-                     deadline: float) -> Iterator[CompletionChunk]:
+    def _stream_once(
+        self, request: CompletionRequest, result: CompletionStreamResult, deadline: float
+    ) -> Iterator[CompletionChunk]:
         body = chat_request_body(request, default_model=self.config.model, stream=True)
         model = body["model"]
         try:
@@ -135,8 +148,9 @@ class LLMClient:
                         raise LLMBadResponse(f"unparsable stream line: {payload[:200]}") from exc
                     counts = usage_counts(event)
                     if counts is not None:
-                        result.usage = CompletionUsage(prompt_tokens=counts[0], completion_tokens=counts[1],
-                                                       model=str(event.get("model") or model))
+                        result.usage = CompletionUsage(
+                            prompt_tokens=counts[0], completion_tokens=counts[1], model=str(event.get("model") or model)
+                        )
                     text = delta_text(event)
                     if text:
                         yield CompletionChunk(text=text)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
-from bots.frames import conversation_group, delta_event, error_event, message_event, typing_event
 from bots.models import Message
+from conversations.ws.frames import conversation_group, delta_event, error_event, message_event, typing_event
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +50,9 @@ class _Pending:
 
 
 class ChannelLayerEvents:
-    def __init__(self, layer: Any = None, *, send_timeout: float = SEND_TIMEOUT_S,
-                 stale_delta: float = STALE_DELTA_S) -> None:
+    def __init__(
+        self, layer: Any = None, *, send_timeout: float = SEND_TIMEOUT_S, stale_delta: float = STALE_DELTA_S
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="channel-layer-loop", daemon=True)
         self._thread.start()
@@ -61,8 +62,9 @@ class ChannelLayerEvents:
         # conversation id -> its FIFO; only touched on the loop's thread, so no lock is needed.
         self._fifos: dict[int, deque[_Pending]] = {}
 
-    def _send(self, conversation_id: int, event: dict[str, Any], *, wait: float | None,
-              droppable: bool = False) -> None:
+    def _send(
+        self, conversation_id: int, event: dict[str, Any], *, wait: float | None, droppable: bool = False
+    ) -> None:
         done: Future[None] | None = Future() if wait is not None else None
         # call_soon_threadsafe keeps the call order of one thread, and one turn runs in one thread.
         self._loop.call_soon_threadsafe(self._enqueue, conversation_id, event, droppable, done)
@@ -73,8 +75,7 @@ class ChannelLayerEvents:
         except Exception as exc:  # noqa: BLE001 - the reply is stored; the visitor gets it on reconnect
             log.warning("publish_failed", conversation_id=conversation_id, error=repr(exc))
 
-    def _enqueue(self, conversation_id: int, event: dict[str, Any], droppable: bool,
-                 done: Future[None] | None) -> None:
+    def _enqueue(self, conversation_id: int, event: dict[str, Any], droppable: bool, done: Future[None] | None) -> None:
         item = _Pending(event=event, queued_at=self._loop.time(), droppable=droppable, done=done)
         fifo = self._fifos.get(conversation_id)
         if fifo is not None:  # a drainer is running for this conversation and will pick it up
@@ -120,7 +121,7 @@ class ChannelLayerEvents:
             try:
                 await asyncio.wait_for(self._layer.group_send(group, item.event), timeout=self._send_timeout)
                 return
-            except (RedisError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, RedisError, OSError):
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))
@@ -134,8 +135,7 @@ class ChannelLayerEvents:
         self._send(conversation_id, typing_event(on=on), wait=None)
 
     def delta(self, *, conversation_id: int, reply_to: int, offset: int, text: str) -> None:
-        self._send(conversation_id, delta_event(reply_to=reply_to, offset=offset, text=text), wait=None,
-                   droppable=True)
+        self._send(conversation_id, delta_event(reply_to=reply_to, offset=offset, text=text), wait=None, droppable=True)
 
     def message(self, *, message: Message) -> None:
         self._send(message.conversation_id, message_event(message), wait=FINAL_WAIT_S)

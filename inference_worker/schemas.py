@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bots.pipeline.types import CompletionRequest
-
+from engine.types import CompletionRequest
 from inference_worker.errors import LLMBadResponse
-
 
 MAX_STOP_SEQUENCES = 4
 

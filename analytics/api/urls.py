@@ -14,8 +14,10 @@ urlpatterns = [
     *router.urls,
     path("metrics/", views.MetricsView.as_view(), name="api-metrics"),
     path("exports/messages.csv", views.MessagesCSVExportView.as_view(), name="api-export-messages-csv"),
-    path("exports/conversations.csv", views.ConversationsCSVExportView.as_view(),
-         name="api-export-conversations-csv"),
-    path("exports/conversations.jsonl", views.ConversationsJSONLExportView.as_view(),
-         name="api-export-conversations-jsonl"),
+    path("exports/conversations.csv", views.ConversationsCSVExportView.as_view(), name="api-export-conversations-csv"),
+    path(
+        "exports/conversations.jsonl",
+        views.ConversationsJSONLExportView.as_view(),
+        name="api-export-conversations-jsonl",
+    ),
 ]

@@ -7,7 +7,7 @@ pages; masked by the same `mask_pii`; metrics from the same `metrics_compute`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -24,7 +24,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics import selectors, services
-from analytics.api.permissions import workspace_permission
 from analytics.api.serializers import (
     ConversationDetailSerializer,
     ConversationSerializer,
@@ -42,12 +41,14 @@ from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.pii import mask_pii, should_mask
 from bots.models import Conversation, Intent, Message
+from chatplatform.access.permissions import workspace_permission
 
 VIEW = "analytics.view_transcripts"
 ANNOTATE = "analytics.annotate_transcripts"
 
 MASK_PARAM = OpenApiParameter(
-    "mask", OpenApiTypes.BOOL, description="Mask personal data. Always on without the view_pii permission.")
+    "mask", OpenApiTypes.BOOL, description="Mask personal data. Always on without the view_pii permission."
+)
 
 
 def _mask_requested(request: Request, *, default: bool) -> bool:
@@ -69,7 +70,9 @@ class ConversationCursorPagination(CursorPagination):
     max_page_size = 200
 
     def get_ordering(self, request: Any, queryset: Any, view: Any) -> tuple[str, ...]:
-        fld, direction = selectors.SORTS.get(request.query_params.get("sort", ""), selectors.SORTS[selectors.DEFAULT_SORT])
+        fld, direction = selectors.SORTS.get(
+            request.query_params.get("sort", ""), selectors.SORTS[selectors.DEFAULT_SORT]
+        )
         return (f"-{fld}",) if direction == "desc" else (fld,)
 
 
@@ -79,13 +82,21 @@ class MessagePagination(PageNumberPagination):
     max_page_size = 1000
 
 
-class _MaskMixin:
+if TYPE_CHECKING:
+    _MaskBase = GenericAPIView  # what it is mixed into
+else:
+    _MaskBase = object
+
+
+class _MaskMixin(_MaskBase):
     mask_default = False
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()  # type: ignore[misc]
-        context["mask"] = should_mask(self.request.user,  # type: ignore[attr-defined]
-                                      requested=_mask_requested(self.request, default=self.mask_default))  # type: ignore[attr-defined]
+        context = cast("dict[str, Any]", super().get_serializer_context())  # DRF builds a dict
+        context["mask"] = should_mask(
+            self.request.user,
+            requested=_mask_requested(self.request, default=self.mask_default),
+        )
         return context
 
 
@@ -105,7 +116,8 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self) -> list[Any]:
         if self.action in ("tag_add", "tag_remove", "message_tag_add", "message_tag_remove") or (
-                self.action == "notes" and self.request.method == "POST"):
+            self.action == "notes" and self.request.method == "POST"
+        ):
             return [workspace_permission(VIEW, ANNOTATE)()]
         return [workspace_permission(VIEW)()]
 
@@ -116,7 +128,8 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             return selectors.with_outcome(qs).prefetch_related(
                 Prefetch("messages", queryset=Message.objects.order_by("seq").prefetch_related(_msg_tags)),
-                Prefetch("analytics_notes", queryset=Note.objects.select_related("author")))
+                Prefetch("analytics_notes", queryset=Note.objects.select_related("author")),
+            )
         return qs
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
@@ -135,14 +148,17 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         except (Message.DoesNotExist, ValueError, OverflowError):
             raise Http404 from None
 
-    @extend_schema(summary="Messages of a conversation, in order", parameters=[MASK_PARAM],
-                   responses=MessageSerializer(many=True))
+    @extend_schema(
+        summary="Messages of a conversation, in order", parameters=[MASK_PARAM], responses=MessageSerializer(many=True)
+    )
     @action(detail=True, methods=["get"], pagination_class=MessagePagination, filter_backends=[])
     def messages(self, request: Request, pk: str | None = None) -> Response:
         conversation = self._conversation()
         qs = conversation.messages.order_by("seq").prefetch_related(_msg_tags)
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(MessageSerializer(page, many=True, context=self.get_serializer_context()).data)
+        return self.get_paginated_response(
+            MessageSerializer(page, many=True, context=self.get_serializer_context()).data
+        )
 
     @extend_schema(summary="Tag a conversation", request=TagNameSerializer, responses={201: TagSerializer})
     @action(detail=True, methods=["post"], url_path="tags", filter_backends=[], pagination_class=None)
@@ -151,24 +167,34 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         body = TagNameSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            link = services.conversation_tag_add(conversation=conversation, name=body.validated_data["name"],
-                                                 user=request.user)
+            link = services.conversation_tag_add(
+                conversation=conversation, name=body.validated_data["name"], user=request.user
+            )
         except DjangoValidationError as exc:
             raise _bad_request(exc) from exc
         return Response(TagSerializer(link.tag).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Remove a tag from a conversation", request=None,
-                   responses={204: None, 404: OpenApiResponse(description="Not tagged so")})
-    @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag_name>[^/]+)", filter_backends=[],
-            pagination_class=None)
+    @extend_schema(
+        summary="Remove a tag from a conversation",
+        request=None,
+        responses={204: None, 404: OpenApiResponse(description="Not tagged so")},
+    )
+    @action(
+        detail=True, methods=["delete"], url_path=r"tags/(?P<tag_name>[^/]+)", filter_backends=[], pagination_class=None
+    )
     def tag_remove(self, request: Request, pk: str | None = None, tag_name: str = "") -> Response:
         if not services.conversation_tag_remove(conversation=self._conversation(), name=tag_name):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Tag one message", request=TagNameSerializer, responses={201: TagSerializer})
-    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/tags", filter_backends=[],
-            pagination_class=None)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"messages/(?P<message_id>\d+)/tags",
+        filter_backends=[],
+        pagination_class=None,
+    )
     def message_tag_add(self, request: Request, pk: str | None = None, message_id: str = "") -> Response:
         message = self._message(self._conversation(), message_id)
         body = TagNameSerializer(data=request.data)
@@ -180,19 +206,30 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         return Response(TagSerializer(link.tag).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Remove a tag from one message", request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"messages/(?P<message_id>\d+)/tags/(?P<tag_name>[^/]+)",
-            filter_backends=[], pagination_class=None)
-    def message_tag_remove(self, request: Request, pk: str | None = None, message_id: str = "",
-                           tag_name: str = "") -> Response:
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"messages/(?P<message_id>\d+)/tags/(?P<tag_name>[^/]+)",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def message_tag_remove(
+        self, request: Request, pk: str | None = None, message_id: str = "", tag_name: str = ""
+    ) -> Response:
         message = self._message(self._conversation(), message_id)
         if not services.message_tag_remove(message=message, name=tag_name):
             raise Http404
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(methods=["GET"], summary="Notes on a conversation", responses=NoteSerializer(many=True),
-                   parameters=[MASK_PARAM])
-    @extend_schema(methods=["POST"], summary="Add a note (optionally on one message)", request=NoteSerializer,
-                   responses={201: NoteSerializer})
+    @extend_schema(
+        methods=["GET"], summary="Notes on a conversation", responses=NoteSerializer(many=True), parameters=[MASK_PARAM]
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a note (optionally on one message)",
+        request=NoteSerializer,
+        responses={201: NoteSerializer},
+    )
     @action(detail=True, methods=["get", "post"], filter_backends=[], pagination_class=None)
     def notes(self, request: Request, pk: str | None = None) -> Response:
         conversation = self._conversation()
@@ -204,8 +241,9 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         message_id = body.validated_data.get("message_id")
         message = self._message(conversation, str(message_id)) if message_id else None
         try:
-            note = services.note_create(conversation=conversation, message=message, author=request.user,
-                                        text=body.validated_data["text"])
+            note = services.note_create(
+                conversation=conversation, message=message, author=request.user, text=body.validated_data["text"]
+            )
         except DjangoValidationError as exc:
             raise _bad_request(exc) from exc
         return Response(NoteSerializer(note, context={"mask": False}).data, status=status.HTTP_201_CREATED)
@@ -245,8 +283,9 @@ class SuggestionFilter(django_filters.FilterSet):
     list=extend_schema(summary="Intent suggestions of the bots you can see"),
     retrieve=extend_schema(summary="One intent suggestion"),
 )
-class SuggestionViewSet(_MaskMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                        viewsets.GenericViewSet):
+class SuggestionViewSet(
+    _MaskMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     serializer_class = SuggestionSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = SuggestionFilter
@@ -262,8 +301,11 @@ class SuggestionViewSet(_MaskMixin, mixins.ListModelMixin, mixins.RetrieveModelM
     def get_queryset(self) -> QuerySet[IntentSuggestion]:
         return selectors.suggestions_visible_to(self.request.user, status=None)
 
-    @extend_schema(summary="Suggest the right intent for a visitor message (pending review)",
-                   request=SuggestionCreateSerializer, responses={201: SuggestionSerializer})
+    @extend_schema(
+        summary="Suggest the right intent for a visitor message (pending review)",
+        request=SuggestionCreateSerializer,
+        responses={201: SuggestionSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = SuggestionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -279,8 +321,12 @@ class SuggestionViewSet(_MaskMixin, mixins.ListModelMixin, mixins.RetrieveModelM
                 raise serializers.ValidationError({"intent": "No such intent for this bot."})
         try:
             suggestion = services.intent_suggestion_create(
-                message=message, user=request.user, intent=intent,
-                new_intent_name=data.get("new_intent_name", ""), text=data.get("text"))
+                message=message,
+                user=request.user,
+                intent=intent,
+                new_intent_name=data.get("new_intent_name", ""),
+                text=data.get("text"),
+            )
         except DjangoValidationError as exc:
             raise _bad_request(exc) from exc
         return Response(SuggestionSerializer(suggestion, context={"mask": False}).data, status=status.HTTP_201_CREATED)
@@ -297,14 +343,20 @@ class SuggestionViewSet(_MaskMixin, mixins.ListModelMixin, mixins.RetrieveModelM
         suggestion.refresh_from_db()
         return Response(SuggestionSerializer(suggestion, context=self.get_serializer_context()).data)
 
-    @extend_schema(summary="Accept: add the training phrase, bump the data version, retrain", request=None,
-                   responses={200: SuggestionSerializer, 409: OpenApiResponse(description="Already reviewed")})
+    @extend_schema(
+        summary="Accept: add the training phrase, bump the data version, retrain",
+        request=None,
+        responses={200: SuggestionSerializer, 409: OpenApiResponse(description="Already reviewed")},
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def accept(self, request: Request, pk: str | None = None) -> Response:
         return self._decide(True)
 
-    @extend_schema(summary="Reject", request=None,
-                   responses={200: SuggestionSerializer, 409: OpenApiResponse(description="Already reviewed")})
+    @extend_schema(
+        summary="Reject",
+        request=None,
+        responses={200: SuggestionSerializer, 409: OpenApiResponse(description="Already reviewed")},
+    )
     @action(detail=True, methods=["post"], filter_backends=[])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         return self._decide(False)
@@ -323,8 +375,12 @@ class MetricsView(_FilteredConversationsView):
     permission_classes = [workspace_permission("analytics.view_metrics")]
     serializer_class = MetricsSerializer
 
-    @extend_schema(summary="Metrics for the conversations matching the filters", filters=True,
-                   parameters=[MASK_PARAM], responses=MetricsSerializer)
+    @extend_schema(
+        summary="Metrics for the conversations matching the filters",
+        filters=True,
+        parameters=[MASK_PARAM],
+        responses=MetricsSerializer,
+    )
     def get(self, request: Request) -> Response:
         metrics = metrics_cached(conversations=self.filter_queryset(self.get_queryset()))
         data = metrics.as_dict()
@@ -360,21 +416,31 @@ class _ExportView(_FilteredConversationsView):
 
     def get(self, request: Request) -> Any:
         qs = self.filter_queryset(self.get_queryset())
-        return export_response(kind=self.kind, conversations=qs,
-                               mask=should_mask(request.user, requested=_mask_requested(request, default=True)))
+        return export_response(
+            kind=self.kind,
+            conversations=qs,
+            mask=should_mask(request.user, requested=_mask_requested(request, default=True)),
+        )
 
 
 EXPORT_MASK_PARAM = OpenApiParameter(
-    "mask", OpenApiTypes.BOOL, default=True,
-    description="Mask personal data (default true). Only users with view_pii can turn it off.")
+    "mask",
+    OpenApiTypes.BOOL,
+    default=True,
+    description="Mask personal data (default true). Only users with view_pii can turn it off.",
+)
 
 
 class MessagesCSVExportView(_ExportView):
     kind = "messages.csv"
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
-    @extend_schema(summary="CSV, one row per message (streamed)", filters=True, parameters=[EXPORT_MASK_PARAM],
-                   responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        summary="CSV, one row per message (streamed)",
+        filters=True,
+        parameters=[EXPORT_MASK_PARAM],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> Any:
         return super().get(request)
 
@@ -383,8 +449,12 @@ class ConversationsCSVExportView(_ExportView):
     kind = "conversations.csv"
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
-    @extend_schema(summary="CSV, one row per conversation (streamed)", filters=True, parameters=[EXPORT_MASK_PARAM],
-                   responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        summary="CSV, one row per conversation (streamed)",
+        filters=True,
+        parameters=[EXPORT_MASK_PARAM],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> Any:
         return super().get(request)
 
@@ -393,7 +463,11 @@ class ConversationsJSONLExportView(_ExportView):
     kind = "conversations.jsonl"
     renderer_classes = [renderers.JSONRenderer, JSONLRenderer]
 
-    @extend_schema(summary="JSONL in the OpenAI chat fine-tuning format (streamed)", filters=True,
-                   parameters=[EXPORT_MASK_PARAM], responses={(200, "application/jsonl"): OpenApiTypes.STR})
+    @extend_schema(
+        summary="JSONL in the OpenAI chat fine-tuning format (streamed)",
+        filters=True,
+        parameters=[EXPORT_MASK_PARAM],
+        responses={(200, "application/jsonl"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> Any:
         return super().get(request)

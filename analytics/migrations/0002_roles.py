@@ -3,7 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from analytics.roles import ADMIN, ADMIN_MODEL_APPS, ROLE_PERMISSIONS
+from chatplatform.access.roles import ADMIN, ADMIN_MODEL_APPS, ROLE_PERMISSIONS
 
 
 def create_roles(apps, schema_editor):

@@ -7,7 +7,7 @@ same service the analysts' correction loop uses.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Count, QuerySet
@@ -17,19 +17,22 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import viewsets
 from rest_framework.routers import SimpleRouter
 
-from analytics.api.permissions import BotConfigPermission
-from analytics.selectors import bots_visible_to
-from bots.services.nlu import nlu_training_data_changed
 from bots.api.serializers import BotSerializer, EntityTypeSerializer, IntentSerializer, TrainingPhraseSerializer
 from bots.models import Bot, EntityType, Intent, TrainingPhrase
+from chatplatform.access.permissions import BotConfigPermission
+from chatplatform.access.scoping import bots_visible_to
+from nlu.services.scheduling import nlu_training_data_changed
 
-BOT_SLUG = OpenApiParameter("bot_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The bot's slug.",
-                            pattern=r"^[-a-zA-Z0-9_]+$")
+BOT_SLUG = OpenApiParameter(
+    "bot_slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="The bot's slug.", pattern=r"^[-a-zA-Z0-9_]+$"
+)
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List bots"), create=extend_schema(summary="Create a bot"),
-    retrieve=extend_schema(summary="One bot"), update=extend_schema(summary="Replace a bot's settings"),
+    list=extend_schema(summary="List bots"),
+    create=extend_schema(summary="Create a bot"),
+    retrieve=extend_schema(summary="One bot"),
+    update=extend_schema(summary="Replace a bot's settings"),
     partial_update=extend_schema(summary="Change some of a bot's settings"),
     destroy=extend_schema(summary="Delete a bot and all its data"),
 )
@@ -60,7 +63,7 @@ class _BotChildViewSet(viewsets.ModelViewSet):
         return self._bot
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = cast("dict[str, Any]", super().get_serializer_context())  # DRF builds a dict
         if "bot_slug" in self.kwargs:
             context["bot"] = self.get_bot()
         return context
@@ -81,8 +84,11 @@ class IntentViewSet(_BotChildViewSet):
     def get_queryset(self) -> QuerySet[Intent]:
         if getattr(self, "swagger_fake_view", False):
             return Intent.objects.none()
-        return (Intent.objects.filter(bot=self.get_bot())
-                .annotate(training_phrase_count=Count("training_phrases")).order_by("name"))
+        return (
+            Intent.objects.filter(bot=self.get_bot())
+            .annotate(training_phrase_count=Count("training_phrases"))
+            .order_by("name")
+        )
 
     def perform_create(self, serializer: Any) -> None:
         serializer.save(bot=self.get_bot())
@@ -100,11 +106,17 @@ class IntentViewSet(_BotChildViewSet):
         nlu_training_data_changed(bot_id=self.get_bot().pk)
 
 
-@extend_schema_view(**{
-    **_child_schema,
-    "list": extend_schema(parameters=[BOT_SLUG, OpenApiParameter("intent", OpenApiTypes.STR,
-                                                                 description="Only this intent's phrases.")]),
-})
+@extend_schema_view(
+    **{
+        **_child_schema,
+        "list": extend_schema(
+            parameters=[
+                BOT_SLUG,
+                OpenApiParameter("intent", OpenApiTypes.STR, description="Only this intent's phrases."),
+            ]
+        ),
+    }
+)
 class TrainingPhraseViewSet(_BotChildViewSet):
     serializer_class = TrainingPhraseSerializer
     perm_model = TrainingPhrase
@@ -150,8 +162,9 @@ class EntityTypeViewSet(_BotChildViewSet):
 router = SimpleRouter()
 router.register("bots", BotViewSet, basename="api-bot")
 router.register(r"bots/(?P<bot_slug>[-a-zA-Z0-9_]+)/intents", IntentViewSet, basename="api-intent")
-router.register(r"bots/(?P<bot_slug>[-a-zA-Z0-9_]+)/training-phrases", TrainingPhraseViewSet,
-                basename="api-training-phrase")
+router.register(
+    r"bots/(?P<bot_slug>[-a-zA-Z0-9_]+)/training-phrases", TrainingPhraseViewSet, basename="api-training-phrase"
+)
 router.register(r"bots/(?P<bot_slug>[-a-zA-Z0-9_]+)/entities", EntityTypeViewSet, basename="api-entity")
 
 urlpatterns = router.urls

@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.db import transaction
 from rest_framework import serializers
 
 from bots.models import Bot, EntityType, EntityValue, Intent, TrainingPhrase
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    class _QuerySetField(Protocol):
+        # RelatedField.queryset as assigned here (the stubs' union with Manager trips mypy's descriptor check)
+        queryset: QuerySet[Intent]
+
 
 class BotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Bot
-        fields = ["id", "slug", "name", "public_key", "persona", "greeting", "fallback_text", "handoff_text",
-                  "nlu_threshold", "fallbacks_before_handoff", "generate_when_out_of_scope", "llm_model",
-                  "llm_temperature", "llm_max_tokens", "allowed_origins", "require_identity_verification",
-                  "language", "widget_title", "widget_color", "widget_position", "avatar_url",
-                  "nlu_data_version", "is_active", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "public_key",
+            "persona",
+            "greeting",
+            "fallback_text",
+            "handoff_text",
+            "nlu_threshold",
+            "fallbacks_before_handoff",
+            "generate_when_out_of_scope",
+            "llm_model",
+            "llm_temperature",
+            "llm_max_tokens",
+            "allowed_origins",
+            "require_identity_verification",
+            "language",
+            "widget_title",
+            "widget_color",
+            "widget_position",
+            "avatar_url",
+            "nlu_data_version",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
         # `secret` is never exposed here: it signs identity hashes.
         read_only_fields = ["id", "public_key", "nlu_data_version", "created_at", "updated_at"]
 
@@ -45,8 +74,9 @@ class IntentSerializer(serializers.ModelSerializer):
 
 
 class TrainingPhraseSerializer(serializers.ModelSerializer):
-    intent = serializers.SlugRelatedField(slug_field="name", queryset=Intent.objects.none(),
-                                          help_text="Intent name (of this bot).")
+    intent = serializers.SlugRelatedField(
+        slug_field="name", queryset=Intent.objects.none(), help_text="Intent name (of this bot)."
+    )
 
     class Meta:
         model = TrainingPhrase
@@ -58,7 +88,7 @@ class TrainingPhraseSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         bot = self.context.get("bot")
         if bot is not None:
-            self.fields["intent"].queryset = Intent.objects.filter(bot=bot)
+            cast("_QuerySetField", self.fields["intent"]).queryset = Intent.objects.filter(bot=bot)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         intent = attrs.get("intent", getattr(self.instance, "intent", None))

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots.models import ApiKey, Bot
-from bots.services.ratelimit import rate_limit_hit
+from chatplatform.ratelimit import rate_limit_hit
 
 KEY_PREFIX = "cp_"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -54,8 +54,11 @@ def api_key_create(*, name: str, bots: Iterable[Bot] = (), all_bots: bool = Fals
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
-    if (not raw_key.startswith(KEY_PREFIX) or len(raw_key) > _MAX_RAW_KEY_CHARS
-            or not (raw_key.isascii() and raw_key.isprintable())):
+    if (
+        not raw_key.startswith(KEY_PREFIX)
+        or len(raw_key) > _MAX_RAW_KEY_CHARS
+        or not (raw_key.isascii() and raw_key.isprintable())
+    ):
         return None
     api_key = ApiKey.objects.filter(key_hash=_hash(raw_key), is_active=True).first()
     if api_key is None:

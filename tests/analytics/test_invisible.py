@@ -15,7 +15,7 @@ from analytics.invisible import json_escape_invisible, reveal_invisible
 from analytics.models import ConversationTag, MessageTag, Note, Tag
 from analytics.services import intent_suggestion_create, note_create, tag_get_or_create
 from bots.models import Message
-from bots.services.messages import text_scrub
+from conversations.services.messages import text_scrub
 from tests.analytics.factories import ConversationFactory, turn
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +29,28 @@ KEEP = ["你好", "مرحبا", "שָׁלוֹם", "👨\u200d👩\u200d👧", "�
 # --- the functions -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ch", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
-                                "\u2069", "\u200e", "\u200f", "\u061c", "\x00", "\x1b", "\ufeff", "\U000e0041"],
-                         ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize(
+    "ch",
+    [
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+        "\u200e",
+        "\u200f",
+        "\u061c",
+        "\x00",
+        "\x1b",
+        "\ufeff",
+        "\U000e0041",
+    ],
+    ids=lambda c: f"U+{ord(c):04X}",
+)
 def test_reveal_labels_each_control(ch: str) -> None:
     assert reveal_invisible(f"a{ch}b") == f"a⟨U+{ord(ch):04X}⟩b"
 
@@ -43,9 +62,26 @@ def test_reveal_keeps_real_text(text: str) -> None:
 
 def test_everything_text_scrub_drops_as_invisible_is_revealed() -> None:
     """The two character sets (input scrub, display reveal) must not drift apart."""
-    invisible = [chr(c) for c in (*range(0x09), 0x0b, 0x0c, *range(0x0e, 0x20), *range(0x7f, 0xa0),
-                                  0x061c, 0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x2070),
-                                  0xfeff, 0xfff9, 0xfffa, 0xfffb, *range(0xe0000, 0xe0080))]
+    invisible = [
+        chr(c)
+        for c in (
+            *range(0x09),
+            0x0B,
+            0x0C,
+            *range(0x0E, 0x20),
+            *range(0x7F, 0xA0),
+            0x061C,
+            0x200E,
+            0x200F,
+            *range(0x202A, 0x202F),
+            *range(0x2066, 0x2070),
+            0xFEFF,
+            0xFFF9,
+            0xFFFA,
+            0xFFFB,
+            *range(0xE0000, 0xE0080),
+        )
+    ]
     for ch in invisible:
         assert text_scrub(f"a{ch}b") == "ab", hex(ord(ch))
         assert reveal_invisible(f"a{ch}b") != f"a{ch}b", hex(ord(ch))
@@ -69,7 +105,7 @@ def test_template_filter_escapes_after_revealing() -> None:
 # --- input: analysts' text is scrubbed too ----------------------------------------------------------
 
 
-def test_notes_tags_and_training_phrases_are_scrubbed(conv_a, analyst_a) -> None:  # type: ignore[no-untyped-def]
+def test_notes_tags_and_training_phrases_are_scrubbed(conv_a, analyst_a) -> None:
     note = note_create(conversation=conv_a, author=analyst_a, text=f"{RLO}looks fine{PDF}")
     assert note.text == "looks fine"
     assert tag_get_or_create(name=f"vip{RLM}").name == "vip"
@@ -84,7 +120,7 @@ def test_notes_tags_and_training_phrases_are_scrubbed(conv_a, analyst_a) -> None
 
 
 @pytest.fixture
-def spoofed(bot_a, admin_user):  # type: ignore[no-untyped-def]
+def spoofed(bot_a, admin_user):
     """Rows as an older version, the model or an import could have stored them (no scrub)."""
     conv = ConversationFactory(bot=bot_a, user_id=f"user{RLO}moc.liam", locale="en")
     user_msg, bot_msg = turn(conv, SPOOF, f"model said {LRI}secret{PDI} ok", action="fallback")
@@ -103,7 +139,7 @@ def _no_raw_controls(html: str) -> None:
     assert not {RLO, PDF, LRI, PDI, RLM} & set(html), [f"U+{ord(c):04X}" for c in {RLO, PDF, LRI, PDI, RLM} & set(html)]
 
 
-def test_detail_page_shows_controls_escaped(client, admin_user, spoofed) -> None:  # type: ignore[no-untyped-def]
+def test_detail_page_shows_controls_escaped(client, admin_user, spoofed) -> None:
     conv, _user_msg, _bot_msg = spoofed
     client.force_login(admin_user)
     html = client.get(f"/analytics/conversations/{conv.pk}/").content.decode()
@@ -120,21 +156,22 @@ def test_detail_page_shows_controls_escaped(client, admin_user, spoofed) -> None
     _no_raw_controls(body)
 
 
-def test_list_unrecognised_metrics_show_controls_escaped(client, admin_user, spoofed) -> None:  # type: ignore[no-untyped-def]
+def test_list_unrecognised_metrics_show_controls_escaped(client, admin_user, spoofed) -> None:
     client.force_login(admin_user)
     for url in ("/analytics/conversations/", "/analytics/unrecognised/", "/analytics/metrics/"):
         html = client.get(url).content.decode()
-        raw = [html[max(0, i - 80):i + 20] for i, ch in enumerate(html) if ch in {RLO, PDF, LRI, PDI, RLM}]
+        raw = [html[max(0, i - 80) : i + 20] for i, ch in enumerate(html) if ch in {RLO, PDF, LRI, PDI, RLM}]
         assert not raw, (url, raw)
         assert "⟨U+202E⟩" in html, url
 
 
-def test_suggestion_review_shows_controls_escaped(client, admin_user, spoofed) -> None:  # type: ignore[no-untyped-def]
+def test_suggestion_review_shows_controls_escaped(client, admin_user, spoofed) -> None:
     from analytics.models import IntentSuggestion
 
     conv, user_msg, _bot_msg = spoofed
-    IntentSuggestion.objects.create(bot=conv.bot, message=user_msg, text=SPOOF, new_intent_name="pay",
-                                    created_by=admin_user)
+    IntentSuggestion.objects.create(
+        bot=conv.bot, message=user_msg, text=SPOOF, new_intent_name="pay", created_by=admin_user
+    )
     client.force_login(admin_user)
     html = client.get("/analytics/suggestions/").content.decode()
     _no_raw_controls(html)
@@ -144,16 +181,18 @@ def test_suggestion_review_shows_controls_escaped(client, admin_user, spoofed) -
 # --- the exports -----------------------------------------------------------------------------
 
 
-def _stream(response) -> str:  # type: ignore[no-untyped-def]
+def _stream(response) -> str:
     return b"".join(response.streaming_content).decode().lstrip("\ufeff")
 
 
-def test_csv_exports_reveal_controls(client, admin_user, spoofed) -> None:  # type: ignore[no-untyped-def]
+def test_csv_exports_reveal_controls(client, admin_user, spoofed) -> None:
     client.force_login(admin_user)
     messages = list(csv.DictReader(io.StringIO(_stream(client.get("/analytics/export/messages.csv?mask=0")))))
     _no_raw_controls(json.dumps(messages, ensure_ascii=False))
-    assert {r["text"] for r in messages} >= {"pay ⟨U+202E⟩001€ evig⟨U+202C⟩ now",
-                                             "model said ⟨U+2066⟩secret⟨U+2069⟩ ok"}
+    assert {r["text"] for r in messages} >= {
+        "pay ⟨U+202E⟩001€ evig⟨U+202C⟩ now",
+        "model said ⟨U+2066⟩secret⟨U+2069⟩ ok",
+    }
     convs = list(csv.DictReader(io.StringIO(_stream(client.get("/analytics/export/conversations.csv?mask=0")))))
     _no_raw_controls(json.dumps(convs, ensure_ascii=False))
     assert convs[0]["user_id"] == "user⟨U+202E⟩moc.liam" and convs[0]["tags"] == "tag⟨U+202E⟩x"
@@ -166,7 +205,7 @@ def test_csv_formula_behind_a_control_is_still_defused() -> None:
     assert csv_safe("=1+1") == "'=1+1"
 
 
-def test_jsonl_export_keeps_text_with_controls_escaped(client, admin_user, spoofed) -> None:  # type: ignore[no-untyped-def]
+def test_jsonl_export_keeps_text_with_controls_escaped(client, admin_user, spoofed) -> None:
     client.force_login(admin_user)
     body = _stream(client.get("/analytics/export/conversations.jsonl?mask=0"))
     _no_raw_controls(body)
@@ -175,7 +214,7 @@ def test_jsonl_export_keeps_text_with_controls_escaped(client, admin_user, spoof
     assert SPOOF in contents  # lossless once parsed
 
 
-def test_unicode_text_survives_the_workspace(client, admin_user, bot_a) -> None:  # type: ignore[no-untyped-def]
+def test_unicode_text_survives_the_workspace(client, admin_user, bot_a) -> None:
     conv = ConversationFactory(bot=bot_a)
     text = " ".join(KEEP)
     turn(conv, text, "ok", intent="greet")

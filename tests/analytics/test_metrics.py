@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from analytics.metrics import metrics_compute
-from analytics.selectors import conversations_visible_to, with_outcome
+from analytics.selectors import with_outcome
 from bots.models import Conversation, Message
+from chatplatform.access.scoping import conversations_visible_to
 from tests.analytics.conftest import api_client_for
 from tests.analytics.factories import ConversationFactory, turn
 
@@ -14,11 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def four_conversations(bot_a):  # type: ignore[no-untyped-def]
+def four_conversations(bot_a):
     # c1 contained: one recognised turn; CSAT 5; thumbs up.
     c1 = ConversationFactory(bot=bot_a, csat=5)
-    _, r = turn(c1, "where is my order", "On its way.", intent="order_status", time_to_first_token_ms=100,
-                total_time_ms=200)
+    _, r = turn(
+        c1, "where is my order", "On its way.", intent="order_status", time_to_first_token_ms=100, total_time_ms=200
+    )
     Message.objects.filter(pk=r.pk).update(feedback="up")
     # c2 contained: greeting; CSAT 3.
     c2 = ConversationFactory(bot=bot_a, csat=3)
@@ -26,8 +28,9 @@ def four_conversations(bot_a):  # type: ignore[no-untyped-def]
     # c3 fallback: one fallback turn, then a recognised one; thumbs down.
     c3 = ConversationFactory(bot=bot_a)
     turn(c3, "blorp", "Sorry?", action="fallback")
-    _, r = turn(c3, "order status please", "Checking.", intent="order_status", time_to_first_token_ms=300,
-                total_time_ms=600)
+    _, r = turn(
+        c3, "order status please", "Checking.", intent="order_status", time_to_first_token_ms=300, total_time_ms=600
+    )
     Message.objects.filter(pk=r.pk).update(feedback="down")
     # c4 handoff: an out-of-scope generated answer, then a handoff offer.
     c4 = ConversationFactory(bot=bot_a, status=Conversation.Status.HANDOFF)
@@ -38,14 +41,13 @@ def four_conversations(bot_a):  # type: ignore[no-untyped-def]
     return c1, c2, c3, c4, c5
 
 
-def test_outcomes(four_conversations) -> None:  # type: ignore[no-untyped-def]
+def test_outcomes(four_conversations) -> None:
     outcomes = dict(with_outcome(Conversation.objects.all()).values_list("pk", "outcome"))
     c1, c2, c3, c4, c5 = four_conversations
-    assert outcomes == {c1.pk: "contained", c2.pk: "contained", c3.pk: "fallback", c4.pk: "handoff",
-                        c5.pk: "empty"}
+    assert outcomes == {c1.pk: "contained", c2.pk: "contained", c3.pk: "fallback", c4.pk: "handoff", c5.pk: "empty"}
 
 
-def test_metrics_by_hand(four_conversations, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_by_hand(four_conversations, admin_user) -> None:
     m = metrics_compute(conversations=conversations_visible_to(admin_user))
     assert m.conversations == 5
     assert m.engaged == 4
@@ -69,7 +71,7 @@ def test_metrics_by_hand(four_conversations, admin_user) -> None:  # type: ignor
     assert sorted(row["text"] for row in m.top_unrecognised) == ["asdf qwer", "blorp", "what is the meaning of life"]
 
 
-def test_api_and_page_agree(four_conversations, admin_user, client) -> None:  # type: ignore[no-untyped-def]
+def test_api_and_page_agree(four_conversations, admin_user, client) -> None:
     data = api_client_for(admin_user).get("/api/v1/metrics/").json()
     assert data["containment_rate"] == 0.5 and data["ttft_p95_ms"] == pytest.approx(385)
     assert "containment_rate" in data["definitions"]
@@ -78,8 +80,10 @@ def test_api_and_page_agree(four_conversations, admin_user, client) -> None:  # 
     assert "50 %" in html and "<svg" in html and "percentile_cont" in html
 
 
-def test_metrics_follow_filters(four_conversations, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_metrics_follow_filters(four_conversations, admin_user) -> None:
     data = api_client_for(admin_user).get("/api/v1/metrics/", {"outcome": "fallback"}).json()
     assert data["conversations"] == 1 and data["fallback_rate"] == 1.0
-    empty = api_client_for(admin_user).get("/api/v1/metrics/", {"date_from": "2001-01-01", "date_to": "2001-01-02"}).json()
+    empty = (
+        api_client_for(admin_user).get("/api/v1/metrics/", {"date_from": "2001-01-01", "date_to": "2001-01-02"}).json()
+    )
     assert empty["conversations"] == 0 and empty["containment_rate"] is None and empty["ttft_p50_ms"] is None

@@ -41,15 +41,24 @@ PAGE_CASES = [
     Case("detail", "get", "/analytics/conversations/{conv}/", _all(LOGIN, 200, 404, 200)),
     Case("tag", "post", "/analytics/conversations/{conv}/tags/", _all(LOGIN, 302, 404, 302), {"name": "vip"}),
     Case("note", "post", "/analytics/conversations/{conv}/notes/", _all(LOGIN, 302, 404, 302), {"text": "hm"}),
-    Case("message tag", "post", "/analytics/conversations/{conv}/messages/{msg}/tags/",
-         _all(LOGIN, 302, 404, 302), {"name": "odd"}),
-    Case("suggest", "post", "/analytics/conversations/{conv}/messages/{msg}/suggest/",
-         _all(LOGIN, 302, 404, 302), {"m{msg}-new_intent_name": "gibberish"}),
+    Case(
+        "message tag",
+        "post",
+        "/analytics/conversations/{conv}/messages/{msg}/tags/",
+        _all(LOGIN, 302, 404, 302),
+        {"name": "odd"},
+    ),
+    Case(
+        "suggest",
+        "post",
+        "/analytics/conversations/{conv}/messages/{msg}/suggest/",
+        _all(LOGIN, 302, 404, 302),
+        {"m{msg}-new_intent_name": "gibberish"},
+    ),
     Case("unrecognised", "get", "/analytics/unrecognised/", _all(LOGIN, 200, 200, 200)),
     Case("metrics", "get", "/analytics/metrics/", _all(LOGIN, 200, 200, 200)),
     Case("review", "get", "/analytics/suggestions/", _all(LOGIN, 403, 403, 200)),
-    Case("decide", "post", "/analytics/suggestions/{sugg}/decide/", _all(LOGIN, 403, 403, 302),
-         {"decision": "accept"}),
+    Case("decide", "post", "/analytics/suggestions/{sugg}/decide/", _all(LOGIN, 403, 403, 302), {"decision": "accept"}),
     Case("export messages", "get", "/analytics/export/messages.csv", _all(LOGIN, 200, 200, 200)),
     Case("export conversations", "get", "/analytics/export/conversations.csv", _all(LOGIN, 200, 200, 200)),
     Case("export jsonl", "get", "/analytics/export/conversations.jsonl", _all(LOGIN, 200, 200, 200)),
@@ -61,16 +70,26 @@ API_CASES = [
     Case("messages", "get", "/api/v1/conversations/{conv}/messages/", _all(401, 200, 404, 200)),
     Case("tag add", "post", "/api/v1/conversations/{conv}/tags/", _all(401, 201, 404, 201), {"name": "vip"}),
     Case("tag remove", "delete", "/api/v1/conversations/{conv}/tags/seeded/", _all(401, 204, 404, 204)),
-    Case("message tag add", "post", "/api/v1/conversations/{conv}/messages/{msg}/tags/",
-         _all(401, 201, 404, 201), {"name": "odd"}),
+    Case(
+        "message tag add",
+        "post",
+        "/api/v1/conversations/{conv}/messages/{msg}/tags/",
+        _all(401, 201, 404, 201),
+        {"name": "odd"},
+    ),
     Case("notes", "get", "/api/v1/conversations/{conv}/notes/", _all(401, 200, 404, 200)),
     Case("note add", "post", "/api/v1/conversations/{conv}/notes/", _all(401, 201, 404, 201), {"text": "hm"}),
     Case("tags", "get", "/api/v1/tags/", _all(401, 200, 200, 200)),
     Case("tag create", "post", "/api/v1/tags/", _all(401, 201, 201, 201), {"name": "new-tag"}),
     Case("suggestions", "get", "/api/v1/suggestions/", _all(401, 200, 200, 200)),
     Case("suggestion", "get", "/api/v1/suggestions/{sugg}/", _all(401, 200, 404, 200)),
-    Case("suggestion create", "post", "/api/v1/suggestions/", _all(401, 201, 400, 201),
-         {"message": "{msg}", "new_intent_name": "gibberish"}),
+    Case(
+        "suggestion create",
+        "post",
+        "/api/v1/suggestions/",
+        _all(401, 201, 400, 201),
+        {"message": "{msg}", "new_intent_name": "gibberish"},
+    ),
     Case("suggestion accept", "post", "/api/v1/suggestions/{sugg}/accept/", _all(401, 403, 403, 200)),
     Case("suggestion reject", "post", "/api/v1/suggestions/{sugg}/reject/", _all(401, 403, 403, 200)),
     Case("metrics", "get", "/api/v1/metrics/", _all(401, 200, 200, 200)),
@@ -86,16 +105,26 @@ API_CASES = [
     Case("intents", "get", "/api/v1/bots/{bot}/intents/", _all(401, 403, 403, 200)),
     Case("intent create", "post", "/api/v1/bots/{bot}/intents/", _all(401, 403, 403, 201), {"name": "refund"}),
     Case("phrases", "get", "/api/v1/bots/{bot}/training-phrases/", _all(401, 403, 403, 200)),
-    Case("phrase create", "post", "/api/v1/bots/{bot}/training-phrases/", _all(401, 403, 403, 201),
-         {"intent": "order_status", "text": "where is my parcel"}),
+    Case(
+        "phrase create",
+        "post",
+        "/api/v1/bots/{bot}/training-phrases/",
+        _all(401, 403, 403, 201),
+        {"intent": "order_status", "text": "where is my parcel"},
+    ),
     Case("entities", "get", "/api/v1/bots/{bot}/entities/", _all(401, 403, 403, 200)),
-    Case("entity create", "post", "/api/v1/bots/{bot}/entities/", _all(401, 403, 403, 201),
-         {"name": "city", "kind": "lookup", "values": [{"value": "Paris", "synonyms": ["paname"]}]}),
+    Case(
+        "entity create",
+        "post",
+        "/api/v1/bots/{bot}/entities/",
+        _all(401, 403, 403, 201),
+        {"name": "city", "kind": "lookup", "values": [{"value": "Paris", "synonyms": ["paname"]}]},
+    ),
 ]
 
 
 @pytest.fixture
-def world(bot_a, bot_b, analyst_a, analyst_b, admin_user, conv_a, conv_b):  # type: ignore[no-untyped-def]
+def world(bot_a, bot_b, analyst_a, analyst_b, admin_user, conv_a, conv_b):
     from tests.analytics.factories import IntentFactory
 
     IntentFactory(bot=bot_a, name="order_status")
@@ -116,7 +145,7 @@ def _fmt(value: Any, ids: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda c: c.name)
-def test_page_permissions(client, world, case: Case, role: str) -> None:  # type: ignore[no-untyped-def]
+def test_page_permissions(client, world, case: Case, role: str) -> None:
     users, ids = world
     if users[role] is not None:
         client.force_login(users[role])
@@ -134,7 +163,7 @@ def test_page_permissions(client, world, case: Case, role: str) -> None:  # type
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", API_CASES, ids=lambda c: c.name)
-def test_api_permissions(world, case: Case, role: str) -> None:  # type: ignore[no-untyped-def]
+def test_api_permissions(world, case: Case, role: str) -> None:
     users, ids = world
     client = api_client_for(users[role])
     data = {k: _fmt(v, ids) for k, v in case.data.items()}
@@ -142,11 +171,11 @@ def test_api_permissions(world, case: Case, role: str) -> None:  # type: ignore[
     assert response.status_code == case.expected[role], getattr(response, "data", None)
 
 
-def _ids(response) -> set[int]:  # type: ignore[no-untyped-def]
+def _ids(response) -> set[int]:
     return {row["id"] for row in response.json()["results"]}
 
 
-def test_nothing_leaks_across_bots(world, conv_a, conv_b) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_leaks_across_bots(world, conv_a, conv_b) -> None:
     users, ids = world
     b = api_client_for(users["analyst_b"])
     assert _ids(b.get("/api/v1/conversations/")) == {conv_b.pk}
@@ -162,7 +191,7 @@ def test_nothing_leaks_across_bots(world, conv_a, conv_b) -> None:  # type: igno
     assert "frobnicator" not in export and "hello there" in export
 
 
-def test_list_page_shows_only_own_bot(client, world, conv_a, conv_b) -> None:  # type: ignore[no-untyped-def]
+def test_list_page_shows_only_own_bot(client, world, conv_a, conv_b) -> None:
     users, _ = world
     client.force_login(users["analyst_b"])
     html = client.get("/analytics/conversations/").content.decode()
@@ -170,7 +199,7 @@ def test_list_page_shows_only_own_bot(client, world, conv_a, conv_b) -> None:  #
     assert f'href="/analytics/conversations/{conv_a.pk}/"' not in html
 
 
-def test_roles_exist_with_expected_permissions(db) -> None:  # type: ignore[no-untyped-def]
+def test_roles_exist_with_expected_permissions(db) -> None:
     from django.contrib.auth.models import Group
 
     analyst = set(Group.objects.get(name="analyst").permissions.values_list("codename", flat=True))
@@ -190,7 +219,7 @@ SECRET_TEXT = "zanzibar"  # a word only in bot A's transcripts, notes and tags
 
 
 @pytest.fixture
-def bot_a_secrets(world, conv_a, admin_user):  # type: ignore[no-untyped-def]
+def bot_a_secrets(world, conv_a, admin_user):
     from analytics.services import message_tag_add, note_create
 
     msg = conv_a.messages.filter(role=Message.Role.USER).order_by("seq").first()
@@ -204,22 +233,34 @@ def bot_a_secrets(world, conv_a, admin_user):  # type: ignore[no-untyped-def]
     return world
 
 
-_B_PAGES = ["/analytics/conversations/", "/analytics/unrecognised/", "/analytics/metrics/", "/analytics/export/messages.csv",
-            "/analytics/export/conversations.csv", "/analytics/export/conversations.jsonl"]
-_B_API = ["/api/v1/conversations/", "/api/v1/tags/", "/api/v1/suggestions/", "/api/v1/metrics/",
-          "/api/v1/exports/messages.csv", "/api/v1/exports/conversations.csv",
-          "/api/v1/exports/conversations.jsonl"]
+_B_PAGES = [
+    "/analytics/conversations/",
+    "/analytics/unrecognised/",
+    "/analytics/metrics/",
+    "/analytics/export/messages.csv",
+    "/analytics/export/conversations.csv",
+    "/analytics/export/conversations.jsonl",
+]
+_B_API = [
+    "/api/v1/conversations/",
+    "/api/v1/tags/",
+    "/api/v1/suggestions/",
+    "/api/v1/metrics/",
+    "/api/v1/exports/messages.csv",
+    "/api/v1/exports/conversations.csv",
+    "/api/v1/exports/conversations.jsonl",
+]
 _SECRETS = (SECRET_CONV_TAG, SECRET_MSG_TAG, SECRET_TEXT, "seeded", "frobnicator")
 
 
-def _body(response) -> str:  # type: ignore[no-untyped-def]
+def _body(response) -> str:
     if getattr(response, "streaming", False):
         return b"".join(response.streaming_content).decode()
     return response.content.decode()
 
 
 @pytest.mark.parametrize("url", _B_PAGES)
-def test_analyst_b_pages_show_nothing_of_bot_a(client, bot_a_secrets, url: str) -> None:  # type: ignore[no-untyped-def]
+def test_analyst_b_pages_show_nothing_of_bot_a(client, bot_a_secrets, url: str) -> None:
     users, _ = bot_a_secrets
     client.force_login(users["analyst_b"])
     response = client.get(url)
@@ -229,7 +270,7 @@ def test_analyst_b_pages_show_nothing_of_bot_a(client, bot_a_secrets, url: str) 
 
 
 @pytest.mark.parametrize("url", _B_API)
-def test_analyst_b_api_shows_nothing_of_bot_a(bot_a_secrets, url: str) -> None:  # type: ignore[no-untyped-def]
+def test_analyst_b_api_shows_nothing_of_bot_a(bot_a_secrets, url: str) -> None:
     users, _ = bot_a_secrets
     response = api_client_for(users["analyst_b"]).get(url)
     assert response.status_code == 200
@@ -237,17 +278,18 @@ def test_analyst_b_api_shows_nothing_of_bot_a(bot_a_secrets, url: str) -> None: 
     assert not [s for s in _SECRETS if s in body]
 
 
-def test_analyst_b_filtering_by_a_tag_of_bot_a_finds_nothing(client, bot_a_secrets, conv_b,  # type: ignore[no-untyped-def]
-                                                              admin_user) -> None:
+def test_analyst_b_filtering_by_a_tag_of_bot_a_finds_nothing(client, bot_a_secrets, conv_b, admin_user) -> None:
     users, _ = bot_a_secrets
     client.force_login(users["analyst_b"])
     html = client.get("/analytics/conversations/", {"tag": SECRET_CONV_TAG}).content.decode()
     assert "0 conversations match" in html
-    assert api_client_for(users["analyst_b"]).get("/api/v1/conversations/",
-                                                   {"tag": SECRET_CONV_TAG}).json()["results"] == []
+    assert (
+        api_client_for(users["analyst_b"]).get("/api/v1/conversations/", {"tag": SECRET_CONV_TAG}).json()["results"]
+        == []
+    )
 
 
-def test_tag_vocabulary_is_scoped_to_visible_bots(bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_tag_vocabulary_is_scoped_to_visible_bots(bot_a_secrets, conv_b, admin_user) -> None:
     users, _ = bot_a_secrets
     conversation_tag_add(conversation=conv_b, name="b-only", user=admin_user)
 
@@ -263,7 +305,7 @@ def test_tag_vocabulary_is_scoped_to_visible_bots(bot_a_secrets, conv_b, admin_u
     assert names("admin") == a_vocab | {"b-only"}
 
 
-def test_tag_suggestions_on_pages_are_scoped(client, bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_tag_suggestions_on_pages_are_scoped(client, bot_a_secrets, conv_b, admin_user) -> None:
     """The filter form's tag autocomplete (datalist) on every page that shows the filters."""
     users, _ = bot_a_secrets
     conversation_tag_add(conversation=conv_b, name="b-only", user=admin_user)
@@ -277,7 +319,7 @@ def test_tag_suggestions_on_pages_are_scoped(client, bot_a_secrets, conv_b, admi
     assert f'<option value="{SECRET_MSG_TAG}">' in html and "b-only" not in html
 
 
-def test_tag_names_selector_is_scoped(bot_a_secrets, conv_b, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_tag_names_selector_is_scoped(bot_a_secrets, conv_b, admin_user) -> None:
     from analytics.selectors import tag_names
 
     users, _ = bot_a_secrets
@@ -288,7 +330,7 @@ def test_tag_names_selector_is_scoped(bot_a_secrets, conv_b, admin_user) -> None
     assert tag_names(user=users["anon"]) == []
 
 
-def test_cached_aggregates_follow_a_revoked_assignment(client, bot_a_secrets, settings) -> None:  # type: ignore[no-untyped-def]
+def test_cached_aggregates_follow_a_revoked_assignment(client, bot_a_secrets, settings) -> None:
     """Metrics/unrecognised are cached for a minute; losing a bot must take effect at once."""
     from analytics.models import BotAssignment
 
@@ -301,5 +343,5 @@ def test_cached_aggregates_follow_a_revoked_assignment(client, bot_a_secrets, se
     assert SECRET_TEXT not in client.get("/analytics/unrecognised/").content.decode()
 
 
-def _ids_bot_b(users):  # type: ignore[no-untyped-def]
+def _ids_bot_b(users):
     return users["analyst_b"].bot_assignments.get().bot

@@ -20,7 +20,7 @@ MAX_EXAMPLES = 5
 
 
 @pytest.fixture
-def admin_token(admin_user, conv_a, conv_b) -> str:  # type: ignore[no-untyped-def]
+def admin_token(admin_user, conv_a, conv_b) -> str:
     from rest_framework.authtoken.models import Token
 
     from tests.analytics.factories import IntentFactory
@@ -31,7 +31,7 @@ def admin_token(admin_user, conv_a, conv_b) -> str:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def keep_db_connection():  # type: ignore[no-untyped-def]
+def keep_db_connection():
     """The raw WSGI handler closes the connection after each request; Django's test client avoids
     that by disconnecting close_old_connections (the test's transaction lives on that connection)."""
     from django.core.signals import request_finished, request_started
@@ -49,18 +49,28 @@ def test_api_conforms_to_its_schema(admin_token: str, keep_db_connection: None) 
     headers = {"Authorization": f"Token {admin_token}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     # Our endpoints only: the lead's parse / chat-completion endpoints have their own tests.
-    operations = [op for op in operations if op.path.startswith(("/api/v1/conversations", "/api/v1/tags",
-                                                                 "/api/v1/suggestions", "/api/v1/metrics",
-                                                                 "/api/v1/exports", "/api/v1/bots"))
-                  and not op.path.endswith("/parse")]
+    operations = [
+        op
+        for op in operations
+        if op.path.startswith(
+            (
+                "/api/v1/conversations",
+                "/api/v1/tags",
+                "/api/v1/suggestions",
+                "/api/v1/metrics",
+                "/api/v1/exports",
+                "/api/v1/bots",
+            )
+        )
+        and not op.path.endswith("/parse")
+    ]
     assert len(operations) >= 30
     failures: list[str] = []
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case):  # type: ignore[no-untyped-def]
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def run(case):
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
 
         try:

@@ -2,22 +2,23 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.selectors import conversation_page, conversations_visible_to
+from analytics.selectors import conversation_page
 from analytics.services import conversation_tag_add, message_tag_add
 from bots.models import Message
+from chatplatform.access.scoping import conversations_visible_to
 from tests.analytics.conftest import api_client_for
 from tests.analytics.factories import ConversationFactory, turn
 
 pytestmark = pytest.mark.django_db
 
 
-def _ids(client, **params) -> set[int]:  # type: ignore[no-untyped-def]
+def _ids(client, **params) -> set[int]:
     response = client.get("/api/v1/conversations/", params)
     assert response.status_code == 200, response.content
     return {row["id"] for row in response.json()["results"]}
 
 
-def test_full_text_search_finds_a_word(analyst_a, conv_a, bot_a, client) -> None:  # type: ignore[no-untyped-def]
+def test_full_text_search_finds_a_word(analyst_a, conv_a, bot_a, client) -> None:
     other = ConversationFactory(bot=bot_a)
     turn(other, "I want a refund", "Sure.", intent="refund")
     api = api_client_for(analyst_a)
@@ -31,7 +32,7 @@ def test_full_text_search_finds_a_word(analyst_a, conv_a, bot_a, client) -> None
     assert "No conversations" in client.get("/analytics/conversations/", {"q": "zzzz"}).content.decode()
 
 
-def test_filters(analyst_a, conv_a, bot_a) -> None:  # type: ignore[no-untyped-def]
+def test_filters(analyst_a, conv_a, bot_a) -> None:
     happy = ConversationFactory(bot=bot_a, csat=5)
     _, reply = turn(happy, "thanks", "You're welcome", intent="thanks")
     Message.objects.filter(pk=reply.pk).update(feedback="up")
@@ -52,7 +53,7 @@ def test_filters(analyst_a, conv_a, bot_a) -> None:  # type: ignore[no-untyped-d
     assert api.get("/api/v1/conversations/", {"csat": "9"}).status_code == 400
 
 
-def test_keyset_pagination_walks_every_row_once(analyst_a, bot_a) -> None:  # type: ignore[no-untyped-def]
+def test_keyset_pagination_walks_every_row_once(analyst_a, bot_a) -> None:
     convs = [ConversationFactory(bot=bot_a) for _ in range(7)]
     seen: list[int] = []
     after = None
@@ -67,8 +68,9 @@ def test_keyset_pagination_walks_every_row_once(analyst_a, bot_a) -> None:  # ty
     assert len(api_pages["results"]) == 3 and api_pages["next"]
 
 
-def test_list_and_detail_query_counts_do_not_grow_with_rows(analyst_a, bot_a, client,
-                                                            django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_list_and_detail_query_counts_do_not_grow_with_rows(
+    analyst_a, bot_a, client, django_assert_max_num_queries
+) -> None:
     for i in range(30):
         conv = ConversationFactory(bot=bot_a)
         turn(conv, f"question {i}", "answer", intent="faq")

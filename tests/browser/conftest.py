@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import html
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,8 +26,14 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -87,8 +93,9 @@ class CustomerSite:
 
     def page_for(self, *, server_url: str, public_key: str, attrs: dict[str, str] | None = None) -> str:
         extra = "".join(f' {name}="{html.escape(value)}"' for name, value in (attrs or {}).items())
-        self.html = PAGE.format(src=html.escape(f"{server_url}/static/widget/chatplatform.js"),
-                                key=html.escape(public_key), extra=extra)
+        self.html = PAGE.format(
+            src=html.escape(f"{server_url}/static/widget/chatplatform.js"), key=html.escape(public_key), extra=extra
+        )
         return self.url
 
 
@@ -100,7 +107,7 @@ def _customer_site_server() -> Iterator[CustomerSite]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             site.requests.append(self.path)
             if self.path == "/favicon.ico":
                 self.send_response(204)
@@ -135,7 +142,7 @@ def customer_site(_customer_site_server: CustomerSite) -> CustomerSite:
 
 
 @pytest.fixture
-def site_bot(llm_bot, customer_site: CustomerSite, live_server_url: str):  # type: ignore[no-untyped-def]
+def site_bot(llm_bot, customer_site: CustomerSite, live_server_url: str):
     """The LLM-only bot, allowed on the customer site's origin. Saved (committed: the tests are
     transactional) before any page loads, because the live server is another process."""
     llm_bot.allowed_origins = [*llm_bot.allowed_origins, customer_site.origin]
@@ -147,13 +154,16 @@ def site_bot(llm_bot, customer_site: CustomerSite, live_server_url: str):  # typ
 
 
 @pytest.fixture
-def shop_url(site_bot, customer_site: CustomerSite, live_server_url: str) -> Callable[..., str]:  # type: ignore[no-untyped-def]
+def shop_url(site_bot, customer_site: CustomerSite, live_server_url: str) -> Callable[..., str]:
     """shop_url(**data_attrs) -> the customer page URL embedding the widget for `site_bot`."""
 
     def make(**attrs: str) -> str:
         site_bot.refresh_from_db()
-        return customer_site.page_for(server_url=live_server_url, public_key=site_bot.public_key,
-                                      attrs={f"data-{k.replace('_', '-')}": v for k, v in attrs.items()})
+        return customer_site.page_for(
+            server_url=live_server_url,
+            public_key=site_bot.public_key,
+            attrs={f"data-{k.replace('_', '-')}": v for k, v in attrs.items()},
+        )
 
     return make
 
@@ -165,6 +175,7 @@ def shop_url(site_bot, customer_site: CustomerSite, live_server_url: str) -> Cal
 # break pytest-asyncio tests that run later in the session. So Playwright lives in one dedicated
 # thread for the whole session, and tests talk to it through `PW` proxies that run every call
 # there; the test thread stays free for ORM assertions.
+
 
 class BrowserThread:
     def __init__(self) -> None:
@@ -200,10 +211,12 @@ class PW:
     def __getattr__(self, name: str) -> Any:
         value = self._thread.call(getattr, self._obj, name)
         if callable(value) and not _is_playwright(value):
+
             def method(*args: Any, **kwargs: Any) -> Any:
                 args = tuple(unwrap(a) for a in args)
                 kwargs = {k: unwrap(v) for k, v in kwargs.items()}
                 return self._wrap(self._thread.call(value, *args, **kwargs))
+
             return method
         return self._wrap(value)
 
@@ -231,8 +244,7 @@ def browser(browser_thread: BrowserThread) -> Iterator[PW]:
         pytest.skip(f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
     pw = browser_thread.call(lambda: sync_api.sync_playwright().start())
-    chromium = browser_thread.call(pw.chromium.launch, executable_path=str(CHROMIUM), headless=True,
-                                   args=CHROMIUM_ARGS)
+    chromium = browser_thread.call(pw.chromium.launch, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
     yield PW(chromium, browser_thread)
     browser_thread.call(chromium.close)
     browser_thread.call(pw.stop)
@@ -243,8 +255,9 @@ def expect(browser_thread: BrowserThread) -> Callable[..., PW]:
     """Playwright's `expect`, run in the browser thread: expect(locator).to_have_text(...)."""
     from playwright.sync_api import expect as pw_expect
 
-    return lambda target, *args, **kwargs: PW(browser_thread.call(pw_expect, unwrap(target), *args, **kwargs),
-                                              browser_thread)
+    return lambda target, *args, **kwargs: PW(
+        browser_thread.call(pw_expect, unwrap(target), *args, **kwargs), browser_thread
+    )
 
 
 @pytest.fixture

@@ -10,13 +10,21 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_console_and_swagger_ui_work_under_the_csp(page: Any, expect: Any, live_server_url: str, llm_bot: Any,
-                                                    stub_llm: Any, celery_worker: Any, page_events: Any) -> None:
+def test_console_and_swagger_ui_work_under_the_csp(
+    page: Any, expect: Any, live_server_url: str, llm_bot: Any, stub_llm: Any, celery_worker: Any, page_events: Any
+) -> None:
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.create_user("ann", password="correct-horse-battery-9", is_staff=True, is_superuser=True)
     responses: list[Any] = []
-    page.on("response", lambda r: responses.append(r.headers.get("content-security-policy")) if r.request.resource_type == "document" else None)
+    page.on(
+        "response",
+        lambda r: (
+            responses.append(r.headers.get("content-security-policy"))
+            if r.request.resource_type == "document"
+            else None
+        ),
+    )
     page.goto(f"{live_server_url}/admin/login/")
     page.fill("#id_username", "ann")
     page.fill("#id_password", "correct-horse-battery-9")

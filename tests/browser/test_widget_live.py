@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[2]
 WIDGET_JS = REPO / "static" / "widget" / "chatplatform.js"
 SHOTS = REPO / "docs" / "img"
 
-REPLY = ("Yes! The Trailblazer 3 ships free on orders over $50 and arrives in 2-4 business days. "
-         "You can return it within 30 days, no questions asked.")
+REPLY = (
+    "Yes! The Trailblazer 3 ships free on orders over $50 and arrives in 2-4 business days. "
+    "You can return it within 30 days, no questions asked."
+)
 
 # Reads and writes inside the widget's open shadow root; `r` is the root.
 SR = "(() => {{ const r = document.querySelector('chatplatform-widget').shadowRoot; {body} }})()"
@@ -43,6 +45,7 @@ RECORD_STREAM = """() => {
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
 
 def sr(page: Any, body: str) -> Any:
     return page.evaluate(SR.format(body=body))
@@ -106,11 +109,11 @@ def i18n(lang: str) -> dict[str, str]:
     key = re.escape(lang) if re.fullmatch(r"\w+", lang) else re.escape(f"'{lang}'")
     block = re.search(key + r":\s*\{(.*?)\n\s*\},", source, re.S)
     assert block, f"no {lang} block in the widget's STR table"
-    return {k: v for k, v in re.findall(r"(\w+):\s*'([^']*)'", block.group(1))}
+    return dict(re.findall(r"(\w+):\s*'([^']*)'", block.group(1)))
 
 
 @pytest.fixture
-def stub(stub_llm):  # type: ignore[no-untyped-def]
+def stub(stub_llm):
     """The stub LLM, streaming slowly enough that partial text is visible."""
     stub_llm.behaviour.reply = REPLY
     stub_llm.behaviour.chunk_size = 6
@@ -119,7 +122,7 @@ def stub(stub_llm):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def chat(page, expect, shop_url, stub, celery_worker):  # type: ignore[no-untyped-def]
+def chat(page, expect, shop_url, stub, celery_worker):
     """The customer page with the panel open and the widget online."""
     open_widget(page, expect, shop_url())
     return page
@@ -127,7 +130,8 @@ def chat(page, expect, shop_url, stub, celery_worker):  # type: ignore[no-untype
 
 # -- 1. streaming -------------------------------------------------------------------------------
 
-def test_reply_streams_into_one_bubble_and_is_stored_once(chat, expect, site_bot, page_events) -> None:  # type: ignore[no-untyped-def]
+
+def test_reply_streams_into_one_bubble_and_is_stored_once(chat, expect, site_bot, page_events) -> None:
     page = chat
     page.evaluate(RECORD_STREAM)
     question = "Do the Trailblazer 3 ship for free?"
@@ -142,7 +146,7 @@ def test_reply_streams_into_one_bubble_and_is_stored_once(chat, expect, site_bot
     partials: list[str] = page.evaluate("window.__partials")
     intermediate = [p for p in partials if 0 < len(p) < len(REPLY)]
     assert intermediate, f"no partial text was ever shown in the streaming bubble: {partials}"
-    for shorter, longer in zip(partials, partials[1:]):
+    for shorter, longer in zip(partials, partials[1:], strict=False):
         assert longer.startswith(shorter), f"the streamed text did not grow in place: {shorter!r} -> {longer!r}"
     assert all(REPLY.startswith(p) for p in partials), partials
 
@@ -158,7 +162,8 @@ def test_reply_streams_into_one_bubble_and_is_stored_once(chat, expect, site_bot
 
 # -- 2. reload ----------------------------------------------------------------------------------
 
-def test_reload_shows_the_history_once_in_order(chat, expect, site_bot) -> None:  # type: ignore[no-untyped-def]
+
+def test_reload_shows_the_history_once_in_order(chat, expect, site_bot) -> None:
     page = chat
     question = "Where is my order #1042?"
     send(page, question)
@@ -172,7 +177,9 @@ def test_reload_shows_the_history_once_in_order(chat, expect, site_bot) -> None:
     expect(messages).to_have_text([question, REPLY])
     time.sleep(0.5)  # late or replayed frames would show up as extra bubbles
     expect(messages).to_have_text([question, REPLY])
-    roles = sr(page, "return Array.from(r.querySelectorAll('[data-testid=message]'), (e) => [e.dataset.role, +e.dataset.seq]);")
+    roles = sr(
+        page, "return Array.from(r.querySelectorAll('[data-testid=message]'), (e) => [e.dataset.role, +e.dataset.seq]);"
+    )
     assert roles == [["user", 1], ["bot", 2]]
     assert '"token"' in token_before
 
@@ -183,7 +190,8 @@ def test_reload_shows_the_history_once_in_order(chat, expect, site_bot) -> None:
 
 # -- 3. connection lost mid-reply ---------------------------------------------------------------
 
-def test_reply_arrives_after_reconnect_when_the_network_drops(chat, expect, context, stub, site_bot) -> None:  # type: ignore[no-untyped-def]
+
+def test_reply_arrives_after_reconnect_when_the_network_drops(chat, expect, context, stub, site_bot) -> None:
     page = chat
     stub.behaviour.first_token_delay = 2.0
     question = "Can I change my delivery address?"
@@ -210,7 +218,8 @@ def test_reply_arrives_after_reconnect_when_the_network_drops(chat, expect, cont
 
 # -- 4. keyboard only ---------------------------------------------------------------------------
 
-def test_keyboard_only(page, expect, shop_url, stub, celery_worker, site_bot) -> None:  # type: ignore[no-untyped-def]
+
+def test_keyboard_only(page, expect, shop_url, stub, celery_worker, site_bot) -> None:
     page.goto(shop_url())
     launcher = page.get_by_test_id("launcher")
     expect(launcher).to_be_visible()
@@ -247,11 +256,13 @@ def test_keyboard_only(page, expect, shop_url, stub, celery_worker, site_bot) ->
 # -- 5. XSS ---------------------------------------------------------------------------------------
 
 XSS_USER = '<img src=x onerror="window.__pwned=1">'
-XSS_REPLY = ("Sure: <script>window.__pwned=2</script> see [click](javascript:window.__pwned=3) "
-             "or <img src=x onerror=alert(1)> thanks")
+XSS_REPLY = (
+    "Sure: <script>window.__pwned=2</script> see [click](javascript:window.__pwned=3) "
+    "or <img src=x onerror=alert(1)> thanks"
+)
 
 
-def test_html_from_visitor_and_model_stays_text(chat, expect, stub, site_bot, page_events) -> None:  # type: ignore[no-untyped-def]
+def test_html_from_visitor_and_model_stays_text(chat, expect, stub, site_bot, page_events) -> None:
     page = chat
     stub.behaviour.reply = XSS_REPLY
     send(page, XSS_USER)
@@ -264,11 +275,16 @@ def test_html_from_visitor_and_model_stays_text(chat, expect, stub, site_bot, pa
 
     assert page_events.dialogs == [], page_events.dialogs
     assert page.evaluate("typeof window.__pwned") == "undefined"
-    dangerous = sr(page, "return r.querySelector('[data-testid=messages]')"
-                         ".querySelectorAll('img, script, iframe, object, embed').length;")
+    dangerous = sr(
+        page,
+        "return r.querySelector('[data-testid=messages]')"
+        ".querySelectorAll('img, script, iframe, object, embed').length;",
+    )
     assert dangerous == 0
     assert page.evaluate("document.querySelectorAll('img, iframe').length") == 0
-    hrefs = sr(page, "return Array.from(r.querySelectorAll('[data-testid=messages] a'), (a) => a.getAttribute('href'));")
+    hrefs = sr(
+        page, "return Array.from(r.querySelectorAll('[data-testid=messages] a'), (a) => a.getAttribute('href'));"
+    )
     assert all(re.match(r"^(https?|mailto):", h or "") for h in hrefs), hrefs
     expect(reply).to_contain_text("[click](javascript:window.__pwned=3)")  # left as text, not a link
 
@@ -277,7 +293,8 @@ def test_html_from_visitor_and_model_stays_text(chat, expect, stub, site_bot, pa
 
 # -- 6. Simplified Chinese ----------------------------------------------------------------------
 
-def test_chinese_ui(page, expect, shop_url, stub, celery_worker, site_bot) -> None:  # type: ignore[no-untyped-def]
+
+def test_chinese_ui(page, expect, shop_url, stub, celery_worker, site_bot) -> None:
     zh, en = i18n("zh-hans"), i18n("en")
     assert zh["placeholder"] != en["placeholder"]
     site_bot.language = "zh-hans"

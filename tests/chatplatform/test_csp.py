@@ -11,7 +11,7 @@ from tests.factories import ConversationFactory, MessageFactory
 pytestmark = pytest.mark.django_db
 
 
-def _policy(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def _policy(response) -> dict[str, list[str]]:
     header = response.headers.get("Content-Security-Policy")
     assert header, f"no Content-Security-Policy on {response.request['PATH_INFO']}"
     directives: dict[str, list[str]] = {}
@@ -21,7 +21,7 @@ def _policy(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     return directives
 
 
-def _assert_strict(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def _assert_strict(response) -> dict[str, list[str]]:
     assert response.status_code == 200, (response.request["PATH_INFO"], response.status_code)
     policy = _policy(response)
     script_src = policy.get("script-src", policy.get("default-src"))
@@ -33,18 +33,21 @@ def _assert_strict(response) -> dict[str, list[str]]:  # type: ignore[no-untyped
 
 def _inline_scripts(html: str) -> list[str]:
     """<script> elements with a body (an inline script); <script src=...></script> is fine."""
-    return [m.group(0)[:120] for m in re.finditer(r"<script\b(?![^>]*\bsrc=)[^>]*>\s*\S", html)
-            if "application/json" not in m.group(0) and "application/ld+json" not in m.group(0)]
+    return [
+        m.group(0)[:120]
+        for m in re.finditer(r"<script\b(?![^>]*\bsrc=)[^>]*>\s*\S", html)
+        if "application/json" not in m.group(0) and "application/ld+json" not in m.group(0)
+    ]
 
 
-def test_public_pages_send_a_csp_without_inline_script(client, llm_bot) -> None:  # type: ignore[no-untyped-def]
+def test_public_pages_send_a_csp_without_inline_script(client, llm_bot) -> None:
     for path in ("/", "/demo/", "/admin/login/", "/api/docs/"):
         response = client.get(path)
         _assert_strict(response)
         assert _inline_scripts(response.content.decode()) == [], path
 
 
-def test_swagger_ui_init_script_is_a_separate_file(client) -> None:  # type: ignore[no-untyped-def]
+def test_swagger_ui_init_script_is_a_separate_file(client) -> None:
     page = client.get("/api/docs/").content.decode()
     script_urls = re.findall(r'<script src="([^"]+)"', page)
     init = [url for url in script_urls if "script=" in url]
@@ -54,7 +57,7 @@ def test_swagger_ui_init_script_is_a_separate_file(client) -> None:  # type: ign
     assert response["Content-Type"].startswith("application/javascript")
 
 
-def test_admin_and_console_pages_send_a_csp_and_the_console_may_open_its_websocket(admin_client, llm_bot) -> None:  # type: ignore[no-untyped-def]
+def test_admin_and_console_pages_send_a_csp_and_the_console_may_open_its_websocket(admin_client, llm_bot) -> None:
     for path in ("/admin/", "/admin/bots/bot/", f"/admin/bots/bot/{llm_bot.pk}/change/"):
         _assert_strict(admin_client.get(path))
     response = admin_client.get(f"/admin/bots/bot/{llm_bot.pk}/console/")
@@ -67,17 +70,22 @@ def test_admin_and_console_pages_send_a_csp_and_the_console_may_open_its_websock
     assert "wss://testserver" in _policy(https)["connect-src"]
 
 
-def test_console_script_is_served_as_a_static_file(client) -> None:  # type: ignore[no-untyped-def]
+def test_console_script_is_served_as_a_static_file(client) -> None:
     response = client.get("/static/admin-console/console.js")
     assert response.status_code == 200
     assert b"ds.wsPath" in b"".join(response.streaming_content)  # the path comes from data-ws-path
 
 
-def test_analytics_pages_send_a_csp_without_inline_script(admin_client, llm_bot) -> None:  # type: ignore[no-untyped-def]
+def test_analytics_pages_send_a_csp_without_inline_script(admin_client, llm_bot) -> None:
     conversation = ConversationFactory(bot=llm_bot)
     MessageFactory(conversation=conversation)
-    for path in ("/analytics/conversations/", f"/analytics/conversations/{conversation.pk}/",
-                 "/analytics/unrecognised/", "/analytics/suggestions/", "/analytics/metrics/"):
+    for path in (
+        "/analytics/conversations/",
+        f"/analytics/conversations/{conversation.pk}/",
+        "/analytics/unrecognised/",
+        "/analytics/suggestions/",
+        "/analytics/metrics/",
+    ):
         response = admin_client.get(path)
         _assert_strict(response)
         assert _inline_scripts(response.content.decode()) == [], path

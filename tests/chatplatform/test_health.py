@@ -7,7 +7,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_each_dependency_and_503_when_one_is_down(client, stub_llm) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_reports_each_dependency_and_503_when_one_is_down(client, stub_llm) -> None:
     response = client.get("/healthz")
     body = response.json()
     assert set(body["checks"]) == {"database", "redis", "worker", "vllm"}
@@ -19,26 +19,26 @@ def test_healthz_reports_each_dependency_and_503_when_one_is_down(client, stub_l
     assert response.status_code == 503 and body["status"] == "error"
 
 
-def test_healthz_all_green_with_a_worker(client, stub_llm, celery_worker) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_all_green_with_a_worker(client, stub_llm, celery_worker) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
     assert all(check["status"] == "ok" for check in response.json()["checks"].values())
 
 
-def test_healthz_names_vllm_when_it_is_down(client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_names_vllm_when_it_is_down(client, settings) -> None:
     settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
     body = client.get("/healthz").json()
     assert body["checks"]["vllm"]["status"] == "error"
     assert body["checks"]["database"]["status"] == "ok"
 
 
-def test_prometheus_metrics_count_requests(client) -> None:  # type: ignore[no-untyped-def]
+def test_prometheus_metrics_count_requests(client) -> None:
     client.get("/healthz")
     body = client.get("/metrics").content.decode()
     assert "django_http_requests_total_by_view_transport_method_total" in body
 
 
-def test_healthz_tells_anonymous_callers_only_the_statuses(client, settings, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_tells_anonymous_callers_only_the_statuses(client, settings, caplog) -> None:
     settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
     response = client.get("/healthz")
     body = response.json()
@@ -50,7 +50,7 @@ def test_healthz_tells_anonymous_callers_only_the_statuses(client, settings, cap
     assert any("healthz_check_failed" in str(r.msg) and "vllm" in str(r.msg) for r in caplog.records)
 
 
-def test_healthz_details_for_staff_and_the_metrics_token(client, admin_client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_details_for_staff_and_the_metrics_token(client, admin_client, settings) -> None:
     settings.VLLM_BASE_URL = "http://127.0.0.1:9/v1"
     assert "detail" in admin_client.get("/healthz").json()["checks"]["vllm"]
     settings.METRICS_TOKEN = "s3cret-metrics-token"

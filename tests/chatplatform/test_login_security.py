@@ -17,16 +17,16 @@ LOGIN = "/admin/login/?next=/analytics/conversations/"
 
 
 @pytest.fixture
-def staff_user(db):  # type: ignore[no-untyped-def]
+def staff_user(db):
     return get_user_model().objects.create_user("ann", password=PASSWORD, is_staff=True, is_superuser=True)
 
 
-def _login(client: Client, password: str, ip: str = "198.51.100.20"):  # type: ignore[no-untyped-def]
+def _login(client: Client, password: str, ip: str = "198.51.100.20"):
     return client.post(LOGIN, {"username": "ann", "password": password}, REMOTE_ADDR=ip)
 
 
-def test_login_locks_out_after_five_failures_for_that_user_and_address(client, staff_user, settings, caplog) -> None:  # type: ignore[no-untyped-def]
-    assert settings.AXES_FAILURE_LIMIT == 5 and settings.AXES_COOLOFF_TIME == timedelta(minutes=15)
+def test_login_locks_out_after_five_failures_for_that_user_and_address(client, staff_user, settings, caplog) -> None:
+    assert settings.AXES_FAILURE_LIMIT == 5 and timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
     for _ in range(4):
         assert _login(client, "wrong").status_code == 200  # the form again, with its error
     locked = _login(client, "wrong")
@@ -41,7 +41,7 @@ def test_login_locks_out_after_five_failures_for_that_user_and_address(client, s
     assert elsewhere.status_code == 302 and elsewhere["Location"] == "/analytics/conversations/"
 
 
-def test_lockout_ends_after_the_cool_off(client, staff_user) -> None:  # type: ignore[no-untyped-def]
+def test_lockout_ends_after_the_cool_off(client, staff_user) -> None:
     from axes.models import AccessAttempt
 
     for _ in range(5):
@@ -52,7 +52,7 @@ def test_lockout_ends_after_the_cool_off(client, staff_user) -> None:  # type: i
     assert response.status_code == 302 and response["Location"] == "/analytics/conversations/"
 
 
-def test_successful_login_clears_earlier_failures(client, staff_user) -> None:  # type: ignore[no-untyped-def]
+def test_successful_login_clears_earlier_failures(client, staff_user) -> None:
     for _ in range(4):
         _login(client, "wrong")
     assert _login(client, PASSWORD).status_code == 302
@@ -61,13 +61,15 @@ def test_successful_login_clears_earlier_failures(client, staff_user) -> None:  
         assert _login(client, "wrong").status_code == 200
 
 
-def test_changing_the_password_ends_the_users_other_sessions(staff_user) -> None:  # type: ignore[no-untyped-def]
+def test_changing_the_password_ends_the_users_other_sessions(staff_user) -> None:
     laptop, phone = Client(), Client()
     for device in (laptop, phone):
         assert _login(device, PASSWORD).status_code == 302
         assert device.get("/admin/").status_code == 200
-    response = laptop.post("/admin/password_change/", {"old_password": PASSWORD, "new_password1": "an0ther-long-pass",
-                                                       "new_password2": "an0ther-long-pass"})
+    response = laptop.post(
+        "/admin/password_change/",
+        {"old_password": PASSWORD, "new_password1": "an0ther-long-pass", "new_password2": "an0ther-long-pass"},
+    )
     assert response.status_code == 302
     assert laptop.get("/admin/").status_code == 200  # the session that changed it stays (update_session_auth_hash)
     stale = phone.get("/admin/")
@@ -75,7 +77,7 @@ def test_changing_the_password_ends_the_users_other_sessions(staff_user) -> None
     assert phone.get("/analytics/conversations/").status_code == 302
 
 
-def test_password_set_elsewhere_also_ends_sessions(client, staff_user) -> None:  # type: ignore[no-untyped-def]
+def test_password_set_elsewhere_also_ends_sessions(client, staff_user) -> None:
     assert _login(client, PASSWORD).status_code == 302
     staff_user.set_password("reset-by-an-admin-1")
     staff_user.save()

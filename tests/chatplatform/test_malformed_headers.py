@@ -10,8 +10,10 @@ import pytest
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-WS_HANDSHAKE = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                b"Sec-WebSocket-Version: 13\r\n")
+WS_HANDSHAKE = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+)
 BAD = [b"caf\xe9", b"\xff\xfe", b"\xc3\x28"]
 
 
@@ -35,7 +37,7 @@ def _ws(path: bytes, headers: bytes) -> bytes:
     return b"GET " + path + b" HTTP/1.1\r\n" + headers + WS_HANDSHAKE + b"\r\n"
 
 
-def test_bad_bytes_in_headers_get_a_clean_4xx_and_no_traceback(live_asgi_server, llm_bot) -> None:  # type: ignore[no-untyped-def]
+def test_bad_bytes_in_headers_get_a_clean_4xx_and_no_traceback(live_asgi_server, llm_bot) -> None:
     port, key = live_asgi_server.port, llm_bot.public_key.encode()
     log_start = live_asgi_server.log.stat().st_size
     host = b"Host: 127.0.0.1\r\n"
@@ -45,15 +47,29 @@ def test_bad_bytes_in_headers_get_a_clean_4xx_and_no_traceback(live_asgi_server,
         for path in (b"/", b"/admin/login/", b"/healthz", b"/api/v1/widget/" + key + b"/config"):
             expected.append((_http(path, b"Host: " + bad + b"\r\n"), {400}))
         # Junk in the other headers: served or refused as usual, never a 5xx.
-        for header in (b"Origin: https://", b"Cookie: sessionid=", b"Cookie: ", b"Authorization: Bearer ",
-                       b"Authorization: Token ", b"User-Agent: ", b"X-Request-Id: ", b"Accept-Language: ",
-                       b"X-Forwarded-For: ", b"Referer: https://"):
+        for header in (
+            b"Origin: https://",
+            b"Cookie: sessionid=",
+            b"Cookie: ",
+            b"Authorization: Bearer ",
+            b"Authorization: Token ",
+            b"User-Agent: ",
+            b"X-Request-Id: ",
+            b"Accept-Language: ",
+            b"X-Forwarded-For: ",
+            b"Referer: https://",
+        ):
             for path in (b"/", b"/admin/login/", b"/api/v1/bots/", b"/v1/models"):
                 expected.append((_http(path, host + header + bad + b"\r\n"), {200, 302, 401, 403}))
             # WebSocket handshakes: to the widget's socket, the console, and to paths no consumer
             # serves (was: channels' "No route found" ValueError, a 500 and a traceback).
-            for path in (b"/ws/chat/" + key + b"/", b"/ws/console/1/", b"/ws/console/%ff/", b"/ws/nothing/",
-                         b"/ws/chat/%ff%fe/"):
+            for path in (
+                b"/ws/chat/" + key + b"/",
+                b"/ws/console/1/",
+                b"/ws/console/%ff/",
+                b"/ws/nothing/",
+                b"/ws/chat/%ff%fe/",
+            ):
                 expected.append((_ws(path, host + header + bad + b"\r\n"), {101, 403}))
         expected.append((_ws(b"/ws/nothing/", b"Host: " + bad + b"\r\nOrigin: https://shop.example.com\r\n"), {403}))
     failures = []

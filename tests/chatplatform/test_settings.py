@@ -9,15 +9,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
-    "SECRET_KEY": "x" * 60 + "yZ-3", "DEBUG": "0", "ALLOWED_HOSTS": "chat.example.com",
-    "DATABASE_URL": "postgres://u:p@db.example.com:5432/chat", "REDIS_URL": "redis://redis.example.com:6379/0",
-    "PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "chatplatform.settings",
+    "SECRET_KEY": "x" * 60 + "yZ-3",
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "chat.example.com",
+    "DATABASE_URL": "postgres://u:p@db.example.com:5432/chat",
+    "REDIS_URL": "redis://redis.example.com:6379/0",
+    "PATH": os.environ["PATH"],
+    "DJANGO_SETTINGS_MODULE": "chatplatform.settings",
 }
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, text=True, capture_output=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, text=True, capture_output=True, timeout=120
+    )
 
 
 def test_missing_secret_key_in_production_names_the_variable() -> None:
@@ -46,7 +51,7 @@ def test_launcher_rejects_unreachable_vllm_naming_the_variable(tmp_path: Path) -
         raise AssertionError("an unreachable VLLM_BASE_URL was accepted")
 
 
-def test_launcher_rejects_a_model_the_server_does_not_serve(stub_llm_server) -> None:  # type: ignore[no-untyped-def]
+def test_launcher_rejects_a_model_the_server_does_not_serve(stub_llm_server) -> None:
     from chatplatform.launcher.embedded import ServiceStartError, check_vllm_reachable
 
     try:
@@ -57,7 +62,7 @@ def test_launcher_rejects_a_model_the_server_does_not_serve(stub_llm_server) -> 
         raise AssertionError("a model the server does not serve was accepted")
 
 
-def test_models_and_migrations_agree(db) -> None:  # type: ignore[no-untyped-def]
+def test_models_and_migrations_agree(db) -> None:
     from io import StringIO
 
     from django.core.management import call_command

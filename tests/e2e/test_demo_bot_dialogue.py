@@ -11,7 +11,7 @@ from tests.support import ws
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-async def say(communicator, text: str) -> dict:  # type: ignore[no-untyped-def]
+async def say(communicator, text: str) -> dict:
     await communicator.send_json_to({"type": "message", "client_id": ws.new_client_id(), "text": text})
     await ws.expect(communicator, "ack")
     _, final = await ws.collect_reply(communicator, timeout=60)
@@ -43,11 +43,26 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     await communicator.disconnect()
 
     conversation = await Conversation.objects.aget(pk=welcome["conversation_id"])
-    actions = [a async for a in Message.objects.filter(conversation=conversation, role="bot")
-               .order_by("seq").values_list("action", flat=True)]
-    assert actions == ["utter_template", "ask_slot", "utter_template", "ask_slot", "utter_template", "generate",
-                       "offer_handoff"]
-    intents = [i async for i in Message.objects.filter(conversation=conversation, role="user")
-               .order_by("seq").values_list("intent", flat=True)]
+    actions = [
+        a
+        async for a in Message.objects.filter(conversation=conversation, role="bot")
+        .order_by("seq")
+        .values_list("action", flat=True)
+    ]
+    assert actions == [
+        "utter_template",
+        "ask_slot",
+        "utter_template",
+        "ask_slot",
+        "utter_template",
+        "generate",
+        "offer_handoff",
+    ]
+    intents = [
+        i
+        async for i in Message.objects.filter(conversation=conversation, role="user")
+        .order_by("seq")
+        .values_list("intent", flat=True)
+    ]
     assert intents[:3] == ["greet", "track_order", "opening_hours"]
     assert conversation.tracker["slots"]["order_number"] == "AC-12345"

@@ -18,8 +18,9 @@ async def test_real_vllm_reply_streams_through_websocket(llm_bot, allowed_origin
 
     communicator = await ws.connect(llm_bot.public_key, allowed_origin)
     await ws.hello(communicator)
-    await communicator.send_json_to({"type": "message", "client_id": ws.new_client_id(),
-                                     "text": "What is the capital of France?"})
+    await communicator.send_json_to(
+        {"type": "message", "client_id": ws.new_client_id(), "text": "What is the capital of France?"}
+    )
     ack = await ws.expect(communicator, "ack")
     deltas, final = await ws.collect_reply(communicator, timeout=120)
     await communicator.disconnect()

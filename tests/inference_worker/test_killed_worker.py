@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 FAST_REDELIVERY = {"TURN_SOFT_TIME_LIMIT": "8", "TURN_HARD_TIME_LIMIT": "10", "BROKER_VISIBILITY_MARGIN": "2"}
 
 
-async def test_turn_of_a_killed_worker_is_answered_by_the_next_worker(llm_bot, allowed_origin, stub_llm,
-                                                                     tmp_path) -> None:
+async def test_turn_of_a_killed_worker_is_answered_by_the_next_worker(
+    llm_bot, allowed_origin, stub_llm, tmp_path
+) -> None:
     stub_llm.behaviour.first_token_delay = 2.0
     stub_llm.behaviour.reply = "Answered after the first worker died."
     first = start_worker(log=tmp_path / "worker1.log", extra_env=FAST_REDELIVERY)

@@ -24,8 +24,11 @@ MakeEvents = Callable[["FakeLayer"], ChannelLayerEvents]
 class FakeLayer:
     """Records (group, event) pairs as each `group_send` completes, after an injected delay."""
 
-    def __init__(self, delay: Callable[[str, dict[str, Any]], float] = lambda g, e: 0.0,
-                 fail: Callable[[str, dict[str, Any]], bool] = lambda g, e: False) -> None:
+    def __init__(
+        self,
+        delay: Callable[[str, dict[str, Any]], float] = lambda g, e: 0.0,
+        fail: Callable[[str, dict[str, Any]], bool] = lambda g, e: False,
+    ) -> None:
         self.delay, self.fail = delay, fail
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self.blocked: set[str] = set()  # groups whose sends hang until released
@@ -132,8 +135,9 @@ def test_conversations_do_not_block_each_other(make_events: MakeEvents) -> None:
 
 def test_a_failed_send_is_logged_and_later_sends_still_go_out_in_order(make_events: MakeEvents) -> None:
     rng = random.Random(3)
-    layer = FakeLayer(delay=lambda g, e: rng.uniform(0, 0.002),
-                      fail=lambda g, e: e["frame"].get("offset") in (5, 6, 40))
+    layer = FakeLayer(
+        delay=lambda g, e: rng.uniform(0, 0.002), fail=lambda g, e: e["frame"].get("offset") in (5, 6, 40)
+    )
     events = make_events(layer)
     for offset in range(60):
         events.delta(conversation_id=4, reply_to=1, offset=offset, text="c")

@@ -53,15 +53,17 @@ class EmbeddedServices:
         if not os.environ.get("REDIS_URL"):
             self.redis_port = free_port()
             self.redis, os.environ["REDIS_URL"] = start_redis(
-                data_dir=self.root / "redis", port=self.redis_port, log=self.root / "redis.log", persist=False)
+                data_dir=self.root / "redis", port=self.redis_port, log=self.root / "redis.log", persist=False
+            )
 
     def restart_redis(self) -> None:
         """For fault tests: kill the embedded Redis and start it again on the same port."""
         assert self.redis is not None and self.redis_port is not None, "Redis is external in this run"
         self.redis.process.kill()
         self.redis.process.wait()
-        self.redis, _ = start_redis(data_dir=self.root / "redis", port=self.redis_port,
-                                    log=self.root / "redis.log", persist=False)
+        self.redis, _ = start_redis(
+            data_dir=self.root / "redis", port=self.redis_port, log=self.root / "redis.log", persist=False
+        )
 
     def stop(self) -> None:
         if self.redis is not None:

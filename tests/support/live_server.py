@@ -27,13 +27,35 @@ class LiveASGIServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LiveASGIServer:
-        env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": settings.REDIS_URL,
-               "DATABASE_CONN_MAX_AGE": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "DATABASE_CONN_MAX_AGE": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "chatplatform.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.port), "--ws-max-size", "262144", "--log-level", "warning"],
-            cwd=REPO, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "chatplatform.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ws-max-size",
+                "262144",
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while not port_is_open(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:

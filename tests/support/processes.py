@@ -23,10 +23,38 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def start_worker(*, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": settings.REDIS_URL,
-           "VLLM_BASE_URL": settings.VLLM_BASE_URL, "VLLM_MODEL": settings.VLLM_MODEL, **(extra_env or {})}
+def start_worker(
+    *, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "VLLM_BASE_URL": settings.VLLM_BASE_URL,
+        "VLLM_MODEL": settings.VLLM_MODEL,
+        **(extra_env or {}),
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads", "--concurrency",
-         str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chatplatform",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

@@ -84,13 +84,22 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
             if b.echo_user:
                 users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
                 text = users[-1] if users else ""
-            chunks = [text[i:i + b.chunk_size] for i in range(0, len(text), b.chunk_size)] or [""]
+            chunks = [text[i : i + b.chunk_size] for i in range(0, len(text), b.chunk_size)] or [""]
             usage = {"prompt_tokens": 11, "completion_tokens": len(chunks), "total_tokens": 11 + len(chunks)}
             time.sleep(b.first_token_delay)
             if not body.get("stream"):
-                self._json(200, {"id": "cmpl-stub", "object": "chat.completion", "model": b.model,
-                                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "finish_reason": "stop"}], "usage": usage})
+                self._json(
+                    200,
+                    {
+                        "id": "cmpl-stub",
+                        "object": "chat.completion",
+                        "model": b.model,
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": usage,
+                    },
+                )
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -101,13 +110,21 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
                     self.wfile.flush()
                     self.connection.shutdown(2)
                     return
-                event = {"id": "cmpl-stub", "object": "chat.completion.chunk", "model": b.model,
-                         "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
+                event = {
+                    "id": "cmpl-stub",
+                    "object": "chat.completion.chunk",
+                    "model": b.model,
+                    "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}],
+                }
                 self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                 self.wfile.flush()
                 time.sleep(b.chunk_delay)
-            final = {"id": "cmpl-stub", "object": "chat.completion.chunk", "model": b.model,
-                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            final = {
+                "id": "cmpl-stub",
+                "object": "chat.completion.chunk",
+                "model": b.model,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             self.wfile.write(f"data: {json.dumps(final)}\n\n".encode())
             self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage, 'model': b.model})}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")

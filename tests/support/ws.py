@@ -12,8 +12,7 @@ from chatplatform.asgi import application
 
 
 async def connect(public_key: str, origin: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/chat/{public_key}/",
-                                         headers=[(b"origin", origin.encode())])
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{public_key}/", headers=[(b"origin", origin.encode())])
     connected, _ = await communicator.connect(timeout=10)
     assert connected, "handshake refused"
     return communicator
@@ -35,7 +34,9 @@ async def expect(communicator: WebsocketCommunicator, frame_type: str, timeout: 
             return frame
 
 
-async def collect_reply(communicator: WebsocketCommunicator, timeout: float = 30) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def collect_reply(
+    communicator: WebsocketCommunicator, timeout: float = 30
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Deltas until the bot's final message frame; returns (deltas, final)."""
     deltas: list[dict[str, Any]] = []
     deadline = asyncio.get_running_loop().time() + timeout

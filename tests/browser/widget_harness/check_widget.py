@@ -16,8 +16,14 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 W = "chatplatform-widget"
 
 
@@ -93,7 +99,9 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         rec = page.evaluate("__st.splice(0)")
         assert all(n == 1 for n, _ in rec), "more than one streaming bubble"
         grown = [t for _, t in rec if t]
-        assert len(set(grown)) >= 4 and all(b.startswith(a[:-1]) or "*" in a for a, b in zip(grown, grown[1:])), grown
+        assert len(set(grown)) >= 4 and all(
+            b.startswith(a[:-1]) or "*" in a for a, b in zip(grown, grown[1:], strict=False)
+        ), grown
         expect(bot_msgs(page)).to_have_count(1)
         final = bot_msgs(page).last
         expect(final).to_have_attribute("data-seq", "2")
@@ -110,7 +118,10 @@ def run(base: str, shots: Path, browser_path: str) -> None:
 
         # offset 0 again = restart: the first attempt must vanish
         send(page, "restart")
-        page.wait_for_function("document.querySelector('chatplatform-widget').shadowRoot.querySelectorAll('[data-role=bot][data-testid=message]').length === 3", timeout=15000)
+        page.wait_for_function(
+            "document.querySelector('chatplatform-widget').shadowRoot.querySelectorAll('[data-role=bot][data-testid=message]').length === 3",
+            timeout=15000,
+        )
         texts = [t for _, t in page.evaluate("__st.splice(0)") if t]
         expect(bot_msgs(page)).to_have_count(3)
         assert any(t.startswith("This first") for t in texts), texts[:5]
@@ -131,7 +142,13 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         assert hrefs and all(h.startswith(("https:", "http:", "mailto:")) for h in hrefs), hrefs
         rels = sr(page, "Array.from(r.querySelectorAll('a')).map(a => a.rel + '|' + a.target)")
         assert all(x == "noopener noreferrer|_blank" for x in rels), rels
-        assert sr(page, "Array.from(r.querySelectorAll('*')).some(e => Array.from(e.attributes).some(a => a.name.startsWith('on')))") is False
+        assert (
+            sr(
+                page,
+                "Array.from(r.querySelectorAll('*')).some(e => Array.from(e.attributes).some(a => a.name.startsWith('on')))",
+            )
+            is False
+        )
         page.wait_for_timeout(300)
         assert not dialogs, dialogs
         check("XSS payloads (<img onerror>, <script>, javascript: links) render inert")
@@ -147,7 +164,9 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         assert md.locator("a[href='https://example.com/track']").count() == 1  # trailing "." not in the link
         cites = sr(page, "Array.from(r.querySelectorAll('.cites')).pop().innerText")
         assert "Shipping policy" in cites and "Evil" in cites
-        assert sr(page, "Array.from(r.querySelectorAll('.cites a')).map(a => a.href).join(' ')").count("javascript") == 0
+        assert (
+            sr(page, "Array.from(r.querySelectorAll('.cites a')).map(a => a.href).join(' ')").count("javascript") == 0
+        )
         check("Markdown: lists, code, fenced code, links, citations (unsafe citation URL as text)")
 
         # feedback
@@ -168,7 +187,9 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         expect(bot_msgs(page)).to_have_count(5)
         after = sr(page, "Array.from(r.querySelectorAll('[data-testid=message]')).map(e => e.dataset.seq).join(',')")
         assert before == after, (before, after)
-        expect(page.locator("[role=log] > .row.bot").last.locator("[data-testid=feedback-up]")).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("[role=log] > .row.bot").last.locator("[data-testid=feedback-up]")).to_have_attribute(
+            "aria-pressed", "true"
+        )
         n_msg_events = page.evaluate("__events.filter(e => e[0] === 'message').length")
         assert n_msg_events == 10, n_msg_events
         assert page.evaluate("__events.some(e => e[0] === 'ready')")
@@ -199,7 +220,11 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         rl = page.locator("[data-testid=message][data-role=user]").last
         expect(rl).to_have_text("ratelimit")
         expect(rl).to_have_attribute("data-state", "sent", timeout=5000)  # retried with the same client_id
-        cids = [f["client_id"] for f in get(base, "/admin/frames") if f.get("type") == "message" and f.get("text") == "ratelimit"]
+        cids = [
+            f["client_id"]
+            for f in get(base, "/admin/frames")
+            if f.get("type") == "message" and f.get("text") == "ratelimit"
+        ]
         assert len(cids) == 2 and cids[0] == cids[1], cids
         expect(bot_msgs(page)).to_have_count(7, timeout=10000)
         check("message_too_long keeps the text; rate_limited retries later with the same client_id")
@@ -208,7 +233,7 @@ def run(base: str, shots: Path, browser_path: str) -> None:
         page.locator("[data-testid=input]").focus()
         page.keyboard.press("Escape")
         expect(panel).to_be_hidden()
-        assert page.evaluate(f"document.activeElement.tagName") == W.upper()
+        assert page.evaluate("document.activeElement.tagName") == W.upper()
         assert sr(page, "r.activeElement && r.activeElement.dataset.testid") == "launcher"
         get(base, "/admin/push?text=" + urllib.request.quote("Your order has shipped!"))
         expect(page.locator("[data-testid=unread]")).to_have_text("1")

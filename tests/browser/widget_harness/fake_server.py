@@ -29,30 +29,56 @@ ROOT = Path(__file__).resolve().parents[3]
 WIDGET = ROOT / "static" / "widget" / "chatplatform.js"
 
 BOTS = {
-    "pk_demo": {"name": "Acme Support", "title": "Acme Support", "color": "#4f46e5", "position": "right",
-                "avatar_url": "", "greeting": "Hi there 👋 I'm the Acme assistant. How can I help you today?",
-                "language": "en"},
-    "pk_zh": {"name": "小助手", "title": "Acme 客服", "color": "#0f766e", "position": "left", "avatar_url": "",
-              "greeting": "你好！有什么可以帮你的吗？", "language": "zh-hans"},
-    "pk_light": {"name": "Sunny", "title": "Sunny Help", "color": "#fde047", "position": "right", "avatar_url": "",
-                 "greeting": "Hello!", "language": "auto"},
+    "pk_demo": {
+        "name": "Acme Support",
+        "title": "Acme Support",
+        "color": "#4f46e5",
+        "position": "right",
+        "avatar_url": "",
+        "greeting": "Hi there 👋 I'm the Acme assistant. How can I help you today?",
+        "language": "en",
+    },
+    "pk_zh": {
+        "name": "小助手",
+        "title": "Acme 客服",
+        "color": "#0f766e",
+        "position": "left",
+        "avatar_url": "",
+        "greeting": "你好！有什么可以帮你的吗？",
+        "language": "zh-hans",
+    },
+    "pk_light": {
+        "name": "Sunny",
+        "title": "Sunny Help",
+        "color": "#fde047",
+        "position": "right",
+        "avatar_url": "",
+        "greeting": "Hello!",
+        "language": "auto",
+    },
 }
 
-XSS = ("Here you go: <img src=x onerror=alert(1)> and <script>alert(2)</script> and "
-       "[click me](javascript:alert(3)) and [ok link](https://example.com/a?b=1) and "
-       "[js2](JaVaScRiPt:alert(4)) <a href=\"javascript:alert(5)\">raw</a> "
-       "![img](https://example.com/x.png) **bold <b>not html</b>**")
-MD = ("Sure! Here is what I found:\n\n**Shipping** takes *2-3 days*. Use code `FREESHIP` at checkout.\n\n"
-      "1. Open your cart\n2. Enter the code\n3. Pay\n\n- Tracking: https://example.com/track.\n"
-      "- Email: [support](mailto:help@example.com)\n\n```\ncurl https://api.example.com/v1/orders\n```")
+XSS = (
+    "Here you go: <img src=x onerror=alert(1)> and <script>alert(2)</script> and "
+    "[click me](javascript:alert(3)) and [ok link](https://example.com/a?b=1) and "
+    '[js2](JaVaScRiPt:alert(4)) <a href="javascript:alert(5)">raw</a> '
+    "![img](https://example.com/x.png) **bold <b>not html</b>**"
+)
+MD = (
+    "Sure! Here is what I found:\n\n**Shipping** takes *2-3 days*. Use code `FREESHIP` at checkout.\n\n"
+    "1. Open your cart\n2. Enter the code\n3. Pay\n\n- Tracking: https://example.com/track.\n"
+    "- Email: [support](mailto:help@example.com)\n\n```\ncurl https://api.example.com/v1/orders\n```"
+)
 
-SHIP = ("Most orders arrive in **2–3 business days**. Orders over $50 ship free.\n\n"
-        "1. Express delivery: next day, $9.90\n2. Standard: 2–3 days\n\n"
-        "You can follow your parcel at https://example.com/track.")
+SHIP = (
+    "Most orders arrive in **2–3 business days**. Orders over $50 ship free.\n\n"
+    "1. Express delivery: next day, $9.90\n2. Standard: 2–3 days\n\n"
+    "You can follow your parcel at https://example.com/track."
+)
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 class Conversation:
@@ -66,8 +92,13 @@ class Conversation:
         self.rate_limited_once = False
 
     def add(self, **fields) -> dict:
-        msg = {"type": "message", "id": secrets.token_hex(6), "seq": len(self.messages) + 1,
-               "created_at": now(), **fields}
+        msg = {
+            "type": "message",
+            "id": secrets.token_hex(6),
+            "seq": len(self.messages) + 1,
+            "created_at": now(),
+            **fields,
+        }
         self.messages.append(msg)
         return msg
 
@@ -85,18 +116,27 @@ CONVS: dict[str, Conversation] = {}
 ALL_SOCKETS: set[web.WebSocketResponse] = set()
 
 
-async def stream_reply(conv: Conversation, user: dict, text: str, *, quick=None, citations=None,
-                       restart: bool = False, chunk: int = 6, delay: float = 0.05) -> None:
+async def stream_reply(
+    conv: Conversation,
+    user: dict,
+    text: str,
+    *,
+    quick=None,
+    citations=None,
+    restart: bool = False,
+    chunk: int = 6,
+    delay: float = 0.05,
+) -> None:
     await asyncio.sleep(0.3)
     await conv.broadcast({"type": "typing", "role": "bot", "on": True})
     await asyncio.sleep(0.6)
     if restart:
         partial = "This first attempt will be thrown away…"
         for i in range(0, len(partial), chunk):
-            await conv.broadcast({"type": "delta", "reply_to": user["id"], "offset": i, "text": partial[i:i + chunk]})
+            await conv.broadcast({"type": "delta", "reply_to": user["id"], "offset": i, "text": partial[i : i + chunk]})
             await asyncio.sleep(delay)
     for i in range(0, len(text), chunk):
-        await conv.broadcast({"type": "delta", "reply_to": user["id"], "offset": i, "text": text[i:i + chunk]})
+        await conv.broadcast({"type": "delta", "reply_to": user["id"], "offset": i, "text": text[i : i + chunk]})
         await asyncio.sleep(delay)
     msg = conv.add(role="bot", text=text, reply_to=user["id"], quick_replies=quick or [], citations=citations or [])
     await conv.broadcast({"type": "typing", "role": "bot", "on": False})
@@ -109,13 +149,15 @@ async def handle_user(conv: Conversation, ws: web.WebSocketResponse, frame: dict
         await ws.send_json({"type": "error", "code": "bad_frame", "detail": "message needs client_id and text"})
         return
     if len(text) > 2000:
-        await ws.send_json({"type": "error", "code": "message_too_long", "detail": "Max 2000 characters.",
-                            "client_id": cid})
+        await ws.send_json(
+            {"type": "error", "code": "message_too_long", "detail": "Max 2000 characters.", "client_id": cid}
+        )
         return
     if text.strip().lower() == "ratelimit" and not conv.rate_limited_once:
         conv.rate_limited_once = True
-        await ws.send_json({"type": "error", "code": "rate_limited", "detail": "Slow down.", "retry_after": 1,
-                            "client_id": cid})
+        await ws.send_json(
+            {"type": "error", "code": "rate_limited", "detail": "Slow down.", "retry_after": 1, "client_id": cid}
+        )
         return
     if cid in conv.by_client:
         m = conv.by_client[cid]
@@ -123,29 +165,47 @@ async def handle_user(conv: Conversation, ws: web.WebSocketResponse, frame: dict
         return
     user = conv.add(role="user", text=text, client_id=cid)
     conv.by_client[cid] = user
-    await ws.send_json({"type": "ack", "client_id": cid, "message_id": user["id"], "seq": user["seq"],
-                        "duplicate": False})
+    await ws.send_json(
+        {"type": "ack", "client_id": cid, "message_id": user["id"], "seq": user["seq"], "duplicate": False}
+    )
     await conv.broadcast(user, drop_for={ws})  # other tabs of the same visitor
     t = text.strip().lower()
     if t == "xss":
         await stream_reply(conv, user, XSS)
     elif t == "md":
-        await stream_reply(conv, user, MD, citations=[{"title": "Shipping policy", "url": "https://example.com/shipping"},
-                                                      {"title": "Evil", "url": "javascript:alert(1)"}])
+        await stream_reply(
+            conv,
+            user,
+            MD,
+            citations=[
+                {"title": "Shipping policy", "url": "https://example.com/shipping"},
+                {"title": "Evil", "url": "javascript:alert(1)"},
+            ],
+        )
     elif t == "restart":
         await stream_reply(conv, user, "Second attempt: this is the real answer.", restart=True)
     elif t == "slow":
-        await stream_reply(conv, user, "Streaming slowly so you can watch every chunk arrive in one bubble. " * 3,
-                           chunk=4, delay=0.25)
+        await stream_reply(
+            conv, user, "Streaming slowly so you can watch every chunk arrive in one bubble. " * 3, chunk=4, delay=0.25
+        )
     elif "shipping" in t:
-        await stream_reply(conv, user, SHIP, quick=["Track my order", "Return policy", "Talk to a human"],
-                           citations=[{"title": "Shipping policy", "url": "https://example.com/shipping"}])
+        await stream_reply(
+            conv,
+            user,
+            SHIP,
+            quick=["Track my order", "Return policy", "Talk to a human"],
+            citations=[{"title": "Shipping policy", "url": "https://example.com/shipping"}],
+        )
     elif t == "fail":
         await asyncio.sleep(0.5)
         await ws.send_json({"type": "error", "code": "reply_failed", "detail": "The bot could not answer."})
     else:
-        await stream_reply(conv, user, f"You said: **{text}**. Anything else I can help with?",
-                           quick=["Pricing", "Shipping", "Talk to a human"])
+        await stream_reply(
+            conv,
+            user,
+            f"You said: **{text}**. Anything else I can help with?",
+            quick=["Pricing", "Shipping", "Talk to a human"],
+        )
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
@@ -184,9 +244,17 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                     CONVS[conv.token] = conv
                 conv.sockets.add(ws)
                 last = int(f.get("last_seq") or 0)
-                await ws.send_json({"type": "welcome", "v": 1, "conversation_id": conv.id,
-                                    "visitor_token": conv.token, "last_seq": len(conv.messages),
-                                    "bot": BOTS[key], "messages": [m for m in conv.messages if m["seq"] > last]})
+                await ws.send_json(
+                    {
+                        "type": "welcome",
+                        "v": 1,
+                        "conversation_id": conv.id,
+                        "visitor_token": conv.token,
+                        "last_seq": len(conv.messages),
+                        "bot": BOTS[key],
+                        "messages": [m for m in conv.messages if m["seq"] > last],
+                    }
+                )
             elif conv is None:
                 await ws.send_json({"type": "error", "code": "hello_required", "detail": "say hello first"})
             elif typ == "message":
@@ -197,7 +265,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                     if m["seq"] > last:
                         await ws.send_json(m)
             elif typ == "feedback":
-                await ws.send_json({"type": "feedback_ack", "message_id": f.get("message_id"), "rating": f.get("rating")})
+                await ws.send_json(
+                    {"type": "feedback_ack", "message_id": f.get("message_id"), "rating": f.get("rating")}
+                )
             elif typ == "csat":
                 await ws.send_json({"type": "csat_ack", "score": f.get("score")})
             elif typ == "typing":
@@ -248,8 +318,9 @@ async def page(request: web.Request) -> web.Response:
 
 
 async def widget(request: web.Request) -> web.Response:
-    return web.Response(body=WIDGET.read_bytes(), content_type="application/javascript",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=WIDGET.read_bytes(), content_type="application/javascript", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def kick(request: web.Request) -> web.Response:

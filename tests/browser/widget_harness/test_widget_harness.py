@@ -30,8 +30,11 @@ def _free_port() -> int:
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
 def test_widget_in_chromium(tmp_path: Path) -> None:
     port = _free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "fake_server.py"), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "fake_server.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -43,9 +46,20 @@ def test_widget_in_chromium(tmp_path: Path) -> None:
         else:
             pytest.fail("fake server did not start")
         run = subprocess.run(
-            [sys.executable, str(HERE / "check_widget.py"), "--base", f"http://127.0.0.1:{port}",
-             "--shots", str(tmp_path), "--chromium", CHROMIUM],
-            capture_output=True, text=True, timeout=280)
+            [
+                sys.executable,
+                str(HERE / "check_widget.py"),
+                "--base",
+                f"http://127.0.0.1:{port}",
+                "--shots",
+                str(tmp_path),
+                "--chromium",
+                CHROMIUM,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     finally:
         server.terminate()

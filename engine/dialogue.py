@@ -1,0 +1,267 @@
+"""Dialogue manager: one visitor message + the tracker in, one decision + a new tracker out.
+
+`decide` is a pure function (no I/O, the input tracker is never mutated). It runs a tiny rule
+machine: each step either returns a `Decision` or hands over to another step (a form answer that
+turns out to be a topic change hands over to the new intent, a recognised form intent hands over
+to "continue the form", ...). Steps are capped per turn (`MAX_STEPS_PER_TURN`) so a rule loop,
+present or future, can never spin a worker: hitting the cap yields the bot's fallback.
+
+Semantics worth knowing (Rasa-like):
+- Slots live on the tracker for the whole conversation. An abandoned form keeps what it collected,
+  and a form only asks for slots that are still empty, so coming back to it does not re-ask.
+  Values given in the message that (re)starts a form overwrite older ones.
+- While a form is active, a `text` slot takes the whole message, so it cannot be "topic changed"
+  away from; typed slots (email, phone, number, date, time, or a bot entity) only take an entity of
+  that type, and a message that fills nothing but is confidently another intent abandons the form.
+- An out-of-scope message (no intent above the threshold) counts as a fallback even when the LLM
+  answers it; `fallbacks_before_handoff` in a row offers a person. Any recognised intent resets the
+  count. An invalid form answer re-asks and counts toward nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+
+from .types import BotSpec, Decision, Entity, IntentSpec, ParseResult, SlotSpec, Tracker
+
+MAX_STEPS_PER_TURN = 10
+
+# Quick replies of the handoff offer. The accept label is matched back (case-insensitively) when
+# the visitor clicks it, so the dialogue manager, not the NLU model, recognises the answer.
+HANDOFF_ACCEPT = "Talk to a person"
+HANDOFF_DECLINE = "No thanks"
+HANDOFF_QUICK_REPLIES = (HANDOFF_ACCEPT, HANDOFF_DECLINE)
+# BotSpec has no fields for these two; English defaults until the admin gets settings for them.
+HANDOFF_ACCEPTED_TEXT = "Okay, I'm connecting you with a person. Please stay in this chat."
+HANDOFF_DECLINED_TEXT = "No problem. What else can I help you with?"
+
+TEXT_SLOT = "text"  # slot entity that takes the visitor's whole message
+# Intents that answer without collecting anything, whatever slots an admin attached to them.
+NO_SLOT_INTENTS = frozenset({"greet", "goodbye"})
+
+_Step = Callable[["_Turn"], "Decision | _Step"]
+
+
+def decide(
+    *,
+    bot: BotSpec,
+    tracker: Tracker,
+    parse: ParseResult,
+    rng: random.Random | None = None,
+    max_steps: int = MAX_STEPS_PER_TURN,
+) -> tuple[Decision, Tracker]:
+    """Decide the bot's next action for one visitor message.
+
+    `rng` picks response variations. Without one, a generator seeded from the bot, the turn number
+    and the text is used, so a retried turn (Celery acks_late) picks the same variation.
+    """
+    new = _copy_tracker(tracker)
+    new.turn_count += 1
+    if rng is None:
+        rng = random.Random(f"{bot.slug}\x00{new.turn_count}\x00{parse.text}")
+    turn = _Turn(bot=bot, tracker=new, parse=parse, rng=rng)
+
+    step: _Step = _start
+    for _ in range(max_steps):
+        result = step(turn)
+        if isinstance(result, Decision):
+            return result, turn.tracker
+        step = result
+
+    # Rule loop: throw away this turn's partial state changes, clear the form (the likely culprit)
+    # and answer with the fallback, which counts like any other fallback.
+    safe = _copy_tracker(tracker)
+    safe.turn_count += 1
+    safe.active_form = None
+    safe.requested_slot = None
+    safe.consecutive_fallbacks += 1
+    return Decision(action="fallback", template_text=bot.fallback_text), safe
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+class _Turn:
+    __slots__ = ("bot", "tracker", "parse", "rng", "intent_to_handle")
+
+    def __init__(self, *, bot: BotSpec, tracker: Tracker, parse: ParseResult, rng: random.Random) -> None:
+        self.bot = bot
+        self.tracker = tracker
+        self.parse = parse
+        self.rng = rng
+        self.intent_to_handle: str | None = None
+
+
+def _copy_tracker(tracker: Tracker) -> Tracker:
+    return Tracker(
+        slots=copy.deepcopy(tracker.slots),
+        active_form=tracker.active_form,
+        requested_slot=tracker.requested_slot,
+        last_intent=tracker.last_intent,
+        consecutive_fallbacks=tracker.consecutive_fallbacks,
+        handoff_offered=tracker.handoff_offered,
+        turn_count=tracker.turn_count,
+    )
+
+
+def _confident_intent(turn: _Turn) -> str | None:
+    """The recognised intent's name, if it is above the threshold and the bot still has it."""
+    intent = turn.parse.intent
+    if intent is None or intent.confidence < turn.bot.nlu_threshold:
+        return None
+    return intent.name if intent.name in turn.bot.intents else None
+
+
+def _form_slots(spec: IntentSpec) -> tuple[SlotSpec, ...]:
+    return () if spec.name in NO_SLOT_INTENTS else spec.form_slots
+
+
+def _start(turn: _Turn) -> Decision | _Step:
+    t = turn.tracker
+    if t.handoff_offered:
+        answer = turn.parse.text.strip().casefold()
+        if answer == HANDOFF_ACCEPT.casefold():
+            t.handoff_offered = False
+            t.consecutive_fallbacks = 0
+            t.active_form = None
+            t.requested_slot = None
+            return Decision(action="handoff", template_text=HANDOFF_ACCEPTED_TEXT)
+        if answer == HANDOFF_DECLINE.casefold():
+            t.handoff_offered = False
+            t.consecutive_fallbacks = 0
+            return Decision(action="utter_template", template_text=HANDOFF_DECLINED_TEXT)
+    if t.active_form is not None:
+        return _form_answer
+    turn.intent_to_handle = _confident_intent(turn)
+    return _handle_intent
+
+
+def _form_answer(turn: _Turn) -> Decision | _Step:
+    t = turn.tracker
+    spec = turn.bot.intents.get(t.active_form or "")
+    slots = _form_slots(spec) if spec is not None else ()
+    requested = next((s for s in slots if s.name == t.requested_slot), None)
+    if spec is None or requested is None:
+        # The admin removed the intent or the slot since the form started: drop the form quietly.
+        t.active_form = None
+        t.requested_slot = None
+        turn.intent_to_handle = _confident_intent(turn)
+        return _handle_intent
+
+    used: set[int] = set()
+    value = _value_for(requested, turn.parse, used)
+    if value is not None:
+        t.slots[requested.name] = value
+        # A visitor who answers several questions in one message should not be asked them again.
+        for slot in slots:
+            if slot is not requested and _is_empty(t.slots.get(slot.name)) and slot.entity != TEXT_SLOT:
+                other = _value_for(slot, turn.parse, used)
+                if other is not None:
+                    t.slots[slot.name] = other
+        t.consecutive_fallbacks = 0
+        turn.intent_to_handle = spec.name
+        return _continue_form
+
+    other_intent = _confident_intent(turn)
+    if other_intent is not None and other_intent != spec.name:
+        t.active_form = None  # topic change: abandon the form, keep its slots
+        t.requested_slot = None
+        turn.intent_to_handle = other_intent
+        return _handle_intent
+
+    # Invalid answer (or the form's own intent restated): ask again, count nothing.
+    return Decision(action="ask_slot", intent=spec.name, slot=requested.name, template_text=requested.prompt)
+
+
+def _handle_intent(turn: _Turn) -> Decision | _Step:
+    name = turn.intent_to_handle
+    spec = turn.bot.intents.get(name) if name is not None else None
+    if spec is None:
+        return _out_of_scope
+    t = turn.tracker
+    t.last_intent = spec.name
+    t.consecutive_fallbacks = 0
+    t.handoff_offered = False  # the conversation moved on; a later streak may offer again
+
+    slots = _form_slots(spec)
+    if slots:
+        t.active_form = spec.name
+        t.requested_slot = None
+        used: set[int] = set()
+        for slot in slots:
+            if slot.entity == TEXT_SLOT:
+                continue  # the triggering message is not the answer to a free-text question
+            value = _value_for(slot, turn.parse, used)
+            if value is not None:
+                t.slots[slot.name] = value
+        return _continue_form
+    return _respond(turn, spec)
+
+
+def _continue_form(turn: _Turn) -> Decision | _Step:
+    t = turn.tracker
+    spec = turn.bot.intents[turn.intent_to_handle or ""]
+    for slot in _form_slots(spec):
+        if _is_empty(t.slots.get(slot.name)):
+            t.active_form = spec.name
+            t.requested_slot = slot.name
+            return Decision(action="ask_slot", intent=spec.name, slot=slot.name, template_text=slot.prompt)
+    t.active_form = None
+    t.requested_slot = None
+    return _respond(turn, spec)
+
+
+def _respond(turn: _Turn, spec: IntentSpec) -> Decision:
+    if spec.response_mode == "generate":
+        return Decision(action="generate", intent=spec.name)
+    if spec.responses:
+        variant = spec.responses[turn.rng.randrange(len(spec.responses))]
+        return Decision(
+            action="utter_template", intent=spec.name, template_text=variant.text, quick_replies=variant.quick_replies
+        )
+    if spec.name == "greet" and turn.bot.greeting:
+        return Decision(action="greet", intent=spec.name, template_text=turn.bot.greeting)
+    # A template intent without templates is a configuration gap: answer as best we can.
+    if turn.bot.generate_when_out_of_scope:
+        return Decision(action="generate", intent=spec.name)
+    return Decision(action="fallback", intent=spec.name, template_text=turn.bot.fallback_text)
+
+
+def _out_of_scope(turn: _Turn) -> Decision:
+    t = turn.tracker
+    bot = turn.bot
+    if not bot.intents and bot.generate_when_out_of_scope:
+        # A pure LLM bot (no intents): every message is "out of scope" by construction, so counting
+        # them as fallbacks would offer a person every few messages for no reason.
+        return Decision(action="generate")
+    t.consecutive_fallbacks += 1
+    if t.consecutive_fallbacks >= bot.fallbacks_before_handoff and not t.handoff_offered:
+        t.handoff_offered = True
+        return Decision(action="offer_handoff", template_text=bot.handoff_text, quick_replies=HANDOFF_QUICK_REPLIES)
+    if bot.generate_when_out_of_scope:
+        return Decision(action="generate")
+    return Decision(action="fallback", template_text=bot.fallback_text)
+
+
+def _value_for(slot: SlotSpec, parse: ParseResult, used: set[int]) -> object | None:
+    """The value that fills `slot` from this message, or None. Marks the entity used."""
+    if slot.entity == TEXT_SLOT:
+        text = parse.text.strip()
+        return text or None
+    for i, entity in enumerate(parse.entities):
+        if i not in used and _matches(entity, slot) and not _is_empty(entity.value):
+            used.add(i)
+            return entity.value
+    return None
+
+
+def _matches(entity: Entity, slot: SlotSpec) -> bool:
+    # Builtins (email, phone, number, date, time) and bot entities alike: only an entity of the
+    # slot's type is a valid answer, which is the validation.
+    return entity.entity == slot.entity
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())

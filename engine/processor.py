@@ -1,0 +1,211 @@
+"""The turn processor: NLU -> dialogue manager -> NLG for one visitor message.
+
+Plain Python with injected parts (like Rasa's `MessageProcessor`): the NLU callable, the LLM
+client, the knowledge retriever, the clock and the random generator come in through the
+constructor, so the Django turn service adapts ORM rows and the tests pass fakes. No database, no
+channel layer here: deltas leave through the `on_delta(offset, text)` callback.
+
+Errors: the LLM client's typed exceptions propagate unchanged. The caller knows whether a delta
+was already sent (it owns `on_delta`) and so whether a retry is still invisible to the visitor.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .coalescing import DeltaCoalescer
+from .dialogue import MAX_STEPS_PER_TURN, decide
+from .nlg import (
+    DEFAULT_HISTORY_BUDGET_TOKENS,
+    DEFAULT_STOP,
+    StreamSanitizer,
+    build_prompt,
+    citations_for,
+    render_template,
+)
+from .types import (
+    LLM,
+    BotSpec,
+    ChatMessage,
+    CompletionRequest,
+    Decision,
+    KnowledgePassage,
+    ParseResult,
+    Reply,
+    Tracker,
+    TurnOutcome,
+)
+
+NluFn = Callable[[str], ParseResult]
+Retriever = Callable[[str], list[KnowledgePassage]]
+DeltaSink = Callable[[int, str], None]
+
+
+class TurnProcessor:
+    def __init__(
+        self,
+        nlu: NluFn,
+        llm: LLM,
+        retriever: Retriever | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        *,
+        history_budget_tokens: int = DEFAULT_HISTORY_BUDGET_TOKENS,
+        stop: tuple[str, ...] = DEFAULT_STOP,
+        max_steps: int = MAX_STEPS_PER_TURN,
+    ) -> None:
+        self.nlu = nlu
+        self.llm = llm
+        self.retriever = retriever
+        self.clock = clock
+        # None: `decide` seeds per turn from (bot, turn number, text), so a retried turn repeats itself.
+        self.rng = rng
+        self.history_budget_tokens = history_budget_tokens
+        self.stop = stop
+        self.max_steps = max_steps
+
+    def run(
+        self,
+        *,
+        bot: BotSpec,
+        tracker: Tracker,
+        history: list[ChatMessage],
+        user_text: str,
+        on_delta: DeltaSink,
+        coalesce_ms: int = 40,
+        model: str | None = None,
+    ) -> TurnOutcome:
+        """Run one turn. `history` = the conversation before this message, oldest first.
+
+        Template-like replies (templates, slot prompts, fallback, handoff) are sent whole as one
+        `on_delta(0, text)` call, so clients handle every reply the same way. Generated replies are
+        streamed, coalesced to one `on_delta` per `coalesce_ms`. Either way the concatenated deltas
+        equal `reply.text`. `model` is the bot's model name for vLLM (None: the server's default).
+        """
+        started = self.clock()
+        parse = self.nlu(user_text)
+        decision, new_tracker = decide(bot=bot, tracker=tracker, parse=parse, rng=self.rng, max_steps=self.max_steps)
+        top = parse.ranking[0].confidence if parse.ranking else (parse.intent.confidence if parse.intent else None)
+        base = {
+            "intent": parse.intent.name if parse.intent else None,
+            "confidence": top,
+            "entities": [e.as_dict() for e in parse.entities],
+        }
+        if decision.action == "generate":
+            reply = self._generate(
+                bot=bot,
+                tracker=new_tracker,
+                history=history,
+                user_text=user_text,
+                parse=parse,
+                on_delta=on_delta,
+                coalesce_ms=coalesce_ms,
+                model=model,
+                started=started,
+                base=base,
+            )
+        else:
+            reply = self._template(
+                bot=bot, decision=decision, tracker=new_tracker, on_delta=on_delta, started=started, base=base
+            )
+        return TurnOutcome(reply=reply, tracker=new_tracker, parse=parse)
+
+    def _elapsed_ms(self, since: float) -> int:
+        return max(0, round((self.clock() - since) * 1000))
+
+    def _template(
+        self,
+        *,
+        bot: BotSpec,
+        decision: Decision,
+        tracker: Tracker,
+        on_delta: DeltaSink,
+        started: float,
+        base: dict[str, Any],
+    ) -> Reply:
+        text = render_template(decision.template_text or "", tracker.slots).strip()
+        if not text:  # an empty template must not become an empty bot message
+            text = bot.fallback_text
+        first = self._elapsed_ms(started)
+        on_delta(0, text)
+        return Reply(
+            text=text,
+            action=decision.action,
+            quick_replies=decision.quick_replies,
+            time_to_first_token_ms=first,
+            total_time_ms=self._elapsed_ms(started),
+            **base,
+        )
+
+    def _generate(
+        self,
+        *,
+        bot: BotSpec,
+        tracker: Tracker,
+        history: list[ChatMessage],
+        user_text: str,
+        parse: ParseResult,
+        on_delta: DeltaSink,
+        coalesce_ms: int,
+        model: str | None,
+        started: float,
+        base: dict[str, Any],
+    ) -> Reply:
+        knowledge = list(self.retriever(user_text)) if self.retriever is not None else []
+        messages = build_prompt(
+            bot=bot,
+            history=history,
+            user_text=user_text,
+            parse=parse,
+            tracker=tracker,
+            knowledge=knowledge,
+            history_budget_tokens=self.history_budget_tokens,
+        )
+        request = CompletionRequest(
+            messages=messages,
+            max_tokens=bot.llm_max_tokens,
+            temperature=bot.llm_temperature,
+            stop=self.stop,
+            model=model or None,
+        )
+
+        first_delta_at: list[float] = []
+
+        def emit(offset: int, text: str) -> None:
+            if not first_delta_at:
+                first_delta_at.append(self.clock())
+            on_delta(offset, text)
+
+        coalescer = DeltaCoalescer(emit, window_ms=coalesce_ms, clock=self.clock)
+        sanitizer = StreamSanitizer(stop=self.stop, labels=("assistant", "bot", bot.name))
+        stream = self.llm.stream(request)
+        # Drain the stream even after a stop sequence: usage (token counts) arrives at its end.
+        for chunk in stream:
+            coalescer.feed(sanitizer.feed(chunk.text))
+        coalescer.feed(sanitizer.finish())
+        coalescer.finish()
+
+        text = sanitizer.text
+        action = "generate"
+        if not text:
+            # The model said nothing usable; the visitor still gets an answer. Not an LLM error.
+            text = bot.fallback_text
+            action = "fallback"
+            emit(0, text)
+        usage = getattr(stream, "usage", None)
+        total_ms = self._elapsed_ms(started)
+        ttft_ms = max(0, round((first_delta_at[0] - started) * 1000)) if first_delta_at else total_ms
+        return Reply(
+            text=text,
+            action=action,
+            citations=citations_for(knowledge, text) if action == "generate" else (),
+            model=usage.model if usage is not None else (model or ""),
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
+            time_to_first_token_ms=ttft_ms,
+            total_time_ms=total_ms,
+            **base,
+        )

@@ -1,0 +1,260 @@
+"""Plain data passed between the pipeline stages (NLU -> dialogue -> NLG).
+
+Nothing here imports Django: services adapt ORM rows into these, so the pipeline can be unit
+tested and benchmarked without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+# --- NLU ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IntentScore:
+    name: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    entity: str  # entity type name, e.g. "email", "city"
+    value: Any  # canonical value (synonyms mapped), e.g. "New York"
+    start: int
+    end: int
+    text: str  # the span as the visitor typed it
+    extractor: str  # "regex", "lookup", "builtin"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "value": self.value,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "extractor": self.extractor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    text: str
+    intent: IntentScore | None  # None when below the bot's threshold (out of scope)
+    ranking: list[IntentScore]
+    entities: list[Entity]
+
+    def as_rasa_dict(self) -> dict[str, Any]:
+        """Rasa's /model/parse shape."""
+        return {
+            "text": self.text,
+            "intent": {
+                "name": self.intent.name if self.intent else None,
+                "confidence": self.intent.confidence
+                if self.intent
+                else (self.ranking[0].confidence if self.ranking else 0.0),
+            },
+            "intent_ranking": [{"name": s.name, "confidence": s.confidence} for s in self.ranking],
+            "entities": [e.as_dict() for e in self.entities],
+        }
+
+
+# --- Bot configuration as the pipeline sees it -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseVariant:
+    text: str
+    quick_replies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSpec:
+    name: str
+    entity: str  # bot entity name or a builtin: email, phone, number, date, time, text
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntentSpec:
+    name: str
+    response_mode: Literal["template", "generate"]
+    responses: tuple[ResponseVariant, ...] = ()
+    form_slots: tuple[SlotSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BotSpec:
+    slug: str
+    name: str
+    persona: str
+    greeting: str
+    fallback_text: str
+    handoff_text: str
+    nlu_threshold: float
+    fallbacks_before_handoff: int
+    generate_when_out_of_scope: bool
+    llm_temperature: float
+    llm_max_tokens: int
+    intents: dict[str, IntentSpec] = field(default_factory=dict)
+
+
+# --- Dialogue ----------------------------------------------------------------------------------
+
+
+# "handoff" was added (additive) by the dialogue manager: the visitor accepted the offered handoff
+# ("Talk to a person"), so the turn service should flip the conversation to Status.HANDOFF.
+ActionName = Literal["utter_template", "ask_slot", "generate", "fallback", "offer_handoff", "greet", "handoff"]
+
+
+@dataclass(slots=True)
+class Tracker:
+    """Per-conversation dialogue state, stored as JSON on the conversation."""
+
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_form: str | None = None  # intent name whose slots are being collected
+    requested_slot: str | None = None
+    last_intent: str | None = None
+    consecutive_fallbacks: int = 0
+    handoff_offered: bool = False
+    turn_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slots": self.slots,
+            "active_form": self.active_form,
+            "requested_slot": self.requested_slot,
+            "last_intent": self.last_intent,
+            "consecutive_fallbacks": self.consecutive_fallbacks,
+            "handoff_offered": self.handoff_offered,
+            "turn_count": self.turn_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Tracker:
+        data = data or {}
+        return cls(
+            slots=dict(data.get("slots") or {}),
+            active_form=data.get("active_form"),
+            requested_slot=data.get("requested_slot"),
+            last_intent=data.get("last_intent"),
+            consecutive_fallbacks=int(data.get("consecutive_fallbacks") or 0),
+            handoff_offered=bool(data.get("handoff_offered")),
+            turn_count=int(data.get("turn_count") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the dialogue manager decided to do with one visitor message."""
+
+    action: ActionName
+    intent: str | None = None
+    slot: str | None = None  # for ask_slot
+    template_text: str | None = None  # for template-like actions, before slot substitution
+    quick_replies: tuple[str, ...] = ()
+
+
+# --- NLG / LLM ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgePassage:
+    """One retrieved knowledge-base passage offered to the LLM (numbered [1], [2]... in the prompt)."""
+
+    title: str
+    url: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    messages: list[ChatMessage]
+    max_tokens: int
+    temperature: float
+    stop: tuple[str, ...] = ()
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionChunk:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class CompletionStream(Protocol):
+    """An iterator of text chunks whose `usage` is known once it is exhausted."""
+
+    usage: CompletionUsage | None
+
+    def __iter__(self) -> Iterator[CompletionChunk]: ...
+
+
+class LLM(Protocol):
+    def stream(self, request: CompletionRequest) -> CompletionStream: ...
+
+
+class IntentModel(Protocol):
+    """A trained intent classifier: engine.nlu's frozen model or engine.nlu_finetune's tuned one.
+
+    A model with an encoder of its own (the fine-tuned one) also has `encode(texts)`, which
+    parsing then uses instead of the shared embedder.
+    """
+
+    metrics: dict[str, Any]
+
+    def rank(self, embedding: Any, *, text: str | None = None, limit: int = ...) -> list[IntentScore]: ...
+
+    def to_bytes(self) -> bytes: ...
+
+
+class Embedder(Protocol):
+    def encode(self, texts: list[str]) -> Any:  # numpy array (n, d), L2-normalised
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The finished bot reply of one turn."""
+
+    text: str
+    action: str
+    intent: str | None = None
+    confidence: float | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    quick_replies: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    time_to_first_token_ms: int | None = None
+    total_time_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    """What `TurnProcessor.run` returns: the reply to store, the tracker to save, the NLU parse."""
+
+    reply: Reply
+    tracker: Tracker
+    parse: ParseResult

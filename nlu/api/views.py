@@ -1,0 +1,160 @@
+"""POST /api/v1/bots/<slug>/parse: Rasa's /model/parse shape, computed in the worker.
+
+Who may parse with a bot: an API key scoped to it (or an all-bots key), else a logged-in staff user
+who can see the bot (`bots_visible_to`: admins every bot, analysts their assigned ones; another
+bot's slug is 404, like a bot that does not exist). Every caller has a per-minute quota
+(API_REQUESTS_PER_MINUTE, per key or per user): 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from bots.models import ApiKey, Bot
+from bots.services.api_keys import api_key_bot, api_key_throttle, api_user_throttle
+from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication
+from chatplatform.access.scoping import bots_visible_to
+from conversations.services.messages import MessageRejected, visitor_text_clean
+from nlu.tasks import nlu_parse
+
+# The first parse of a bot without a stored model trains it in the worker (seconds on a small CPU).
+PARSE_TIMEOUT_SECONDS = 30
+
+
+class RequestTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, plus a 400 for "[[[[..." nested thousands deep: the standard library raises
+    RecursionError there, which DRF does not catch (a 500)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class VisitorTextField(serializers.Field):
+    """Text cleaned exactly like a widget message (`visitor_text_clean`), so a parse classifies what
+    a real turn would: NUL, lone surrogates and invisible controls removed, length capped."""
+
+    def to_internal_value(self, data: Any) -> str:
+        try:
+            return visitor_text_clean(data)
+        except MessageRejected as exc:
+            raise serializers.ValidationError(exc.detail, code=exc.code) from exc
+
+    def to_representation(self, value: str) -> str:
+        return value
+
+
+class ParseRequestSerializer(serializers.Serializer):
+    text = VisitorTextField(help_text=f"At most {settings.CHAT_MAX_MESSAGE_CHARS} characters.")
+
+
+class ApiQuotaThrottle(BaseThrottle):
+    """API_REQUESTS_PER_MINUTE per API key (the same quota as /v1/*) or per logged-in user; anonymous
+    requests are refused right after and cost nothing to count. DRF answers 429 + Retry-After."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if isinstance(request.auth, ApiKey):
+            self._wait = api_key_throttle(api_key=request.auth)
+        elif request.user and request.user.is_authenticated:
+            self._wait = api_user_throttle(user_id=request.user.pk)
+        else:
+            self._wait = None
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+_score = inline_serializer(
+    "IntentScore", {"name": serializers.CharField(allow_null=True), "confidence": serializers.FloatField()}
+)
+ParseResponseSerializer = inline_serializer(
+    "ParseResult",
+    {
+        "text": serializers.CharField(),
+        "intent": _score,
+        "intent_ranking": serializers.ListField(child=_score),
+        "entities": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class ParseView(APIView):
+    """Classify a text with the bot's current NLU model. Auth: an API key for the bot, or a staff user
+    who can see the bot."""
+
+    authentication_classes = [ApiKeyAuthentication, StrictTokenAuthentication, SessionAuthentication]
+    permission_classes: list[Any] = []
+    throttle_classes = [ApiQuotaThrottle]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(request=ParseRequestSerializer, responses={200: ParseResponseSerializer}, tags=["nlu"])
+    def post(self, request: Request, slug: str) -> Response:
+        bot = self._bot_for(request, slug)
+        self._check_body_size(request)
+        payload = ParseRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+
+        try:
+            result = nlu_parse.delay(bot.pk, payload.validated_data["text"]).get(timeout=PARSE_TIMEOUT_SECONDS)
+        except CeleryTimeout:
+            return Response(
+                {"detail": "The NLU worker did not answer in time; is a worker running?"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response(result)
+
+    def _bot_for(self, request: Request, slug: str) -> Bot:
+        if isinstance(request.auth, ApiKey):
+            # 403 whether or not the bot exists: a key learns nothing about bots outside its scope.
+            bot = api_key_bot(api_key=request.auth, slug=slug)
+            if bot is None:
+                raise PermissionDenied("This API key may not use that bot.")
+            return bot
+        user = request.user
+        if user and user.is_authenticated and user.is_staff:
+            # The same scoping rule as transcripts and metrics: an analyst of bot B parsing with
+            # bot A would read A's intents and entities. Another bot is 404, no existence leak.
+            bot = bots_visible_to(user).filter(slug=slug).first()
+            if bot is None:
+                raise Http404
+            return bot
+        raise PermissionDenied("Send an API key (Authorization: Bearer ...) or log in as staff.")
+
+    @staticmethod
+    def _check_body_size(request: Request) -> None:
+        """413 before the body is parsed (the text itself is capped at CHAT_MAX_MESSAGE_CHARS)."""
+        limit = settings.API_MAX_REQUEST_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > limit or len(request.body) > limit:
+                raise RequestTooLarge(f"The request body is limited to {limit} bytes.")
+        except RequestDataTooBig as exc:  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise RequestTooLarge(f"The request body is limited to {limit} bytes.") from exc
