@@ -46,7 +46,7 @@ from conversations.services.messages import (
     text_scrub,
     user_message_receive,
 )
-from conversations.ws.frames import conversation_group
+from conversations.ws.groups import CHANNEL_LAYER_ERRORS, ConversationGroups, GroupUnavailable
 
 log = structlog.get_logger(__name__)
 RECEIVE_SLICE_SECONDS = 2.0
@@ -139,15 +139,23 @@ async def chat_completions(request: HttpRequest) -> HttpResponse | StreamingHttp
     layer = get_channel_layer()
     channel = await layer.new_channel()
     conversation = await database_sync_to_async(conversation_start)(bot=bot, channel=Conversation.Channel.API)
-    group = conversation_group(conversation.pk)
-    # Listen before the turn is enqueued, so not even a template reply can be missed.
-    await layer.group_add(group, channel)
+    groups = ConversationGroups(layer, channel)
+    # Listen before the turn is enqueued, so not even a template reply can be missed. The join
+    # retries past a stale pooled connection (a restarted Redis); a Redis that stays down is a 503.
+    try:
+        await groups.join(conversation.pk)
+    except GroupUnavailable:
+        return _error(
+            OpenAIError(503, "The chat service is busy; retry shortly.", type_="server_error", code="unavailable")
+        )
     try:
         user_message = await database_sync_to_async(_store_turn)(conversation=conversation, chat=chat)
     except OpenAIError as exc:
-        await layer.group_discard(group, channel)
+        await groups.leave(conversation.pk)
         return _error(exc)
-    events = _turn_events(layer=layer, channel=channel, group=group, user_message_id=user_message.pk)
+    events = _turn_events(
+        layer=layer, channel=channel, groups=groups, conversation_id=conversation.pk, user_message_id=user_message.pk
+    )
     if chat.stream:
         response = StreamingHttpResponse(
             _sse(events, chat=chat, bot=bot, user_message_id=user_message.pk), content_type="text/event-stream"
@@ -182,7 +190,9 @@ def _store_turn(*, conversation: Conversation, chat: ChatCompletionRequest) -> M
     return received.message
 
 
-async def _turn_events(*, layer: Any, channel: str, group: str, user_message_id: int) -> AsyncIterator[tuple[str, Any]]:
+async def _turn_events(
+    *, layer: Any, channel: str, groups: ConversationGroups, conversation_id: int, user_message_id: int
+) -> AsyncIterator[tuple[str, Any]]:
     """Yields ("delta", text) in order without repeats, then ("final", Message) or ("error", detail).
 
     The channel layer may drop events; the database is the truth, so every quiet slice checks
@@ -194,7 +204,14 @@ async def _turn_events(*, layer: Any, channel: str, group: str, user_message_id:
         while asyncio.get_running_loop().time() < deadline:
             try:
                 event = await asyncio.wait_for(layer.receive(channel), timeout=RECEIVE_SLICE_SECONDS)
-            except TimeoutError:
+            except TimeoutError:  # a quiet slice (TimeoutError is an OSError: it goes first)
+                event = None
+            except CHANNEL_LAYER_ERRORS as exc:  # live events are lost meanwhile; the database is not
+                log.warning("openai_channel_layer_lost", error=repr(exc))
+                await asyncio.sleep(0.2)
+                await groups.rejoin(conversation_id)
+                event = None
+            if event is None:
                 reply = await _stored_reply(user_message_id)
                 if reply is not None:
                     if len(reply.text) > sent:
@@ -221,7 +238,7 @@ async def _turn_events(*, layer: Any, channel: str, group: str, user_message_id:
                 return
         yield "error", "The reply timed out."
     finally:
-        await layer.group_discard(group, channel)
+        await groups.leave(conversation_id)
 
 
 @database_sync_to_async

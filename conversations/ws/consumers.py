@@ -1,7 +1,8 @@
 """The widget's WebSocket: parses frames, dispatches on `type`, turns domain errors into error frames.
 
-Thin on purpose: storage, tokens, limits and the turn live in services and selectors; ORM work
-runs in `database_sync_to_async`. Per-connection state is only what the connection is bound to
+Thin on purpose: frame shapes are the pydantic models of `inbound`, channel-layer calls go
+through `groups`, hello's rules live in `services/hello.py`; storage, tokens, limits and the turn
+live in services and selectors; ORM work runs in `database_sync_to_async`. Per-connection state is only what the connection is bound to
 (bot, conversation), kept on the instance, never on the class. Protocol: docs/protocol.md.
 """
 
@@ -28,10 +29,11 @@ from chatplatform import ratelimit
 from conversations import selectors as conversation_selectors
 from conversations import visitor_tokens
 from conversations.services import conversations as conversation_services
+from conversations.services import hello as hello_services
 from conversations.services import limits
-from conversations.services.identity import user_hash_valid
 from conversations.services.messages import MessageRejected, text_scrub, user_message_receive
-from conversations.ws import frames
+from conversations.ws import frames, inbound
+from conversations.ws.groups import CHANNEL_LAYER_ERRORS, ConversationGroups, GroupUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -48,9 +50,6 @@ _PUBLIC_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # `retry_after` of an `unavailable` error (Redis unreachable): about how long a restart takes, and
 # as long as a stored-but-unqueued message waits before a resend queues its turn again.
 UNAVAILABLE_RETRY_AFTER = 5
-# Largest integer a client may send where the server expects one (PostgreSQL bigint): bigger ones
-# are refused as bad frames instead of reaching a query.
-MAX_CLIENT_INT = 2**63 - 1
 
 
 class FrameError(Exception):
@@ -81,24 +80,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 message = await self._channel_receive_raw()
-            except (RedisError, OSError) as exc:
+            except CHANNEL_LAYER_ERRORS as exc:
                 log.warning("ws_channel_layer_lost", error=repr(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                await self._group_join(quiet=True)
+                await self._group_rejoin()
                 continue
             return message
 
-    async def _group_join(self, *, quiet: bool = False) -> None:
-        """(Re-)join the bound conversation's group. Idempotent; also refreshes the group expiry."""
-        if self.conversation is None:
-            return
-        try:
-            await self.channel_layer.group_add(frames.conversation_group(self.conversation.pk), self.channel_name)
-        except (RedisError, OSError) as exc:
-            if not quiet:
-                raise
-            log.warning("ws_group_join_failed", error=repr(exc))
+    @property
+    def _groups(self) -> ConversationGroups:
+        return ConversationGroups(self.channel_layer, self.channel_name)
+
+    async def _group_rejoin(self) -> None:
+        """Best-effort re-join of the bound conversation's group (refreshes its expiry too)."""
+        if self.conversation is not None:
+            await self._groups.rejoin(self.conversation.pk)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,12 +126,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None:
-            try:
-                await self.channel_layer.group_discard(
-                    frames.conversation_group(self.conversation.pk), self.channel_name
-                )
-            except (RedisError, OSError) as exc:  # the membership expires on its own (group_expiry)
-                log.warning("ws_group_discard_failed", error=repr(exc))
+            await self._groups.leave(self.conversation.pk)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -142,13 +134,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             retry_after = self._frame_budget.hit()
             if retry_after is not None:
                 raise FrameError("rate_limited", "Too many frames on this connection.", retry_after=retry_after)
-            frame = self._parse(text_data, bytes_data)
-            handler = self._handlers().get(frame["type"])
-            if handler is None:
-                raise FrameError("unknown_type", f"Unknown frame type {frame['type'][:40]!r}.")
-            if frame["type"] not in ("hello", "ping") and self.conversation is None:
+            raw = self._parse(text_data, bytes_data)
+            if raw["type"] not in inbound.FRAME_TYPES:
+                raise FrameError("unknown_type", f"Unknown frame type {raw['type'][:40]!r}.")
+            if raw["type"] not in ("hello", "ping") and self.conversation is None:
                 raise FrameError("hello_required", "Send a hello frame first.")
-            await handler(frame)
+            try:
+                frame = inbound.frame_validate(raw)
+            except inbound.FrameInvalid as exc:
+                raise FrameError("bad_frame", exc.detail) from exc
+            await self._dispatch(frame)
         except FrameError as exc:
             close = exc.extra.pop("close", False)
             await self._send_frame(frames.error_frame(exc.code, exc.detail, **exc.extra))
@@ -188,37 +183,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise FrameError("bad_frame", "A frame is a JSON object with a string 'type'.")
         return frame
 
-    def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[None]]]:
-        return {
-            "hello": self._on_hello,
-            "message": self._on_message,
-            "resume": self._on_resume,
-            "typing": self._on_typing,
-            "feedback": self._on_feedback,
-            "csat": self._on_csat,
-            "ping": self._on_ping,
-        }
+    async def _dispatch(self, frame: inbound.InboundFrame) -> None:
+        match frame:
+            case inbound.HelloFrame():
+                await self._on_hello(frame)
+            case inbound.MessageFrame():
+                await self._on_message(frame)
+            case inbound.ResumeFrame():
+                await self._on_resume(frame)
+            case inbound.TypingFrame():
+                pass  # accepted for the future human-agent inbox; nothing listens yet
+            case inbound.FeedbackFrame():
+                await self._on_feedback(frame)
+            case inbound.CsatFrame():
+                await self._on_csat(frame)
+            case inbound.PingFrame():
+                await self._on_ping()
 
     # -- handlers -----------------------------------------------------------------------------
 
-    async def _on_hello(self, frame: dict[str, Any]) -> None:
-        if frame.get("v", frames.PROTOCOL_VERSION) != frames.PROTOCOL_VERSION:
+    async def _on_hello(self, frame: inbound.HelloFrame) -> None:
+        if not frame.version_supported:
             raise FrameError(
                 "bad_frame", f"Unsupported protocol version; this server speaks v{frames.PROTOCOL_VERSION}."
             )
-        last_seq = _int_field(frame, "last_seq", default=0)
-        token = _optional_str_field(frame, "visitor_token")
-        locale = text_scrub(_optional_str_field(frame, "locale") or "")[:16]
-        user_id, user_hash = frame.get("user_id"), frame.get("user_hash")
-        verified = user_id is not None and user_hash_valid(bot=self.bot, user_id=user_id, user_hash=user_hash)
-        if user_id is not None and not verified:
-            raise FrameError("forbidden", "user_hash does not match user_id.")
-        if self.bot.require_identity_verification and not verified:
-            raise FrameError("identity_required", "This bot requires identity verification (user_id, user_hash).")
+        try:
+            user_id = hello_services.hello_identity_check(
+                bot=self.bot, user_id=frame.user_id, user_hash=frame.user_hash
+            )
+        except hello_services.HelloRefused as exc:
+            raise FrameError(exc.code, exc.detail) from exc
         # Before unbinding: a refused hello leaves the connection as it was.
         retry_after = self._hello_budget.hit()
         if retry_after is None:
-            retry_after = await database_sync_to_async(self._hello_throttled)(starts_conversation=not token)
+            retry_after = await database_sync_to_async(self._hello_throttled)(
+                starts_conversation=not frame.visitor_token
+            )
         if retry_after is not None:
             raise FrameError(
                 "rate_limited",
@@ -226,17 +226,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 retry_after=retry_after,
             )
         if self.conversation is not None:
-            try:
-                await self.channel_layer.group_discard(
-                    frames.conversation_group(self.conversation.pk), self.channel_name
-                )
-            except (RedisError, OSError) as exc:
-                log.warning("ws_group_discard_failed", error=repr(exc))
+            await self._groups.leave(self.conversation.pk)
             self.conversation = None
-        welcome = await database_sync_to_async(self._hello_sync)(
-            token=token, last_seq=last_seq, locale=locale, user_id=user_id if verified else ""
-        )
-        self.conversation = welcome.pop("_conversation")
+        try:
+            opened = await database_sync_to_async(hello_services.hello_do)(
+                bot=self.bot,
+                token=frame.visitor_token,
+                user_id=user_id,
+                locale=frame.locale,
+                channel=self.conversation_channel,
+            )
+        except hello_services.HelloRefused as exc:
+            raise FrameError(exc.code, exc.detail) from exc
+        # Join before reading the replay: a reply stored in between arrives twice rather than never;
+        # the client dedupes by seq.
+        try:
+            await self._groups.join(opened.conversation.pk)
+        except GroupUnavailable as exc:
+            raise _unavailable("The chat cannot deliver replies right now; send hello again shortly.") from exc
+        welcome = await database_sync_to_async(_welcome)(conversation=opened.conversation, last_seq=frame.last_seq or 0)
+        self.conversation = opened.conversation
         await self._send_frame(welcome)
 
     def _hello_throttled(self, *, starts_conversation: bool) -> int | None:
@@ -252,59 +261,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _client_ip(self) -> str:
         return str((self.scope.get("client") or ["unknown"])[0])
 
-    def _hello_sync(self, *, token: str | None, last_seq: int, locale: str, user_id: str) -> dict[str, Any]:
-        if token:
-            try:
-                conversation = conversation_selectors.conversation_from_visitor_token(bot=self.bot, token=token)
-            except conversation_selectors.VisitorTokenExpired as exc:
-                # The code the protocol gives for an expired token: the widget forgets it and starts over.
-                raise FrameError(
-                    "not_found",
-                    "The visitor token has expired; start a new conversation by sending hello without a token.",
-                ) from exc
-            except conversation_selectors.VisitorTokenInvalid as exc:
-                raise FrameError(
-                    "forbidden",
-                    "The visitor token is not valid for this bot; start a new "
-                    "conversation by sending hello without a token.",
-                ) from exc
-            # A conversation opened with a verified identity belongs to that user: another user's
-            # identity, or none (a token left behind after logout), does not reopen it.
-            if conversation.user_id and conversation.user_id != user_id:
-                raise FrameError("forbidden", "This conversation belongs to another user.")
-        else:
-            conversation = conversation_services.conversation_start(
-                bot=self.bot, user_id=user_id, locale=locale, channel=self.conversation_channel
-            )
-        # Join before reading the replay: a reply stored in between arrives twice rather than never;
-        # the client dedupes by seq.
-        from asgiref.sync import async_to_sync
-
-        for attempt in range(3):
-            try:
-                async_to_sync(self.channel_layer.group_add)(
-                    frames.conversation_group(conversation.pk), self.channel_name
-                )
-                break
-            except (RedisError, OSError) as exc:
-                # The first command after a Redis restart fails on a stale pooled connection.
-                if attempt == 2:
-                    log.warning("ws_hello_group_join_failed", conversation_id=conversation.pk, error=repr(exc))
-                    raise _unavailable("The chat cannot deliver replies right now; send hello again shortly.") from exc
-                time.sleep(0.2 * (attempt + 1))
-        replay = conversation_selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
-        welcome = frames.welcome_frame(
-            conversation=conversation,
-            visitor_token=visitor_tokens.visitor_token_issue(conversation=conversation),
-            last_seq=conversation_selectors.conversation_last_seq(conversation_id=conversation.pk),
-            replay=replay,
-        )
-        welcome["_conversation"] = conversation
-        return welcome
-
-    async def _on_message(self, frame: dict[str, Any]) -> None:
+    async def _on_message(self, frame: inbound.MessageFrame) -> None:
         assert self.conversation is not None
-        client_id = frame.get("client_id")
+        client_id = frame.client_id
         echo_id = _echoable_client_id(client_id)
         try:
             retry_after = await database_sync_to_async(limits.message_send_throttle)(
@@ -321,7 +280,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         try:
             received = await database_sync_to_async(user_message_receive)(
-                conversation=self.conversation, client_id=client_id, text=frame.get("text")
+                conversation=self.conversation, client_id=client_id, text=frame.text
             )
         except MessageRejected as exc:
             raise FrameError(exc.code, exc.detail, client_id=echo_id) from exc
@@ -336,62 +295,41 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         )
         # Cheap insurance that the reply reaches this socket live even if Redis lost the group.
-        await self._group_join(quiet=True)
+        await self._group_rejoin()
         if received.created:
             self._sent_here.append(received.message.pk)
-            # Other tabs of this visitor show the message at once.
-            try:
-                await self.channel_layer.group_send(
-                    frames.conversation_group(self.conversation.pk), frames.message_event(received.message)
-                )
-            except (RedisError, OSError) as exc:  # stored and acked; other tabs get it on resume
-                log.warning("ws_broadcast_failed", error=repr(exc))
+            # Other tabs of this visitor show the message at once (if Redis is down, on resume).
+            await self._groups.broadcast(self.conversation.pk, frames.message_event(received.message))
 
-    async def _on_resume(self, frame: dict[str, Any]) -> None:
+    async def _on_resume(self, frame: inbound.ResumeFrame) -> None:
         assert self.conversation is not None
         replay = await database_sync_to_async(conversation_selectors.messages_after)(
-            conversation_id=self.conversation.pk, after_seq=_int_field(frame, "last_seq", default=0)
+            conversation_id=self.conversation.pk, after_seq=frame.last_seq or 0
         )
         for message in replay:
             await self._send_frame(frames.message_frame(message))
 
-    async def _on_typing(self, frame: dict[str, Any]) -> None:
-        """Accepted for the future human-agent inbox; nothing listens yet."""
-        if not isinstance(frame.get("on", False), bool):
-            raise FrameError("bad_frame", "typing needs a boolean 'on'.")
-
-    async def _on_feedback(self, frame: dict[str, Any]) -> None:
+    async def _on_feedback(self, frame: inbound.FeedbackFrame) -> None:
         assert self.conversation is not None
-        message_id, rating = frame.get("message_id"), frame.get("rating")
-        if (
-            not isinstance(message_id, int)
-            or isinstance(message_id, bool)
-            or not isinstance(rating, str)
-            or rating not in Message.Feedback.values
-        ):
-            raise FrameError("bad_frame", "feedback needs an integer message_id and rating 'up' or 'down'.")
-        comment = text_scrub(_optional_str_field(frame, "comment") or "").strip()
-        if not 0 < message_id <= MAX_CLIENT_INT:
+        comment = text_scrub(frame.comment or "").strip()
+        if not 0 < frame.message_id <= inbound.MAX_CLIENT_INT:
             raise FrameError("not_found", "No such bot message in this conversation.")
         await self._feedback_throttled()
         try:
             await database_sync_to_async(conversation_services.message_feedback_record)(
-                conversation=self.conversation, message_id=message_id, rating=rating, comment=comment
+                conversation=self.conversation, message_id=frame.message_id, rating=frame.rating, comment=comment
             )
         except Message.DoesNotExist as exc:
             raise FrameError("not_found", "No such bot message in this conversation.") from exc
-        await self._send_frame({"type": "feedback_ack", "message_id": message_id, "rating": rating})
+        await self._send_frame({"type": "feedback_ack", "message_id": frame.message_id, "rating": frame.rating})
 
-    async def _on_csat(self, frame: dict[str, Any]) -> None:
+    async def _on_csat(self, frame: inbound.CsatFrame) -> None:
         assert self.conversation is not None
-        score = frame.get("score")
-        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-            raise FrameError("bad_frame", "csat needs an integer score from 1 to 5.")
         await self._feedback_throttled()
         await database_sync_to_async(conversation_services.conversation_csat_record)(
-            conversation=self.conversation, score=score
+            conversation=self.conversation, score=frame.score
         )
-        await self._send_frame({"type": "csat_ack", "score": score})
+        await self._send_frame({"type": "csat_ack", "score": frame.score})
 
     async def _feedback_throttled(self) -> None:
         """feedback and csat are database writes: limited together per conversation (fails open)."""
@@ -400,9 +338,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if retry_after is not None:
             raise FrameError("rate_limited", "Too many ratings; wait before rating again.", retry_after=retry_after)
 
-    async def _on_ping(self, frame: dict[str, Any]) -> None:
+    async def _on_ping(self) -> None:
         await self._send_frame({"type": "pong"})
-        await self._group_join(quiet=True)
+        await self._group_rejoin()
 
     # -- channel-layer events from the worker -------------------------------------------------
 
@@ -447,6 +385,16 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+def _welcome(*, conversation: Conversation, last_seq: int) -> dict[str, Any]:
+    replay = conversation_selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
+    return frames.welcome_frame(
+        conversation=conversation,
+        visitor_token=visitor_tokens.visitor_token_issue(conversation=conversation),
+        last_seq=conversation_selectors.conversation_last_seq(conversation_id=conversation.pk),
+        replay=replay,
+    )
+
+
 def _unavailable(detail: str, **extra: Any) -> FrameError:
     return FrameError("unavailable", detail, retry_after=UNAVAILABLE_RETRY_AFTER, **extra)
 
@@ -454,19 +402,3 @@ def _unavailable(detail: str, **extra: Any) -> FrameError:
 def _echoable_client_id(client_id: object) -> str | None:
     """The client_id to echo in an error: only what could be one (not a 10 KB string or an object)."""
     return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
-
-
-def _optional_str_field(frame: dict[str, Any], name: str) -> str | None:
-    value = frame.get(name)
-    if value is not None and not isinstance(value, str):
-        raise FrameError("bad_frame", f"{name} must be a string.")
-    return value
-
-
-def _int_field(frame: dict[str, Any], name: str, *, default: int) -> int:
-    value = frame.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CLIENT_INT:
-        raise FrameError("bad_frame", f"{name} must be a non-negative integer (at most 2**63 - 1).")
-    return value
