@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from bots.models import ApiKey, Bot, Conversation, Message
 from bots.services.api_keys import api_key_bot, api_key_bots, api_key_throttle
 from chatplatform.access.api_keys import api_key_from_request
+from chatplatform.json_input import json_loads_bounded
 from conversations.openai.protocol import (
     ChatCompletionRequest,
     OpenAIError,
@@ -97,10 +98,10 @@ def _json_body(request: HttpRequest) -> Any:
     if len(raw) > limit:  # a body without (or with a wrong) Content-Length
         raise too_large
     try:
-        return json.loads(raw.decode("utf-8") if raw else "null")
+        return json_loads_bounded(raw.decode("utf-8") if raw else "null")
     except UnicodeDecodeError as exc:
         raise OpenAIError(400, "The body is not valid UTF-8.") from exc
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested thousands deep
+    except ValueError as exc:  # JsonTooDeep included: "[[[[..." nested thousands deep
         raise OpenAIError(400, "The body is not valid JSON.") from exc
 
 

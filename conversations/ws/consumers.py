@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from bots import selectors as bot_selectors
 from bots.models import Bot, Conversation, Message
 from chatplatform import ratelimit
+from chatplatform.json_input import json_depth as _json_depth
 from conversations import selectors as conversation_selectors
 from conversations import visitor_tokens
 from conversations.services import conversations as conversation_services
@@ -365,17 +366,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 MAX_JSON_DEPTH = 16
-_JSON_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
-
-
-def _json_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings (an upper bound is enough: this only guards parsing)."""
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
-        depth = depth + 1 if bracket in "[{" else depth - 1
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -23,12 +23,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from bots.models import ApiKey, Bot
 from bots.services.api_keys import api_key_bot, api_key_throttle, api_user_throttle
 from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication
 from chatplatform.access.scoping import bots_visible_to
+from chatplatform.json_input import json_loads_bounded
 from conversations.services.messages import MessageRejected, visitor_text_clean
 from nlu.tasks import nlu_parse
 
@@ -43,14 +45,16 @@ class RequestTooLarge(APIException):
 
 
 class BoundedJSONParser(JSONParser):
-    """DRF's JSON parser, plus a 400 for "[[[[..." nested thousands deep: the standard library raises
-    RecursionError there, which DRF does not catch (a 500)."""
+    """DRF's JSON parser with the nesting limit checked before parsing (`chatplatform.json_input`):
+    "[[[[..." nested thousands deep is a 400, not a RecursionError (a 500 that also leaves the
+    thread's recursion accounting broken)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise ParseError("JSON parse error - nested too deeply.") from exc
+            return json_loads_bounded(stream.read().decode(encoding), parse_constant=strict_constant)
+        except ValueError as exc:  # UnicodeDecodeError and JsonTooDeep included
+            raise ParseError(f"JSON parse error - {exc}") from exc
 
 
 @extend_schema_field(OpenApiTypes.STR)
