@@ -286,6 +286,10 @@ class Conversation(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     last_activity_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The turn answering this conversation now (conversations/services/turns.py): a lease, not a held
+    # lock, so no database connection waits on the LLM. Expires if its worker dies.
+    turn_lease_owner = models.CharField(max_length=32, blank=True, editable=False)
+    turn_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-started_at"]

@@ -123,11 +123,23 @@ TEMPLATES = [
 ]
 
 # --- Data stores -----------------------------------------------------------------------------
+_DATABASE = env.db_url("DATABASE_URL", default="postgres://chatplatform@127.0.0.1:5432/chatplatform")
 DATABASES = {
     "default": {
-        **env.db_url("DATABASE_URL", default="postgres://chatplatform@127.0.0.1:5432/chatplatform"),
-        "CONN_MAX_AGE": env.int("DATABASE_CONN_MAX_AGE", default=60),
-        "CONN_HEALTH_CHECKS": True,
+        **_DATABASE,
+        # A pool per process (psycopg_pool): a turn borrows a connection for its two short
+        # transactions and gives it back while the LLM streams, so hundreds of turns in flight share
+        # a handful of connections (DATABASE_POOL_MAX_SIZE). CONN_MAX_AGE must be 0 with a pool.
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            **_DATABASE.get("OPTIONS", {}),  # e.g. the socket directory of the embedded server (?host=)
+            "pool": {
+                "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+                "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
+                "max_idle": 300,
+            }
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -178,6 +190,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A turn's claim on its conversation (a lease row, not a held lock): longer than any turn can take,
+# so only a turn whose worker died loses it, and then the redelivered turn takes over.
+TURN_LEASE_SECONDS: int = env.int("TURN_LEASE_SECONDS", default=TURN_HARD_TIME_LIMIT)
+# The NLU service (python -m nlu.service) the parse API calls; empty: parse through the queue.
+NLU_SERVICE_URL: str = env.str("NLU_SERVICE_URL", default="").rstrip("/")
+# A shared secret the NLU service requires in X-NLU-Service-Token when set (the parse API sends it).
+NLU_SERVICE_TOKEN: str = env.str("NLU_SERVICE_TOKEN", default="")
 # Retraining (minutes of CPU when fine-tuning) can go to its own workers: set NLU_TRAINING_QUEUE=nlu
 # and run `celery -A chatplatform worker -Q nlu --concurrency 1` next to the turn workers.
 NLU_TRAINING_QUEUE: str = env.str("NLU_TRAINING_QUEUE", default="celery")
@@ -188,6 +207,11 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 
 # --- LLM (vLLM's OpenAI-compatible server) ---------------------------------------------------
 VLLM_BASE_URL: str = env.str("VLLM_BASE_URL", default="http://127.0.0.1:8001/v1").rstrip("/")
+# Several vLLM servers (comma-separated): a conversation keeps its backend (prefix cache), a
+# failing one is skipped until its health check passes again. Empty: VLLM_BASE_URL alone.
+VLLM_BASE_URLS: list[str] = [u.strip().rstrip("/") for u in env.list("VLLM_BASE_URLS", default=[]) if u.strip()] or [
+    VLLM_BASE_URL
+]
 VLLM_MODEL: str = env.str("VLLM_MODEL", default="SmolLM2-135M-Instruct")
 VLLM_API_KEY: str = env.str("VLLM_API_KEY", default="")
 VLLM_CONNECT_TIMEOUT: float = env.float("VLLM_CONNECT_TIMEOUT", default=3.0)

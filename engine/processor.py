@@ -77,13 +77,15 @@ class TurnProcessor:
         on_delta: DeltaSink,
         coalesce_ms: int = 40,
         model: str | None = None,
+        affinity_key: str = "",
     ) -> TurnOutcome:
         """Run one turn. `history` = the conversation before this message, oldest first.
 
         Template-like replies (templates, slot prompts, fallback, handoff) are sent whole as one
         `on_delta(0, text)` call, so clients handle every reply the same way. Generated replies are
         streamed, coalesced to one `on_delta` per `coalesce_ms`. Either way the concatenated deltas
-        equal `reply.text`. `model` is the bot's model name for vLLM (None: the server's default).
+        equal `reply.text`. `model` is the bot's model name for vLLM (None: the server's default);
+        `affinity_key` keeps one conversation on one vLLM backend (its prefix cache stays warm).
         """
         started = self.clock()
         parse = self.nlu(user_text)
@@ -106,6 +108,7 @@ class TurnProcessor:
                 model=model,
                 started=started,
                 base=base,
+                affinity_key=affinity_key,
             )
         else:
             reply = self._template(
@@ -153,6 +156,7 @@ class TurnProcessor:
         model: str | None,
         started: float,
         base: dict[str, Any],
+        affinity_key: str,
     ) -> Reply:
         knowledge = list(self.retriever(user_text)) if self.retriever is not None else []
         messages = build_prompt(
@@ -170,6 +174,7 @@ class TurnProcessor:
             temperature=bot.llm_temperature,
             stop=self.stop,
             model=model or None,
+            affinity_key=affinity_key,
         )
 
         first_delta_at: list[float] = []

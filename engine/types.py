@@ -188,6 +188,9 @@ class CompletionRequest:
     temperature: float
     stop: tuple[str, ...] = ()
     model: str | None = None
+    # Requests with one key go to one backend while it is healthy (its prefix cache stays warm):
+    # the conversation id for a turn, "" for no preference.
+    affinity_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,8 @@ def conversation_history_import(*, conversation: Conversation, history: list[tup
     rows: list[Message] = []
     for role, text in history:
         if role == "user":
-            cleaned, stored_role, action = visitor_text_clean(text), Message.Role.USER, ""
+            # "imported": the client already answered it; no turn ever answers an imported message.
+            cleaned, stored_role, action = visitor_text_clean(text), Message.Role.USER, "imported"
         else:
             if not isinstance(text, str):
                 raise MessageRejected("bad_frame", "text must be a string")

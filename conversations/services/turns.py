@@ -1,30 +1,49 @@
 """The one turn service: every entry point (widget, OpenAI-compatible API, admin console) ends here.
 
-`turn_run` answers one stored visitor message: NLU -> dialogue -> NLG through the plain-Python
-`TurnProcessor`, the reply stored once, events published after commit. It holds the
-conversation's row lock for the whole turn, so two messages of one conversation never
-interleave (the visitor's next message is still stored and acked meanwhile: storing takes no
-conversation lock, see `message_insert_next_seq`).
+`turn_run` answers stored visitor messages: NLU -> dialogue -> NLG through the plain-Python
+`TurnProcessor`, each reply stored once, events published after commit. A turn holds nothing while
+the LLM streams:
+
+1. **Claim** (short transaction): lock the conversation row for a moment, take its turn lease
+   (`Conversation.turn_lease_owner/until`) and read the tracker.
+2. **Answer** (no transaction; the database connection goes back to the pool before the first
+   request to the LLM): NLU, dialogue, retrieval, the streamed completion.
+3. **Store** (short transaction): the reply (unique per visitor message: a second answer to one
+   message cannot be stored), the tracker unless it changed meanwhile (an edit made during the
+   stream wins over the turn's copy, counted as a conflict), and either the next unanswered
+   message of the conversation (the lease is kept and renewed) or the lease released.
+
+Order: a conversation has one lease, so two of its messages are never answered at once, and the
+lease holder answers the conversation's unanswered messages oldest first. A turn whose message
+arrives while another turn holds the lease does nothing: the holder finds that message in its
+store step (both steps lock the row, so one of them always sees the other's effect). Exactly once:
+a redelivered turn finds its reply and stops; a turn whose worker died leaves a lease that
+expires after TURN_LEASE_SECONDS, and the redelivered turn (or the conversation's next one) takes
+over. The visitor's next message is still stored and acked meanwhile: storing takes no lease.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
+from chatplatform import metrics
 from conversations.selectors import conversation_history
 from conversations.services.sequencing import message_insert_next_seq
 from engine.processor import TurnProcessor
-from engine.types import LLM, BotSpec, ParseResult, Reply, Tracker
+from engine.types import LLM, BotSpec, CompletionChunk, CompletionRequest, ParseResult, Reply, Tracker
 from inference_worker.errors import LLMError
 from knowledge.selectors import knowledge_retriever_for
 from nlu.services.parsing import nlu_parse
@@ -58,7 +77,8 @@ def _nlu_for(bot: Bot) -> Callable[[str], ParseResult]:
 
 @dataclasses.dataclass(frozen=True)
 class TurnOptions:
-    """Per-request overrides (the OpenAI-compatible API's temperature and max_tokens)."""
+    """Per-request overrides (the OpenAI-compatible API's temperature and max_tokens). They apply to
+    the message they were sent with; other messages a turn answers use the bot's settings."""
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -77,6 +97,32 @@ class TurnOptions:
         return dataclasses.replace(spec, **changes) if changes else spec
 
 
+@dataclasses.dataclass
+class _Claim:
+    """What the claim (or the previous store) read: the message to answer and the state it saw."""
+
+    conversation: Conversation
+    message: Message
+    tracker_seen: dict[str, Any]
+    owner: str
+
+
+class _ReleasesConnectionLLM:
+    """Hands the thread's database connection back to the pool before waiting on the LLM.
+
+    Everything before the completion (NLU, retrieval, the bot's settings) may read the database;
+    nothing during it does. Inside an outer transaction (a test's) the connection is kept: closing
+    it would abort that transaction."""
+
+    def __init__(self, llm: LLM) -> None:
+        self._llm = llm
+
+    def stream(self, request: CompletionRequest) -> Iterable[CompletionChunk]:
+        if not connection.in_atomic_block:
+            connection.close()
+        return self._llm.stream(request)
+
+
 def turn_run(
     *,
     user_message_id: int,
@@ -86,19 +132,49 @@ def turn_run(
     coalesce_ms: int = 40,
     options: TurnOptions | None = None,
 ) -> Message | None:
-    """Answer one visitor message. Idempotent: a message that already has its reply is a no-op
-    (Celery may deliver a turn twice: acks_late, a worker killed mid-turn)."""
-    started = time.monotonic()
+    """Answer a visitor message (and any the conversation received meanwhile). Returns the reply to
+    `user_message_id`, or None when another turn holds the conversation and will answer it. Safe to
+    run twice (Celery may deliver a turn twice: acks_late, a worker killed mid-turn)."""
+    owner = secrets.token_hex(8)
+    claim_or_reply = _turn_claim(user_message_id=user_message_id, owner=owner)
+    if not isinstance(claim_or_reply, _Claim):
+        if claim_or_reply is not None:
+            metrics.TURNS.labels(action=claim_or_reply.action or "none", outcome="duplicate").inc()
+        return claim_or_reply
+    claim: _Claim | None = claim_or_reply
+    answer: Message | None = None
+    try:
+        while claim is not None:
+            own = claim.message.pk == user_message_id
+            stored, claim = _turn_answer(
+                claim=claim,
+                events=events,
+                llm=llm,
+                nlu=nlu,
+                coalesce_ms=coalesce_ms,
+                options=(options or TurnOptions()) if own else TurnOptions(),
+            )
+            if own:
+                answer = stored
+    finally:
+        if claim is not None:  # an exception left the lease held: give it back now, not at expiry
+            _lease_release(conversation_id=claim.conversation.pk, owner=owner)
+    if answer is None:  # the lease holder changed hands under us and the other turn answered it
+        answer = Message.objects.filter(reply_to_id=user_message_id).first()
+    return answer
+
+
+def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | Message | None:
+    """Step 1: the reply if the message is answered already; None if the message is gone or another
+    live turn holds the conversation (it will answer this message too); else the lease, taken."""
     with transaction.atomic():
         user_message = Message.objects.filter(pk=user_message_id, role=Message.Role.USER).first()
         if user_message is None:
             log.warning("turn_message_missing", message_id=user_message_id)
             return None
-        # Lock: one turn per conversation at a time (Rasa's lock store, done with the row lock).
         # `of=("self",)`: FOR UPDATE on a join would also lock the bot's row and serialise every
-        # conversation of the bot (bench/chat_latency.py measured exactly that before this).
-        # `no_key=True`: FOR NO KEY UPDATE does not block the FOR KEY SHARE lock that inserting a
-        # Message (FK to this row) takes, so the visitor's next message is stored and acked meanwhile.
+        # conversation of the bot. `no_key=True`: FOR NO KEY UPDATE does not block the FOR KEY
+        # SHARE lock that inserting a Message (FK to this row) takes, so visitors are never blocked.
         conversation = (
             Conversation.objects.select_for_update(of=("self",), no_key=True)
             .select_related("bot")
@@ -107,50 +183,73 @@ def turn_run(
         existing = Message.objects.filter(reply_to=user_message).first()
         if existing is not None:
             return existing
-        bot = conversation.bot
-        processor = TurnProcessor(nlu=nlu(bot), llm=llm, retriever=knowledge_retriever_for(bot))
-        events.typing(conversation_id=conversation.pk, on=True)
+        now = timezone.now()
+        if conversation.turn_lease_owner and conversation.turn_lease_until and conversation.turn_lease_until > now:
+            log.info("turn_queued_behind_lease", conversation_id=conversation.pk, message_id=user_message_id)
+            return None
+        if conversation.turn_lease_owner:
+            log.warning("turn_lease_expired_taking_over", conversation_id=conversation.pk)
+            metrics.TURN_CONFLICTS.labels(kind="lease_expired").inc()
+        first = _pending_first(conversation_id=conversation.pk) or user_message
+        _lease_take(conversation=conversation, owner=owner, now=now)
+        return _Claim(conversation=conversation, message=first, tracker_seen=conversation.tracker, owner=owner)
 
-        def on_delta(offset: int, text: str) -> None:
-            events.delta(conversation_id=conversation.pk, reply_to=user_message.pk, offset=offset, text=text)
 
-        try:
-            outcome = processor.run(
-                bot=(options or TurnOptions()).apply(bot_spec(bot=bot)),
-                tracker=Tracker.from_json(conversation.tracker),
-                history=conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq),
-                user_text=user_message.text,
-                on_delta=on_delta,
-                coalesce_ms=coalesce_ms,
-                model=bot.llm_model or None,
-            )
-            reply, tracker = outcome.reply, outcome.tracker
-            _user_message_annotate(user_message=user_message, parse=outcome.parse)
-        except LLMError as exc:
-            log.warning("turn_llm_failed", conversation_id=conversation.pk, error=str(exc), code=exc.code)
-            reply = Reply(text=str(REPLY_FAILED_TEXT), action="llm_error")
-            tracker = Tracker.from_json(conversation.tracker)
-            conversation_id, reply_to = conversation.pk, user_message.pk
-            transaction.on_commit(
-                lambda: events.error(
-                    conversation_id=conversation_id,
-                    code="reply_failed",
-                    reply_to=reply_to,
-                    detail="The assistant could not finish this reply. Please try again.",
-                )
-            )
-        stored = _reply_store(
-            conversation=conversation,
-            user_message=user_message,
-            reply=reply,
-            total_ms=int((time.monotonic() - started) * 1000),
+def _turn_answer(
+    *,
+    claim: _Claim,
+    events: TurnEvents,
+    llm: LLM,
+    nlu: Callable[[Bot], Callable[[str], ParseResult]],
+    coalesce_ms: int,
+    options: TurnOptions,
+) -> tuple[Message, _Claim | None]:
+    """Step 2 (no transaction, no connection while streaming), then step 3."""
+    started = time.monotonic()
+    conversation, user_message = claim.conversation, claim.message
+    metrics.TURN_QUEUE_WAIT.observe(max(0.0, (timezone.now() - user_message.created_at).total_seconds()))
+    bot = conversation.bot
+    events.typing(conversation_id=conversation.pk, on=True)
+
+    def on_delta(offset: int, text: str) -> None:
+        events.delta(conversation_id=conversation.pk, reply_to=user_message.pk, offset=offset, text=text)
+
+    failed: LLMError | None = None
+    metrics.TURNS_IN_FLIGHT.inc()
+    try:
+        processor = TurnProcessor(nlu=nlu(bot), llm=_ReleasesConnectionLLM(llm), retriever=knowledge_retriever_for(bot))
+        outcome = processor.run(
+            bot=options.apply(bot_spec(bot=bot)),
+            tracker=Tracker.from_json(claim.tracker_seen),
+            history=conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq),
+            user_text=user_message.text,
+            on_delta=on_delta,
+            coalesce_ms=coalesce_ms,
+            model=bot.llm_model or None,
+            affinity_key=str(conversation.pk),
         )
-        conversation.tracker = tracker.to_json()
-        conversation.last_activity_at = timezone.now()
-        if reply.action == "handoff":  # the visitor accepted the offer of a person
-            conversation.status = Conversation.Status.HANDOFF
-        conversation.save(update_fields=["tracker", "last_activity_at", "status"])
-        transaction.on_commit(lambda: events.message(message=stored))
+        reply, tracker, parse = outcome.reply, outcome.tracker.to_json(), outcome.parse
+    except LLMError as exc:
+        log.warning("turn_llm_failed", conversation_id=conversation.pk, error=str(exc), code=exc.code)
+        failed = exc
+        reply, tracker, parse = Reply(text=str(REPLY_FAILED_TEXT), action="llm_error"), claim.tracker_seen, None
+    finally:
+        metrics.TURNS_IN_FLIGHT.dec()
+    total_s = time.monotonic() - started
+    stored, next_claim = _turn_store(claim=claim, reply=reply, tracker=tracker, parse=parse, total_s=total_s)
+    # Events after commit (immediate here: the store step's transaction is the outermost one).
+    if failed is not None and stored.action == "llm_error":
+        conversation_id, reply_to = conversation.pk, user_message.pk
+        transaction.on_commit(
+            lambda: events.error(
+                conversation_id=conversation_id,
+                code="reply_failed",
+                reply_to=reply_to,
+                detail="The assistant could not finish this reply. Please try again.",
+            )
+        )
+    transaction.on_commit(lambda: events.message(message=stored))
+    _turn_observe(reply=reply, failed=failed, total_s=total_s)
     log.info(
         "turn_done",
         conversation_id=conversation.pk,
@@ -159,7 +258,94 @@ def turn_run(
         ttft_ms=reply.time_to_first_token_ms,
         total_ms=stored.total_time_ms,
     )
-    return stored
+    return stored, next_claim
+
+
+def _turn_store(
+    *, claim: _Claim, reply: Reply, tracker: dict[str, Any], parse: ParseResult | None, total_s: float
+) -> tuple[Message, _Claim | None]:
+    """Step 3: store the reply and the tracker, then claim the next unanswered message or release."""
+    user_message = claim.message
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("bot")
+            .get(pk=claim.conversation.pk)
+        )
+        holds_lease = conversation.turn_lease_owner == claim.owner
+        if not holds_lease:  # our lease expired and another turn took over
+            log.warning("turn_lease_lost", conversation_id=conversation.pk, message_id=user_message.pk)
+            metrics.TURN_CONFLICTS.labels(kind="lease_lost").inc()
+        fields = ["last_activity_at"]
+        try:
+            stored = _reply_store(
+                conversation=conversation, user_message=user_message, reply=reply, total_ms=int(total_s * 1000)
+            )
+        except IntegrityError:
+            # Another turn answered this message meanwhile (the reply is unique per visitor message):
+            # theirs is the reply; ours was never stored, and neither is our tracker.
+            stored = Message.objects.get(reply_to=user_message)
+            metrics.TURN_CONFLICTS.labels(kind="answered_elsewhere").inc()
+        else:
+            if parse is not None:
+                _user_message_annotate(user_message=user_message, parse=parse)
+            if conversation.tracker == claim.tracker_seen:
+                conversation.tracker = tracker
+                fields.append("tracker")
+            else:  # edited during the stream (an operator, an agent): the newer, deliberate edit wins
+                log.warning("turn_tracker_changed_meanwhile", conversation_id=conversation.pk)
+                metrics.TURN_CONFLICTS.labels(kind="tracker_changed").inc()
+            if reply.action == "handoff":  # the visitor accepted the offer of a person
+                conversation.status = Conversation.Status.HANDOFF
+                fields.append("status")
+        conversation.last_activity_at = timezone.now()
+        next_claim: _Claim | None = None
+        if holds_lease:
+            following = _pending_first(conversation_id=conversation.pk)
+            if following is not None:
+                _lease_take(conversation=conversation, owner=claim.owner, now=timezone.now(), save=False)
+                next_claim = _Claim(
+                    conversation=conversation, message=following, tracker_seen=conversation.tracker, owner=claim.owner
+                )
+            else:
+                conversation.turn_lease_owner, conversation.turn_lease_until = "", None
+            fields += ["turn_lease_owner", "turn_lease_until"]
+        conversation.save(update_fields=fields)
+    return stored, next_claim
+
+
+def _pending_first(*, conversation_id: int) -> Message | None:
+    """The conversation's oldest visitor message without a reply (imported history is answered)."""
+    return (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER, reply__isnull=True)
+        .exclude(action="imported")
+        .order_by("seq")
+        .first()
+    )
+
+
+def _lease_take(*, conversation: Conversation, owner: str, now: Any, save: bool = True) -> None:
+    conversation.turn_lease_owner = owner
+    conversation.turn_lease_until = now + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+    if save:
+        conversation.save(update_fields=["turn_lease_owner", "turn_lease_until"])
+
+
+def _lease_release(*, conversation_id: int, owner: str) -> None:
+    Conversation.objects.filter(pk=conversation_id, turn_lease_owner=owner).update(
+        turn_lease_owner="", turn_lease_until=None
+    )
+
+
+def _turn_observe(*, reply: Reply, failed: LLMError | None, total_s: float) -> None:
+    metrics.TURNS.labels(action=reply.action or "none", outcome=failed.code if failed else "ok").inc()
+    metrics.TURN_DURATION.observe(total_s)
+    if reply.time_to_first_token_ms is not None:
+        metrics.TURN_TTFT.observe(reply.time_to_first_token_ms / 1000)
+    if reply.action == "generate" and reply.completion_tokens and reply.time_to_first_token_ms is not None:
+        streaming_s = total_s - reply.time_to_first_token_ms / 1000
+        if streaming_s > 0:
+            metrics.LLM_TOKENS_PER_SECOND.observe(reply.completion_tokens / streaming_s)
 
 
 def _reply_store(*, conversation: Conversation, user_message: Message, reply: Reply, total_ms: int) -> Message:
