@@ -35,12 +35,13 @@ run: install
 	@$(PY) -m chatplatform.launcher
 
 browser-deps:
-	@# Chromium for the browser tests; CJK fonts so the Chinese UI renders (and screenshots) as text.
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@# Chromium for the browser tests; CJK fonts so the Chinese UI renders (and screenshots) as text;
+	@# docker-compose for `docker-compose config` in tests/deploy/ (no Docker daemon needed).
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! command -v docker-compose >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = "0" ]; then \
-			echo "[chatplatform] installing Debian's chromium and CJK fonts for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
-		else echo "[chatplatform] chromium missing: sudo apt-get install chromium fonts-noto-cjk (browser tests will be skipped)"; fi; \
+			echo "[chatplatform] installing Debian's chromium, CJK fonts and docker-compose for the tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk docker-compose >/dev/null; \
+		else echo "[chatplatform] missing: sudo apt-get install chromium fonts-noto-cjk docker-compose (browser and compose tests will be skipped)"; fi; \
 	fi
 
 NPM_STAMP := node_modules/.package-lock.json

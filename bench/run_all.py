@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, one after the other; each prints its table and updates docs/benchmarks.md.
 
-The chat-latency benchmark needs the platform running (`make run` in another terminal); the NLU
-and analytics benchmarks start their own embedded PostgreSQL.
+The chat-latency, vLLM-serve (P3) and prefix-cache (P6) benchmarks need the platform running
+(`make run` in another terminal); the NLU, analytics and idle-socket (P4) benchmarks start their own
+embedded PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ def main() -> int:
     failures = 0
     if (REPO / "var" / "run.env").exists():
         failures += run("chat_latency.py") != 0
+        failures += run("vllm_serve.py") != 0
+        failures += run("prefix_cache.py") != 0
     else:
-        print("\n=== chat_latency.py skipped: start `make run` in another terminal to include it", flush=True)
+        print(
+            "\n=== chat_latency.py, vllm_serve.py, prefix_cache.py skipped: start `make run` in another "
+            "terminal to include them",
+            flush=True,
+        )
+    failures += run("turn_engine.py") != 0
+    failures += run("worker_streams.py") != 0
+    failures += run("parse_api.py") != 0
+    failures += run("idle_sockets.py") != 0
     failures += run("nlu_clinc150.py") != 0
     failures += run("analytics_scale.py") != 0
     return 1 if failures else 0

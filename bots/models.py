@@ -288,7 +288,7 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     # The turn answering this conversation now (conversations/services/turns.py): a lease, not a held
     # lock, so no database connection waits on the LLM. Expires if its worker dies.
-    turn_lease_owner = models.CharField(max_length=32, blank=True, editable=False)
+    turn_lease_owner = models.CharField(max_length=32, blank=True, default="", db_default="", editable=False)
     turn_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

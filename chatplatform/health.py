@@ -5,8 +5,9 @@ callers (load balancers, the launcher, anyone on the internet) get `ok`/`error` 
 why a check failed (exception text: host names, ports, model names) goes to the log, and to staff
 users and callers holding the metrics token.
 
-/metrics is django-prometheus' export, for a scraper that sends the metrics token or comes from an
-allowlisted address (docs/operations.md).
+/metrics is the Prometheus export (django-prometheus' HTTP and database metrics and the platform's own,
+chatplatform.metrics), aggregated over every process that writes to PROMETHEUS_MULTIPROC_DIR, for a
+scraper that sends the metrics token or comes from an allowlisted address (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from chatplatform.celery import app
+from chatplatform.metrics import metrics_exposition
 from chatplatform.middleware import client_ip, ip_in, parse_ip
 
 log = structlog.get_logger(__name__)
@@ -52,16 +55,27 @@ def _check_worker() -> str:
 
 
 def _check_vllm() -> str:
-    response = httpx.get(
-        f"{settings.VLLM_BASE_URL}/models",
-        timeout=2.0,
-        headers={"Authorization": f"Bearer {settings.VLLM_API_KEY}"} if settings.VLLM_API_KEY else {},
-    )
-    response.raise_for_status()
-    served = [m["id"] for m in response.json().get("data", [])]
-    if settings.VLLM_MODEL not in served:
-        raise RuntimeError(f"model {settings.VLLM_MODEL!r} not served (serving {served})")
-    return "ok"
+    """Healthy while any backend of VLLM_BASE_URLS serves the model (turns fail over to it);
+    the detail names the backends that do not."""
+    # One entry is VLLM_BASE_URL itself (the default), which tests and the launcher override alone.
+    base_urls = settings.VLLM_BASE_URLS if len(settings.VLLM_BASE_URLS) > 1 else [settings.VLLM_BASE_URL]
+    failures: list[str] = []
+    for base_url in base_urls:
+        try:
+            response = httpx.get(
+                f"{base_url}/models",
+                timeout=2.0,
+                headers={"Authorization": f"Bearer {settings.VLLM_API_KEY}"} if settings.VLLM_API_KEY else {},
+            )
+            response.raise_for_status()
+            served = [m["id"] for m in response.json().get("data", [])]
+            if settings.VLLM_MODEL not in served:
+                raise RuntimeError(f"model {settings.VLLM_MODEL!r} not served (serving {served})")
+        except (httpx.HTTPError, ValueError, KeyError, RuntimeError) as exc:
+            failures.append(f"{base_url}: {type(exc).__name__}: {exc}")
+    if len(failures) == len(base_urls):
+        raise RuntimeError("; ".join(failures))
+    return "ok" if not failures else f"degraded: {'; '.join(failures)}"
 
 
 CHECKS: dict[str, Callable[[], str]] = {
@@ -106,17 +120,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """django-prometheus' export, for the metrics token or an allowlisted client address only.
+    """The Prometheus export, for the metrics token or an allowlisted client address only.
+
+    With PROMETHEUS_MULTIPROC_DIR set, every process's metrics (web, Celery worker and its children,
+    NLU service) summed from that directory; else this process's registry. The turn queue's depth is
+    read from the broker now (a broker error leaves it out and sets chatplatform_broker_up 0).
 
     The address is REMOTE_ADDR unless TRUSTED_PROXIES is set (chatplatform.middleware.client_ip).
     Behind a reverse proxy on the same machine every request comes from 127.0.0.1: there, use the
     token, set TRUSTED_PROXIES, or block /metrics at the proxy (docs/operations.md).
     """
-    from django_prometheus.exports import ExportToDjangoView
-
     address = client_ip(request)
     if has_metrics_token(request) or ip_in(parse_ip(address or ""), settings.METRICS_ALLOWED_IPS):
-        return ExportToDjangoView(request)
+        return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
     log.warning("metrics_refused", client=address, token_sent=bool(request.headers.get("Authorization")))
     response = HttpResponse(
         "Forbidden: /metrics needs the metrics token or an allowlisted address.\n",

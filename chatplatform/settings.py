@@ -138,7 +138,7 @@ DATABASES = {
                 "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
                 "timeout": env.float("DATABASE_POOL_TIMEOUT", default=20.0),
                 "max_idle": 300,
-            }
+            },
         },
     }
 }
@@ -206,19 +206,22 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 
 # --- LLM (vLLM's OpenAI-compatible server) ---------------------------------------------------
-VLLM_BASE_URL: str = env.str("VLLM_BASE_URL", default="http://127.0.0.1:8001/v1").rstrip("/")
-# Several vLLM servers (comma-separated): a conversation keeps its backend (prefix cache), a
-# failing one is skipped until its health check passes again. Empty: VLLM_BASE_URL alone.
-VLLM_BASE_URLS: list[str] = [u.strip().rstrip("/") for u in env.list("VLLM_BASE_URLS", default=[]) if u.strip()] or [
-    VLLM_BASE_URL
-]
+# Several vLLM servers (VLLM_BASE_URLS, comma-separated): a conversation keeps its backend (prefix
+# cache), a failing one is skipped until its health probe passes again. With one server, either
+# variable names it (VLLM_BASE_URL is the first of the list when only the list is set).
+VLLM_BASE_URLS: list[str] = [u.strip().rstrip("/") for u in env.list("VLLM_BASE_URLS", default=[]) if u.strip()]
+VLLM_BASE_URL: str = env.str(
+    "VLLM_BASE_URL", default=VLLM_BASE_URLS[0] if VLLM_BASE_URLS else "http://127.0.0.1:8001/v1"
+).rstrip("/")
+VLLM_BASE_URLS = VLLM_BASE_URLS or [VLLM_BASE_URL]
 VLLM_MODEL: str = env.str("VLLM_MODEL", default="SmolLM2-135M-Instruct")
 VLLM_API_KEY: str = env.str("VLLM_API_KEY", default="")
 VLLM_CONNECT_TIMEOUT: float = env.float("VLLM_CONNECT_TIMEOUT", default=3.0)
 VLLM_READ_TIMEOUT: float = env.float("VLLM_READ_TIMEOUT", default=30.0)
 VLLM_TOTAL_TIMEOUT: float = env.float("VLLM_TOTAL_TIMEOUT", default=90.0)
 VLLM_MAX_RETRIES: int = env.int("VLLM_MAX_RETRIES", default=2)
-VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=64)
+# Concurrent streams per worker process to vLLM: at least the worker's concurrency.
+VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=1024)
 # How often streamed text is flushed to the visitor: one frame per window, not one per token.
 STREAM_COALESCE_MS: int = env.int("STREAM_COALESCE_MS", default=40)
 

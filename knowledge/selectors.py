@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pgvector.django import CosineDistance
 
 from bots.models import Bot, KnowledgeChunk
+from chatplatform.metrics import RETRIEVAL
 from engine.types import KnowledgePassage
 from inference_worker.embedder import worker_embedder
 
@@ -18,15 +19,18 @@ MIN_SIMILARITY = 0.35
 
 
 def knowledge_retrieve(*, bot: Bot, text: str, k: int = TOP_K) -> list[KnowledgePassage]:
-    query = worker_embedder().encode([text])[0].tolist()
-    rows = (
-        KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
-        .annotate(distance=CosineDistance("embedding", query))
-        .order_by("distance")[:k]
-    )
-    return [
-        KnowledgePassage(title=r.title, url=r.source_url, text=r.text) for r in rows if 1 - r.distance >= MIN_SIMILARITY
-    ]
+    with RETRIEVAL.time():  # the query's embedding and the similarity search
+        query = worker_embedder().encode([text])[0].tolist()
+        rows = (
+            KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
+            .annotate(distance=CosineDistance("embedding", query))
+            .order_by("distance")[:k]
+        )
+        return [
+            KnowledgePassage(title=r.title, url=r.source_url, text=r.text)
+            for r in rows
+            if 1 - r.distance >= MIN_SIMILARITY
+        ]
 
 
 def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]] | None:

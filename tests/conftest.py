@@ -95,6 +95,23 @@ def celery_session_worker_thread(django_db_setup: None, django_db_blocker) -> It
 
 
 @pytest.fixture
+def own_turn_queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Send this test's turns to a queue of its own, for worker subprocesses started with
+    `start_worker(queue=...)`: the in-process session worker (if an earlier test started it) only
+    consumes the default queue, so it cannot answer a turn the test means a subprocess to answer."""
+    from chatplatform.celery import app
+    from conversations.services import messages
+
+    queue = "tests-own-turns"
+
+    def send(name: str, *args: object) -> None:
+        app.send_task(name, args=args, queue=queue)
+
+    monkeypatch.setattr(messages, "task_send", send)
+    return queue
+
+
+@pytest.fixture
 def celery_worker(celery_session_worker_thread: object, transactional_db: None) -> object:
     """Tests using the worker need committed data: the worker's threads use their own connections."""
     return celery_session_worker_thread

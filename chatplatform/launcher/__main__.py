@@ -1,8 +1,10 @@
 """`make run`: the whole platform on one machine, production topology, smaller.
 
 Starts what is not configured externally (PostgreSQL+pgvector, Redis, vLLM on the CPU), migrates,
-seeds the demo bot and an admin user, starts the Celery worker, the ASGI server and a pretend
-customer website on a second port, waits until /healthz is green and prints where to go.
+seeds the demo bot and an admin user, starts the Celery worker, the NLU service (the parse API's
+models), the ASGI server and a pretend customer website on a second port, waits until /healthz is
+green and prints where to go. Every platform process writes its Prometheus metrics to
+var/prometheus (emptied at each start), which /metrics aggregates.
 Ctrl-C stops everything it started, in reverse order. A second run reuses var/.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +39,7 @@ from chatplatform.launcher.model import ModelPreparationError, prepare_smollm2
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
 LOGS = VAR / "log"
+PROMETHEUS_DIR = VAR / "prometheus"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 
@@ -48,6 +52,16 @@ def secret_key() -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def nlu_service_token() -> str:
+    """The shared secret between the web process and the NLU service, kept across runs."""
+    path = VAR / "nlu_service_token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -90,8 +104,11 @@ class Launcher:
                 "TOKENIZERS_PARALLELISM": "false",
             }
         )
+        # vLLM keeps its own metrics: it starts before the platform's multiprocess directory is set.
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         vllm_started = self._start_llm()
         self._start_data_stores()
+        self._prepare_metrics_dir()
         if vllm_started is not None:
             self._wait_vllm(*vllm_started)
         say("migrating the database")
@@ -106,8 +123,10 @@ class Launcher:
             f"http://localhost:{web_port}",
             capture=True,
         )
+        self._start_nlu_service()
         self._write_run_env()
         self._start_app(web_port, site_port)
+        self._wait_nlu_service()
         self._wait_healthy(public)
         elapsed = time.monotonic() - started
         public_key = next(
@@ -180,6 +199,48 @@ class Launcher:
                 data_dir=VAR / "redis", port=port, log=LOGS / "redis.log", persist=True
             )
             self.children.append(managed)
+
+    def _prepare_metrics_dir(self) -> None:
+        """PROMETHEUS_MULTIPROC_DIR for every platform process, emptied: files of a previous run's
+        processes would otherwise be summed into this run's /metrics."""
+        shutil.rmtree(PROMETHEUS_DIR, ignore_errors=True)
+        PROMETHEUS_DIR.mkdir(parents=True)
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_DIR)
+
+    def _start_nlu_service(self) -> None:
+        """The NLU service the parse API calls (no Celery round trip); loopback only, with a token."""
+        if self.env.get("NLU_SERVICE_URL"):
+            say(f"using the NLU service at NLU_SERVICE_URL={self.env['NLU_SERVICE_URL']}")
+            return
+        port = self.args.nlu_port
+        ensure_port_free(port, "the NLU service", "NLU_SERVICE_PORT")
+        self.env.setdefault("NLU_SERVICE_TOKEN", nlu_service_token())
+        say(f"starting the NLU service on port {port}")
+        managed = spawn(
+            "nlu-service",
+            [sys.executable, "-m", "nlu.service", "--host", "127.0.0.1", "--port", str(port)],
+            log=LOGS / "nlu-service.log",
+            env=self.env,
+            cwd=ROOT,
+        )
+        self.children.append(managed)
+        # Known now, so the web process gets it; its health is waited for once the rest starts too.
+        self.env["NLU_SERVICE_URL"] = f"http://127.0.0.1:{port}"
+
+    def _wait_nlu_service(self) -> None:
+        managed = next((c for c in self.children if c.name == "nlu-service"), None)
+        if managed is None:
+            return
+        say("waiting for the NLU service to load the embedding model")
+        url = self.env["NLU_SERVICE_URL"]
+        wait_until(
+            lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200,
+            timeout=180,
+            what="the NLU service's /healthz",
+            process=managed.process,
+            log=managed.log,
+            interval=0.5,
+        )
 
     def _start_app(self, web_port: int, site_port: int) -> None:
         say(f"starting the Celery worker (threads x {self.args.worker_concurrency})")
@@ -268,6 +329,8 @@ class Launcher:
             "CSRF_COOKIE_SECURE",
             "SECURE_HSTS_SECONDS",
             "HF_HUB_OFFLINE",
+            "NLU_SERVICE_URL",
+            "NLU_SERVICE_TOKEN",
         )
         path = VAR / "run.env"
         path.write_text("".join(f"{k}='{self.env[k]}'\n" for k in keys if k in self.env))
@@ -345,7 +408,9 @@ def main() -> int:
     parser.add_argument("--site-port", type=int, default=int(os.environ.get("SITE_PORT", "8080")))
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("REDIS_PORT", "6390")))
     parser.add_argument("--vllm-port", type=int, default=int(os.environ.get("VLLM_PORT", "8001")))
-    parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "16")))
+    parser.add_argument("--nlu-port", type=int, default=int(os.environ.get("NLU_SERVICE_PORT", "8002")))
+    # Threads mostly wait (on vLLM's stream, the broker): 200 replies in flight per worker process.
+    parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "200")))
     args = parser.parse_args()
     launcher = Launcher(args)
     # Ctrl-C (even when started from a shell that ignores SIGINT in the background) and SIGTERM

@@ -253,14 +253,26 @@ async def _sse(
     def data(body: dict[str, Any]) -> str:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    yield data(chunk_body(user_message_id=user_message_id, model=bot.slug, delta={"role": "assistant", "content": ""}))
+    # The role rides on the first chunk that carries text, as vLLM sends it: a role-only chunk up
+    # front would come before the model produced anything, and clients timing the first chunk
+    # would report a time to first token the visitor never saw.
+    role_sent = False
+
+    def delta(content: str) -> str:
+        nonlocal role_sent
+        body = {"content": content} if role_sent else {"role": "assistant", "content": content}
+        role_sent = True
+        return data(chunk_body(user_message_id=user_message_id, model=bot.slug, delta=body))
+
     async for kind, payload in events:
         if kind == "delta":
-            yield data(chunk_body(user_message_id=user_message_id, model=bot.slug, delta={"content": payload}))
+            yield delta(payload)
         elif kind == "error":
             yield data(OpenAIError(502, payload, type_="server_error", code="reply_failed").body())
             break
         elif kind == "final":
+            if not role_sent:
+                yield delta("")
             yield data(chunk_body(user_message_id=user_message_id, model=bot.slug, delta={}, finish_reason="stop"))
             if chat.include_usage:
                 yield data(usage_chunk_body(reply=payload, model=bot.slug))

@@ -1,9 +1,12 @@
-"""A widget's hello: who the visitor is, and which conversation the connection is bound to.
+"""A widget's hello: who the visitor is, and which conversation (if any yet) the connection is bound to.
 
-Zulip's check-then-do: `hello_identity_check` and `hello_conversation_check` only decide (and
-raise HelloRefused with the protocol's error code), `hello_do` opens the conversation a token
-names or starts a new one. The consumer throttles between the identity check and `hello_do`,
-so a refused identity costs no throttle budget and a throttled hello touches no conversation.
+Zulip's check-then-do: `hello_identity_check` and `hello_visitor_check` only decide (and raise
+HelloRefused with the protocol's error code), `hello_do` resolves the visitor a token names and,
+for a protocol v1 client only, starts a conversation at once. A v2 hello without a token creates
+nothing: the connection gets a fresh visitor id, and the conversation row is created with the
+visitor's first message (`services.conversations.conversation_first_message_receive`). The consumer
+throttles between the identity check and `hello_do`, so a refused identity costs no throttle budget
+and a throttled hello touches no conversation.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from dataclasses import dataclass
 
 from bots.models import Bot, Conversation
 from conversations import selectors as conversation_selectors
-from conversations.services.conversations import conversation_start
+from conversations.services.conversations import conversation_open_for_visitor
 from conversations.services.identity import user_hash_valid
 from conversations.services.messages import text_scrub
+from conversations.visitor_tokens import visitor_id_new
 
 MAX_LOCALE_CHARS = 16
 
@@ -27,8 +31,12 @@ class HelloRefused(Exception):
 
 @dataclass(frozen=True)
 class HelloOpened:
-    conversation: Conversation
-    started: bool
+    """What the connection is bound to: always a visitor, a conversation once one exists."""
+
+    visitor_id: str
+    conversation: Conversation | None
+    started: bool  # this hello created the conversation row (v1 only)
+    locale: str  # cleaned; written to the row when it is created later
 
 
 def hello_identity_check(*, bot: Bot, user_id: object, user_hash: object) -> str:
@@ -41,10 +49,11 @@ def hello_identity_check(*, bot: Bot, user_id: object, user_hash: object) -> str
     return user_id if isinstance(user_id, str) and verified else ""
 
 
-def hello_conversation_check(*, bot: Bot, token: str, user_id: str) -> Conversation:
-    """The conversation `token` names, if `user_id` (verified, or "") may reopen it; else HelloRefused."""
+def hello_visitor_check(*, bot: Bot, token: str, user_id: str) -> conversation_selectors.TokenVisitor:
+    """The visitor (and conversation) `token` names, if `user_id` (verified, or "") may reopen it;
+    else HelloRefused."""
     try:
-        conversation = conversation_selectors.conversation_from_visitor_token(bot=bot, token=token)
+        visitor = conversation_selectors.visitor_from_token(bot=bot, token=token)
     except conversation_selectors.VisitorTokenExpired as exc:
         # The code the protocol gives for an expired token: the widget forgets it and starts over.
         raise HelloRefused(
@@ -58,16 +67,28 @@ def hello_conversation_check(*, bot: Bot, token: str, user_id: str) -> Conversat
         ) from exc
     # A conversation opened with a verified identity belongs to that user: another user's
     # identity, or none (a token left behind after logout), does not reopen it.
-    if conversation.user_id and conversation.user_id != user_id:
+    conversation = visitor.conversation
+    if conversation is not None and conversation.user_id and conversation.user_id != user_id:
         raise HelloRefused("forbidden", "This conversation belongs to another user.")
-    return conversation
+    return visitor
 
 
-def hello_do(*, bot: Bot, token: str | None, user_id: str, locale: str | None, channel: str) -> HelloOpened:
-    """Open the conversation of `token` (checked by hello_conversation_check) or, without one, start one."""
+def hello_do(
+    *, bot: Bot, token: str | None, user_id: str, locale: str | None, channel: str, start: bool = False
+) -> HelloOpened:
+    """Resolve the visitor of `token` (checked by hello_visitor_check) or, without one, a new visitor.
+
+    `start` (protocol v1): a visitor without a conversation gets one now, as v1 promises a
+    `conversation_id` in every welcome. Without it (v2) nothing is written."""
+    cleaned_locale = text_scrub(locale or "")[:MAX_LOCALE_CHARS]
     if token:
-        return HelloOpened(conversation=hello_conversation_check(bot=bot, token=token, user_id=user_id), started=False)
-    conversation = conversation_start(
-        bot=bot, user_id=user_id, locale=text_scrub(locale or "")[:MAX_LOCALE_CHARS], channel=channel
+        visitor = hello_visitor_check(bot=bot, token=token, user_id=user_id)
+        visitor_id, conversation = visitor.visitor_id, visitor.conversation
+    else:
+        visitor_id, conversation = visitor_id_new(), None
+    if conversation is not None or not start:
+        return HelloOpened(visitor_id=visitor_id, conversation=conversation, started=False, locale=cleaned_locale)
+    conversation, started = conversation_open_for_visitor(
+        bot=bot, visitor_id=visitor_id, user_id=user_id, locale=cleaned_locale, channel=channel
     )
-    return HelloOpened(conversation=conversation, started=True)
+    return HelloOpened(visitor_id=visitor_id, conversation=conversation, started=started, locale=cleaned_locale)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -43,7 +43,7 @@ from chatplatform import metrics
 from conversations.selectors import conversation_history
 from conversations.services.sequencing import message_insert_next_seq
 from engine.processor import TurnProcessor
-from engine.types import LLM, BotSpec, CompletionChunk, CompletionRequest, ParseResult, Reply, Tracker
+from engine.types import LLM, BotSpec, CompletionRequest, CompletionStream, ParseResult, Reply, Tracker
 from inference_worker.errors import LLMError
 from knowledge.selectors import knowledge_retriever_for
 from nlu.services.parsing import nlu_parse
@@ -117,7 +117,7 @@ class _ReleasesConnectionLLM:
     def __init__(self, llm: LLM) -> None:
         self._llm = llm
 
-    def stream(self, request: CompletionRequest) -> Iterable[CompletionChunk]:
+    def stream(self, request: CompletionRequest) -> CompletionStream:
         if not connection.in_atomic_block:
             connection.close()
         return self._llm.stream(request)
@@ -207,7 +207,8 @@ def _turn_answer(
     """Step 2 (no transaction, no connection while streaming), then step 3."""
     started = time.monotonic()
     conversation, user_message = claim.conversation, claim.message
-    metrics.TURN_QUEUE_WAIT.observe(max(0.0, (timezone.now() - user_message.created_at).total_seconds()))
+    queue_wait_s = max(0.0, (timezone.now() - user_message.created_at).total_seconds())
+    metrics.TURN_QUEUE_WAIT.observe(queue_wait_s)
     bot = conversation.bot
     events.typing(conversation_id=conversation.pk, on=True)
 
@@ -255,6 +256,7 @@ def _turn_answer(
         conversation_id=conversation.pk,
         action=reply.action,
         intent=reply.intent,
+        queue_wait_ms=round(queue_wait_s * 1000),
         ttft_ms=reply.time_to_first_token_ms,
         total_ms=stored.total_time_ms,
     )

@@ -2,13 +2,19 @@
 
 Thin on purpose: frame shapes are the pydantic models of `inbound`, channel-layer calls go
 through `groups`, hello's rules live in `services/hello.py`; storage, tokens, limits and the turn
-live in services and selectors; ORM work runs in `database_sync_to_async`. Per-connection state is only what the connection is bound to
-(bot, conversation), kept on the instance, never on the class. Protocol: docs/protocol.md.
+live in services and selectors; ORM work runs in `database_sync_to_async`. Per-connection state is
+only what the connection is bound to (bot, visitor, verified user, conversation), kept on the
+instance, never on the class. Protocol: docs/protocol.md.
+
+Protocol v2: a hello binds the connection to a visitor, not (yet) to a conversation; the row is
+created with the visitor's first message (`conversation_first_message_receive`) and its token comes
+back in that message's ack. v1 clients still get a conversation at hello.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -27,6 +33,7 @@ from bots import selectors as bot_selectors
 from bots.models import Bot, Conversation, Message
 from chatplatform import ratelimit
 from chatplatform.json_input import json_depth as _json_depth
+from chatplatform.metrics import WEBSOCKETS_OPEN
 from conversations import selectors as conversation_selectors
 from conversations import visitor_tokens
 from conversations.services import conversations as conversation_services
@@ -62,6 +69,10 @@ class FrameError(Exception):
 class ChatConsumer(AsyncWebsocketConsumer):
     bot: Bot
     conversation: Conversation | None
+    # Set by a welcomed hello: the visitor (and cleaned locale) the connection speaks for, and the
+    # verified user id ("" if anonymous), written to the conversation row when it is created.
+    visitor: hello_services.HelloOpened | None
+    user_id: str
     conversation_channel: str = Conversation.Channel.WIDGET  # a constant per subclass, not state
 
     # Channels' base class assigns `self.channel_receive` (the channel-layer read loop) in
@@ -102,6 +113,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         # Per-connection state only (one consumer instance per socket).
         self.conversation = None
+        self.visitor = None
+        self.user_id = ""
+        self._gauged = False  # counted in WEBSOCKETS_OPEN (decremented once, see accept)
         self._error_times: deque[float] = deque(maxlen=ABUSE_MAX_ERRORS)
         # Ids of visitor messages this socket sent and acked: their broadcast (meant for the
         # visitor's other tabs) is not echoed back here.
@@ -125,7 +139,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.bot = bot
         await self.accept()
 
+    # WEBSOCKETS_OPEN: +1 when the socket is accepted (here, for every subclass), -1 exactly once
+    # when it ends: on disconnect, or when the consumer ends without one (a crashed handler).
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol=subprotocol, headers=headers)
+        if not self._gauged:
+            self._gauged = True
+            WEBSOCKETS_OPEN.inc()
+
+    def _gauge_close(self) -> None:
+        if self._gauged:
+            self._gauged = False
+            WEBSOCKETS_OPEN.dec()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._gauge_close()
+
     async def disconnect(self, code: int) -> None:
+        self._gauge_close()
         if self.conversation is not None:
             await self._groups.leave(self.conversation.pk)
 
@@ -138,7 +172,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raw = self._parse(text_data, bytes_data)
             if raw["type"] not in inbound.FRAME_TYPES:
                 raise FrameError("unknown_type", f"Unknown frame type {raw['type'][:40]!r}.")
-            if raw["type"] not in ("hello", "ping") and self.conversation is None:
+            if raw["type"] not in ("hello", "ping") and self.visitor is None:
                 raise FrameError("hello_required", "Send a hello frame first.")
             try:
                 frame = inbound.frame_validate(raw)
@@ -193,7 +227,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case inbound.ResumeFrame():
                 await self._on_resume(frame)
             case inbound.TypingFrame():
-                pass  # accepted for the future human-agent inbox; nothing listens yet
+                pass  # accepted for the future human-agent inbox (dropped before the first message too)
             case inbound.FeedbackFrame():
                 await self._on_feedback(frame)
             case inbound.CsatFrame():
@@ -204,9 +238,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # -- handlers -----------------------------------------------------------------------------
 
     async def _on_hello(self, frame: inbound.HelloFrame) -> None:
-        if not frame.version_supported:
+        version = frame.version
+        if version is None:
             raise FrameError(
-                "bad_frame", f"Unsupported protocol version; this server speaks v{frames.PROTOCOL_VERSION}."
+                "bad_frame",
+                "Unsupported protocol version; this server speaks "
+                + " and ".join(f"v{v}" for v in frames.SUPPORTED_VERSIONS)
+                + ".",
             )
         try:
             user_id = hello_services.hello_identity_check(
@@ -214,11 +252,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except hello_services.HelloRefused as exc:
             raise FrameError(exc.code, exc.detail) from exc
+        # v1 promises a conversation in every welcome; v2 creates it with the first message, where
+        # the new-conversation limit is spent instead.
+        start = version == 1
         # Before unbinding: a refused hello leaves the connection as it was.
         retry_after = self._hello_budget.hit()
         if retry_after is None:
             retry_after = await database_sync_to_async(self._hello_throttled)(
-                starts_conversation=not frame.visitor_token
+                starts_conversation=start and not frame.visitor_token
             )
         if retry_after is not None:
             raise FrameError(
@@ -228,7 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         if self.conversation is not None:
             await self._groups.leave(self.conversation.pk)
-            self.conversation = None
+        self.conversation, self.visitor, self.user_id = None, None, ""
         try:
             opened = await database_sync_to_async(hello_services.hello_do)(
                 bot=self.bot,
@@ -236,17 +277,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 user_id=user_id,
                 locale=frame.locale,
                 channel=self.conversation_channel,
+                start=start,
             )
         except hello_services.HelloRefused as exc:
             raise FrameError(exc.code, exc.detail) from exc
         # Join before reading the replay: a reply stored in between arrives twice rather than never;
         # the client dedupes by seq.
-        try:
-            await self._groups.join(opened.conversation.pk)
-        except GroupUnavailable as exc:
-            raise _unavailable("The chat cannot deliver replies right now; send hello again shortly.") from exc
-        welcome = await database_sync_to_async(_welcome)(conversation=opened.conversation, last_seq=frame.last_seq or 0)
-        self.conversation = opened.conversation
+        if opened.conversation is not None:
+            try:
+                await self._groups.join(opened.conversation.pk)
+            except GroupUnavailable as exc:
+                raise _unavailable("The chat cannot deliver replies right now; send hello again shortly.") from exc
+        welcome = await database_sync_to_async(_welcome)(
+            bot=self.bot, opened=opened, last_seq=frame.last_seq or 0, version=version
+        )
+        self.conversation, self.visitor, self.user_id = opened.conversation, opened, user_id
         await self._send_frame(welcome)
 
     def _hello_throttled(self, *, starts_conversation: bool) -> int | None:
@@ -263,7 +308,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return str((self.scope.get("client") or ["unknown"])[0])
 
     async def _on_message(self, frame: inbound.MessageFrame) -> None:
-        assert self.conversation is not None
+        if self.conversation is None:
+            await self._on_first_message(frame)
+            return
         client_id = frame.client_id
         echo_id = _echoable_client_id(client_id)
         try:
@@ -302,8 +349,71 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Other tabs of this visitor show the message at once (if Redis is down, on resume).
             await self._groups.broadcast(self.conversation.pk, frames.message_event(received.message))
 
+    async def _on_first_message(self, frame: inbound.MessageFrame) -> None:
+        """The message that opens the visitor's conversation (v2): row and message in one
+        transaction, then the ack carries `conversation_id` and the conversation's visitor token."""
+        assert self.visitor is not None
+        echo_id = _echoable_client_id(frame.client_id)
+        try:
+            first = await database_sync_to_async(conversation_services.conversation_first_message_receive)(
+                bot=self.bot,
+                visitor_id=self.visitor.visitor_id,
+                user_id=self.user_id,
+                locale=self.visitor.locale,
+                channel=self.conversation_channel,
+                client_id=frame.client_id,
+                text=frame.text,
+                client_ip=self._client_ip(),
+            )
+        except MessageRejected as exc:
+            raise FrameError(exc.code, exc.detail, client_id=echo_id) from exc
+        except conversation_services.ConversationThrottled as exc:
+            detail = (
+                "Too many new conversations; wait before trying again."
+                if exc.starting
+                else "You are sending messages too fast."
+            )
+            raise FrameError("rate_limited", detail, retry_after=exc.retry_after, client_id=echo_id) from exc
+        except conversation_services.ConversationForbidden as exc:
+            raise FrameError("forbidden", str(exc), client_id=echo_id) from exc
+        except ratelimit.RateLimitUnavailable as exc:
+            raise _unavailable(
+                "Messages cannot be accepted right now; nothing was stored. Resend shortly.", client_id=echo_id
+            ) from exc
+        except (BrokerUnavailable, RedisError, OSError) as exc:
+            # Committed (conversation and message), turn not queued: the resend of this client_id
+            # finds both (a duplicate) and queues the turn again, as for any message.
+            log.warning("ws_turn_enqueue_failed", visitor_first_message=True, error=repr(exc))
+            raise _unavailable("The message could not be queued; resend it shortly.", client_id=echo_id) from exc
+        conversation, received = first.conversation, first.received
+        self.conversation = conversation
+        if first.started:
+            log.info("ws_conversation_started", conversation_id=conversation.pk)
+        # Logged if it fails; stored all the same: `ping` re-joins, a reconnect replays the reply.
+        with contextlib.suppress(GroupUnavailable):
+            await self._groups.join(conversation.pk)
+        await self._send_frame(
+            frames.ack_frame(
+                client_id=received.message.client_id or "",
+                message=received.message,
+                duplicate=not received.created,
+                conversation=conversation,
+                visitor_token=visitor_tokens.visitor_token_issue(conversation=conversation),
+            )
+        )
+        # The turn was queued at commit, before the join: whatever was stored after this message
+        # meanwhile is sent now (the client dedupes by id and seq).
+        for message in await database_sync_to_async(conversation_selectors.messages_after)(
+            conversation_id=conversation.pk, after_seq=received.message.seq
+        ):
+            await self._send_frame(frames.message_frame(message))
+        if received.created:
+            self._sent_here.append(received.message.pk)
+            await self._groups.broadcast(conversation.pk, frames.message_event(received.message))
+
     async def _on_resume(self, frame: inbound.ResumeFrame) -> None:
-        assert self.conversation is not None
+        if self.conversation is None:
+            return  # nothing stored yet: nothing to replay
         replay = await database_sync_to_async(conversation_selectors.messages_after)(
             conversation_id=self.conversation.pk, after_seq=frame.last_seq or 0
         )
@@ -311,7 +421,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_frame(frames.message_frame(message))
 
     async def _on_feedback(self, frame: inbound.FeedbackFrame) -> None:
-        assert self.conversation is not None
+        if self.conversation is None:
+            raise _no_conversation()
         comment = text_scrub(frame.comment or "").strip()
         if not 0 < frame.message_id <= inbound.MAX_CLIENT_INT:
             raise FrameError("not_found", "No such bot message in this conversation.")
@@ -325,7 +436,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame({"type": "feedback_ack", "message_id": frame.message_id, "rating": frame.rating})
 
     async def _on_csat(self, frame: inbound.CsatFrame) -> None:
-        assert self.conversation is not None
+        if self.conversation is None:
+            raise _no_conversation()
         await self._feedback_throttled()
         await database_sync_to_async(conversation_services.conversation_csat_record)(
             conversation=self.conversation, score=frame.score
@@ -375,14 +487,30 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
-def _welcome(*, conversation: Conversation, last_seq: int) -> dict[str, Any]:
+def _welcome(*, bot: Bot, opened: hello_services.HelloOpened, last_seq: int, version: int) -> dict[str, Any]:
+    conversation = opened.conversation
+    if conversation is None:  # v2, no visitor message yet: nothing to replay, a visitor token
+        return frames.welcome_frame(
+            bot=bot,
+            conversation=None,
+            visitor_token=visitor_tokens.visitor_token_issue_pending(bot_id=bot.pk, visitor_id=opened.visitor_id),
+            last_seq=0,
+            replay=[],
+            v=version,
+        )
     replay = conversation_selectors.messages_after(conversation_id=conversation.pk, after_seq=last_seq)
     return frames.welcome_frame(
+        bot=conversation.bot,
         conversation=conversation,
         visitor_token=visitor_tokens.visitor_token_issue(conversation=conversation),
         last_seq=conversation_selectors.conversation_last_seq(conversation_id=conversation.pk),
         replay=replay,
+        v=version,
     )
+
+
+def _no_conversation() -> FrameError:
+    return FrameError("no_conversation", "There is no conversation to rate yet: send a message first.")
 
 
 def _unavailable(detail: str, **extra: Any) -> FrameError:

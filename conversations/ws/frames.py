@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bots.models import Conversation, Message
+from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_display_config
 
-PROTOCOL_VERSION = 1
+# The version this server speaks; it still serves v1 clients (SUPPORTED_VERSIONS), the v1 way:
+# a v1 hello without a token starts a conversation at once, a v2 one at the first message.
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -38,21 +41,48 @@ def message_frame(message: Message) -> dict[str, Any]:
 
 
 def welcome_frame(
-    *, conversation: Conversation, visitor_token: str, last_seq: int, replay: list[Message]
+    *,
+    bot: Bot,
+    conversation: Conversation | None,
+    visitor_token: str,
+    last_seq: int,
+    replay: list[Message],
+    v: int = PROTOCOL_VERSION,
 ) -> dict[str, Any]:
+    """`conversation` None (v2, no visitor message yet): `conversation_id` null, `last_seq` 0, no
+    messages, and `visitor_token` names the visitor only (see conversations.visitor_tokens)."""
     return {
         "type": "welcome",
-        "v": PROTOCOL_VERSION,
-        "conversation_id": conversation.pk,
+        "v": v,
+        "conversation_id": conversation.pk if conversation is not None else None,
         "visitor_token": visitor_token,
         "last_seq": last_seq,
-        "bot": bot_display_config(conversation.bot),
+        "bot": bot_display_config(bot),
         "messages": [message_frame(m) for m in replay],
     }
 
 
-def ack_frame(*, client_id: str, message: Message, duplicate: bool) -> dict[str, Any]:
-    return {"type": "ack", "client_id": client_id, "message_id": message.pk, "seq": message.seq, "duplicate": duplicate}
+def ack_frame(
+    *,
+    client_id: str,
+    message: Message,
+    duplicate: bool,
+    conversation: Conversation | None = None,
+    visitor_token: str = "",
+) -> dict[str, Any]:
+    """With `conversation` and `visitor_token` for the message that opened the connection's
+    conversation (v2): the client stores the token as it stores a welcome's."""
+    frame: dict[str, Any] = {
+        "type": "ack",
+        "client_id": client_id,
+        "message_id": message.pk,
+        "seq": message.seq,
+        "duplicate": duplicate,
+    }
+    if conversation is not None:
+        frame["conversation_id"] = conversation.pk
+        frame["visitor_token"] = visitor_token
+    return frame
 
 
 def error_frame(code: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from bots.models import Message
-from conversations.ws.frames import PROTOCOL_VERSION
+from conversations.ws.frames import SUPPORTED_VERSIONS
 
 # Largest integer a client may send where the server expects one (PostgreSQL bigint): bigger ones
 # are refused as bad frames instead of reaching a query.
@@ -43,8 +43,9 @@ class _Frame(BaseModel):
 
 class HelloFrame(_Frame):
     type: Literal["hello"]
-    # Compared with ==, as before: a client sending 1.0 speaks v1 too.
-    v: Any = PROTOCOL_VERSION
+    # Compared with ==, as before: a client sending 1.0 speaks v1 too. Omitted: v1 (the old default
+    # was the only version there was).
+    v: Any = 1
     last_seq: Seq | None = None
     visitor_token: StrictStr | None = None
     locale: StrictStr | None = None
@@ -57,8 +58,13 @@ class HelloFrame(_Frame):
     }
 
     @property
+    def version(self) -> int | None:
+        """The supported version the client speaks, or None."""
+        return next((v for v in SUPPORTED_VERSIONS if self.v == v), None)
+
+    @property
     def version_supported(self) -> bool:
-        return bool(self.v == PROTOCOL_VERSION)
+        return self.version is not None
 
 
 class MessageFrame(_Frame):

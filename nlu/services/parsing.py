@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from bots.models import Bot, NluModel
+from chatplatform.metrics import NLU_PARSE
 from engine.nlu import IntentParser
 from engine.nlu_strategies import load_model
 from engine.types import ParseResult
@@ -43,8 +44,20 @@ def nlu_parse(*, bot: Bot, text: str, threshold: float | None = None) -> ParseRe
     Uses the bot's best stored model; with none yet, trains one synchronously (once per process
     even when many threads ask at the same time).
     """
-    parser = _parser_for(bot)
-    return parser.parse(text, bot.nlu_threshold if threshold is None else threshold)
+    with NLU_PARSE.labels(path="inprocess").time():
+        parser = _parser_for(bot)
+        return parser.parse(text, bot.nlu_threshold if threshold is None else threshold)
+
+
+def nlu_parsers_preload() -> int:
+    """Load the parser of every active bot that has a stored model (the NLU service at start-up, so
+    no API client waits for a model load). Trains nothing. Returns how many were loaded."""
+    bots = Bot.objects.filter(is_active=True, nlu_models__isnull=False).distinct()
+    loaded = 0
+    for bot in bots:
+        _parser_for(bot)
+        loaded += 1
+    return loaded
 
 
 def _best_model(bot: Bot) -> tuple[int, int] | None:

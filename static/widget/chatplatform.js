@@ -344,7 +344,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
   var uuid = (c = globalThis.crypto) => c.randomUUID ? c.randomUUID() : Array.from(c.getRandomValues(new Uint8Array(16)), (b, i) => (i === 6 ? b & 15 | 64 : i === 8 ? b & 63 | 128 : b).toString(16).padStart(2, "0")).join("").replace(/^(.{8})(.{4})(.{4})(.{4})/, "$1-$2-$3-$4-");
 
   // static/widget/src/protocol.js
-  var PROTOCOL_VERSION = 1;
+  var PROTOCOL_VERSION = 2;
   var CLOSE = Object.freeze({
     REFUSED: 4403,
     // origin/bot refused: stop reconnecting, "chat not available"
@@ -599,6 +599,11 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       return msg;
     };
     const onAck = (f) => {
+      if (f.conversation_id != null && f.visitor_token && String(f.conversation_id) !== String(conv)) {
+        conv = f.conversation_id;
+        store.save({ token: f.visitor_token, conv, uid: identity ? identity.userId : null });
+        on("conversation", conv);
+      }
       const p = pending.get(String(f.client_id));
       if (!p) return;
       gapCheck(f.seq == null ? null : +f.seq);
@@ -636,6 +641,11 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (code === "hello_required") {
         drop();
         schedule();
+        return;
+      }
+      if (code === "no_conversation") {
+        fbOut.clear();
+        csatOut = null;
         return;
       }
       if (code === "rate_limited" || code === "unavailable" && f.client_id != null) {
@@ -1228,6 +1238,10 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
             emit("ready", readyData);
           }
         },
+        conversation: (conv) => {
+          if (readyData) readyData.conversation_id = conv;
+        },
+        // for `ready` handlers added later
         show: (m, seq) => {
           if (m.role !== "user" && m.reply_to != null) dropStream(String(m.reply_to));
           const { row } = msgRow(m);

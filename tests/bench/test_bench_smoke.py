@@ -28,3 +28,8 @@ def test_analytics_scale_smoke() -> None:
 def test_nlu_clinc150_smoke() -> None:
     out = run_bench("bench/nlu_clinc150.py", "--smoke", "--no-write")
     assert "in-scope" in out.lower() or "accuracy" in out.lower()
+
+
+def test_turn_engine_smoke() -> None:
+    out = run_bench("bench/turn_engine.py", "--smoke")
+    assert "P1" in out and "P8" in out and "Where P1's time goes" in out

@@ -57,3 +57,12 @@ def test_healthz_details_for_staff_and_the_metrics_token(client, admin_client, s
     body = client.get("/healthz", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token").json()
     assert body["checks"]["vllm"]["status"] == "error" and "ConnectError" in body["checks"]["vllm"]["detail"]
     assert "detail" not in client.get("/healthz", HTTP_AUTHORIZATION="Bearer wrong").json()["checks"]["vllm"]
+
+
+def test_vllm_is_healthy_while_any_backend_serves_the_model(admin_client, settings, stub_llm) -> None:
+    settings.VLLM_MODEL = stub_llm.behaviour.model
+    settings.VLLM_BASE_URLS = ["http://127.0.0.1:9/v1", stub_llm.base_url]
+    check = admin_client.get("/healthz").json()["checks"]["vllm"]
+    assert check["status"] == "ok" and "degraded" in check["detail"] and "127.0.0.1:9" in check["detail"]
+    settings.VLLM_BASE_URLS = ["http://127.0.0.1:9/v1", "http://127.0.0.1:7/v1"]
+    assert admin_client.get("/healthz").json()["checks"]["vllm"]["status"] == "error"

@@ -204,7 +204,7 @@ BAD_FRAMES = [
     pytest.param('{"type": "hello", "last_seq": "x"}', "bad_frame", id="hello-last-seq-string"),
     pytest.param('{"type": "hello", "visitor_token": 12}', "bad_frame", id="hello-token-int"),
     pytest.param('{"type": "hello", "locale": ["en"]}', "bad_frame", id="hello-locale-list"),
-    pytest.param('{"type": "hello", "v": 2}', "bad_frame", id="hello-unsupported-version"),
+    pytest.param('{"type": "hello", "v": 3}', "bad_frame", id="hello-unsupported-version"),
     pytest.param(
         '{"type": "hello", "user_id": "u\\ud800", "user_hash": "00"}', "forbidden", id="hello-user-id-lone-surrogate"
     ),

@@ -45,7 +45,7 @@ def test_defaults_and_loose_fields() -> None:
     hello = inbound.frame_validate({"type": "hello", "last_seq": None, "user_id": 5})
     assert isinstance(hello, inbound.HelloFrame)
     assert hello.last_seq is None and hello.user_id == 5 and hello.version_supported
-    assert not inbound.HelloFrame.model_validate({"type": "hello", "v": 2}).version_supported
+    assert not inbound.HelloFrame.model_validate({"type": "hello", "v": 3}).version_supported
     # Checked by the message service, which has its own codes (empty_message, message_too_long).
     message = inbound.frame_validate({"type": "message", "client_id": {}, "text": 7})
     assert isinstance(message, inbound.MessageFrame) and message.text == 7

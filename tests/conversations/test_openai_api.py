@@ -66,6 +66,23 @@ def test_streaming_completion_yields_chunks_that_add_up(api_client, llm_bot, stu
     assert Message.objects.filter(role="bot", text=stub_llm.behaviour.reply).count() == 1
 
 
+def test_the_first_streamed_chunk_carries_the_role_and_the_first_text(
+    api_client, llm_bot, stub_llm, celery_worker
+) -> None:
+    """As vLLM streams it: no role-only chunk before the model has produced anything (a client timing
+    the first chunk would otherwise report a time to first token nobody saw)."""
+    stub_llm.behaviour.reply = "First words arrive with the role."
+    stub_llm.behaviour.first_token_delay = 0.3
+    stream = api_client.chat.completions.create(
+        model=llm_bot.slug, stream=True, messages=[{"role": "user", "content": "Say something"}]
+    )
+    chunks = [c for c in stream if c.choices]
+    first = chunks[0].choices[0].delta
+    assert first.role == "assistant" and first.content and stub_llm.behaviour.reply.startswith(first.content)
+    assert all(c.choices[0].delta.role is None for c in chunks[1:])
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == stub_llm.behaviour.reply
+
+
 def test_errors_are_openai_shaped(live_server_url, api_client, llm_bot) -> None:
     bad = openai.OpenAI(base_url=f"{live_server_url}/v1", api_key="cp_nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as auth_error:

@@ -107,10 +107,13 @@ def test_streaming_turns_hold_no_transaction_and_no_connection(llm_bot, settings
     llm = GatedLLM()
     ids = [_visitor_message(conversation_start(bot=llm_bot), f"question {i}") for i in range(turns)]
     connection.close()  # the test's own connection back to the pool too
+    stats = connection.pool.get_stats()
+    lent_before = stats["pool_size"] - stats["pool_available"]  # other threads of the session (a worker)
     threads = [_in_thread(turn_run, user_message_id=m, events=NoEvents(), llm=llm) for m in ids]
     for _ in range(turns):
         assert llm.streaming.acquire(timeout=60), "not every turn reached the LLM"
     backends = _backends_now()
+    pool = connection.pool.get_stats()  # this process's pool (other processes have their own)
     llm.release.set()
     for thread in threads:
         thread.join(timeout=60)
@@ -118,9 +121,10 @@ def test_streaming_turns_hold_no_transaction_and_no_connection(llm_bot, settings
     assert llm.peak == turns
     assert llm.connection_open_while_streaming == [False] * turns
     assert backends.get("idle in transaction", 0) == 0, backends
-    # 20 turns in flight, and at most the pool's connections open (each turn would pin one before).
-    pool_max = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
-    assert sum(backends.values()) <= pool_max, backends
+    # 20 turns in flight: every connection of the pool is back in it (none lent to a turn), and the
+    # pool never grew past its size (each turn pinned a connection of its own before).
+    assert pool["pool_size"] - pool["pool_available"] <= lent_before, pool
+    assert pool["pool_size"] <= settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"], pool
     assert Message.objects.filter(role="bot", conversation__bot=llm_bot).count() == turns
 
 
@@ -203,12 +207,12 @@ def test_an_edit_of_the_tracker_during_the_stream_is_kept(llm_bot) -> None:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_stream_is_redone_once(llm_bot, stub_llm, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_stream_is_redone_once(llm_bot, stub_llm, own_turn_queue: str, tmp_path: Path) -> None:
     """A real Celery worker process, SIGKILLed while the reply streams: the turn is redelivered to a
     second worker, which takes over the expired lease; exactly one reply is stored."""
     stub_llm.behaviour.chunk_delay = 0.5  # about 5 s of streaming: time to kill the worker mid-stream
     fast_redelivery = {"TURN_HARD_TIME_LIMIT": "4", "BROKER_VISIBILITY_MARGIN": "0", "TURN_LEASE_SECONDS": "4"}
-    first = start_worker(log=tmp_path / "worker-1.log", extra_env=fast_redelivery, concurrency=2)
+    first = start_worker(log=tmp_path / "worker-1.log", extra_env=fast_redelivery, concurrency=2, queue=own_turn_queue)
     try:
         conversation = conversation_start(bot=llm_bot)
         message = user_message_receive(conversation=conversation, client_id="c-1", text="hello there").message
@@ -222,7 +226,7 @@ def test_a_worker_killed_mid_stream_is_redone_once(llm_bot, stub_llm, tmp_path: 
         first.wait(timeout=10)
     assert not Message.objects.filter(reply_to=message).exists()
     stub_llm.behaviour.chunk_delay = 0.005
-    second = start_worker(log=tmp_path / "worker-2.log", extra_env=fast_redelivery, concurrency=2)
+    second = start_worker(log=tmp_path / "worker-2.log", extra_env=fast_redelivery, concurrency=2, queue=own_turn_queue)
     try:
         deadline = time.monotonic() + 90
         while not Message.objects.filter(reply_to=message).exists() and time.monotonic() < deadline:

@@ -19,11 +19,11 @@ FAST_REDELIVERY = {"TURN_SOFT_TIME_LIMIT": "8", "TURN_HARD_TIME_LIMIT": "10", "B
 
 
 async def test_turn_of_a_killed_worker_is_answered_by_the_next_worker(
-    llm_bot, allowed_origin, stub_llm, tmp_path
+    llm_bot, allowed_origin, stub_llm, own_turn_queue, tmp_path
 ) -> None:
     stub_llm.behaviour.first_token_delay = 2.0
     stub_llm.behaviour.reply = "Answered after the first worker died."
-    first = start_worker(log=tmp_path / "worker1.log", extra_env=FAST_REDELIVERY)
+    first = start_worker(log=tmp_path / "worker1.log", extra_env=FAST_REDELIVERY, queue=own_turn_queue)
     communicator = await ws.connect(llm_bot.public_key, allowed_origin)
     welcome = await ws.hello(communicator)
     try:
@@ -39,7 +39,7 @@ async def test_turn_of_a_killed_worker_is_answered_by_the_next_worker(
         await communicator.disconnect()  # the visitor leaves too, and comes back later
 
         stub_llm.behaviour.first_token_delay = 0.0
-        second = start_worker(log=tmp_path / "worker2.log", extra_env=FAST_REDELIVERY)
+        second = start_worker(log=tmp_path / "worker2.log", extra_env=FAST_REDELIVERY, queue=own_turn_queue)
         try:
             again = await ws.connect(llm_bot.public_key, allowed_origin)
             await ws.hello(again, visitor_token=welcome["visitor_token"], last_seq=ack["seq"])
@@ -54,3 +54,4 @@ async def test_turn_of_a_killed_worker_is_answered_by_the_next_worker(
             first.kill()
     assert await Message.objects.filter(client_id="kill-me").acount() == 1
     assert await Message.objects.filter(reply_to_id=ack["message_id"]).acount() == 1
+    assert len(stub_llm.behaviour.requests) == 2  # the killed worker's attempt, then the redo

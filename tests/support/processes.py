@@ -24,8 +24,10 @@ def test_database_url() -> str:
 
 
 def start_worker(
-    *, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4
+    *, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4, queue: str | None = None
 ) -> subprocess.Popen[bytes]:
+    """A Celery worker subprocess. `queue`: consume only that queue (see `own_turn_queue` in
+    tests/conftest.py), so that the session's in-process worker cannot take its turns."""
     env = {
         **os.environ,
         "DATABASE_URL": test_database_url(),
@@ -51,6 +53,7 @@ def start_worker(
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *(["--queues", queue] if queue else []),
         ],
         cwd=REPO,
         env=env,

@@ -1,4 +1,6 @@
-// The protocol client (docs/protocol.md): one WebSocket with hello/welcome, replay after last_seq,
+// The protocol client (docs/protocol.md): one WebSocket with hello/welcome (v2: the conversation, and
+// its token, arrive with the first message's ack; until then the welcome's token names the visitor),
+// replay after last_seq,
 // dedupe by id/seq, resume on gaps, the outbox (unacked messages resent with their client_id, kept in
 // storage across reloads), feedback/CSAT resend, rate_limited / unavailable hold (of messages, and of
 // a refused hello: said again after retry_after), reconnect with backoff, ping and dead-socket detection.
@@ -9,7 +11,8 @@
 //                            the state's own ('retrying': a refused hello is said again soon)
 //   notice(code, ms)         an error notice to show (a string key: an error code, 'unavailable', ...)
 //   bot(bot)                 welcome.bot (or the cached one)
-//   welcomed(conv)           after a welcome was handled
+//   welcomed(conv)           after a welcome was handled (conv is null until the first message, v2)
+//   conversation(conv)       the first message's ack opened the conversation (its token is stored)
 //   show(m, seq)             a new stored message to render (not a confirmation of a pending one)
 //   message(m, seq)          after every new stored message (rendered or confirmed)
 //   remembered(m, seq)       a message with a seq was recorded (maxSeq is up to date)
@@ -177,6 +180,13 @@ export const createClient = ({
     return msg;
   };
   const onAck = (f) => {
+    // v2: the ack of the message that opened the conversation carries it and its token, stored
+    // exactly like a welcome's (the next hello sends it, other tabs follow it).
+    if (f.conversation_id != null && f.visitor_token && String(f.conversation_id) !== String(conv)) {
+      conv = f.conversation_id;
+      store.save({ token: f.visitor_token, conv, uid: identity ? identity.userId : null });
+      on('conversation', conv);
+    }
     const p = pending.get(String(f.client_id));
     if (!p) return;
     gapCheck(f.seq == null ? null : +f.seq);
@@ -197,6 +207,7 @@ export const createClient = ({
       }
     }
     if (code === 'hello_required') { drop(); schedule(); return; }
+    if (code === 'no_conversation') { fbOut.clear(); csatOut = null; return; } // a rating before any message: nothing to resend
     if (code === 'rate_limited' || (code === 'unavailable' && f.client_id != null)) {
       holdUntil = now() + Math.max(1, +f.retry_after || 2) * 1000;
       if (p) { p.gen = 0; flush(); } // not stored (or stored, then the resend is a duplicate ack): resend later with the same client_id

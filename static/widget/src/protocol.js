@@ -1,8 +1,8 @@
 // The WebSocket protocol's constants, in one place. docs/protocol.md is the reference;
 // static/widget/test/protocol-doc.test.mjs fails when this file and that page disagree.
 
-/** `v` of `hello` / `welcome`. */
-export const PROTOCOL_VERSION = 1;
+/** `v` of `hello` / `welcome` (v2: the conversation starts with the first message). */
+export const PROTOCOL_VERSION = 2;
 
 /** Close codes the server uses (docs/protocol.md, "Close codes"). */
 export const CLOSE = Object.freeze({

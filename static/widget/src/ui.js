@@ -333,6 +333,7 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
         updateQr(); updateUnread();
         if (!readyFired) { readyFired = true; readyData = { conversation_id: conv, bot: Object.assign({}, bot) }; emit('ready', readyData); }
       },
+      conversation: (conv) => { if (readyData) readyData.conversation_id = conv; }, // for `ready` handlers added later
       show: (m, seq) => {
         if (m.role !== 'user' && m.reply_to != null) dropStream(String(m.reply_to));
         const { row } = msgRow(m);

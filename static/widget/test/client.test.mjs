@@ -28,7 +28,7 @@ test('hello carries the stored token, the identity and the highest seq seen', ()
   const c = online({}, { last_seq: 3, messages: [userMsg(1), botMsg(2), botMsg(3)] });
   c.client.identify({ userId: 42, userHash: 'abc' });
   const hello = c.ws.last().open().sent[0];
-  assert.deepEqual(hello, { type: 'hello', v: 1, last_seq: 3, locale: 'en', visitor_token: 'vt_1', user_id: '42', user_hash: 'abc' });
+  assert.deepEqual(hello, { type: 'hello', v: PROTOCOL_VERSION, last_seq: 3, locale: 'en', visitor_token: 'vt_1', user_id: '42', user_hash: 'abc' });
 });
 
 test('reconnect: exponential backoff with jitter, capped at 15 s, reset by a welcome', () => {
@@ -381,7 +381,7 @@ test('reset(): forgets token and outbox and reconnects without a token', () => {
   assert.equal(stored(c).token, null);
   assert.equal(stored(c).csat, null);
   const hello = c.ws.last().open().sent[0];
-  assert.deepEqual(hello, { type: 'hello', v: 1, last_seq: 0, locale: 'en' });
+  assert.deepEqual(hello, { type: 'hello', v: PROTOCOL_VERSION, last_seq: 0, locale: 'en' });
 });
 
 test('offline drops the socket and backs off; online reconnects at once', () => {
@@ -429,7 +429,7 @@ for (const code of ['unavailable', 'rate_limited']) {
     c.clock.advance(500);
     assert.equal(sock.frames('hello').length, 1);
     c.clock.advance(1);
-    assert.deepEqual(sock.frames('hello'), [{ type: 'hello', v: 1, last_seq: 0, locale: 'en' }, { type: 'hello', v: 1, last_seq: 0, locale: 'en' }]);
+    assert.deepEqual(sock.frames('hello'), [{ type: 'hello', v: PROTOCOL_VERSION, last_seq: 0, locale: 'en' }, { type: 'hello', v: PROTOCOL_VERSION, last_seq: 0, locale: 'en' }]);
     assert.equal(c.ws.sockets.length, 1);
     assert.deepEqual(sock.frames('message'), []);
     sock.receive(welcome());

@@ -48,7 +48,7 @@ export const socketFactory = () => {
 };
 
 export const BOT = { name: 'Acme', title: 'Acme Support', color: '#4f46e5', position: 'right', greeting: 'Hi!', language: 'en' };
-export const welcome = (extra = {}) => ({ type: 'welcome', v: 1, conversation_id: 'c1', visitor_token: 'vt_1', last_seq: 0, bot: BOT, messages: [], ...extra });
+export const welcome = (extra = {}) => ({ type: 'welcome', v: 2, conversation_id: 'c1', visitor_token: 'vt_1', last_seq: 0, bot: BOT, messages: [], ...extra });
 export const userMsg = (seq, extra = {}) => ({ type: 'message', id: 'm' + seq, seq, role: 'user', text: 'u' + seq, client_id: 'x' + seq, created_at: '2026-01-01T00:00:00Z', ...extra });
 export const botMsg = (seq, extra = {}) => ({ type: 'message', id: 'm' + seq, seq, role: 'bot', text: 'b' + seq, reply_to: 'm' + (seq - 1), created_at: '2026-01-01T00:00:00Z', ...extra });
 
