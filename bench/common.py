@@ -6,7 +6,9 @@ import os
 import re
 import shlex
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,3 +114,65 @@ def _start_own_redis_if_needed(prefix: str) -> None:
 def stop_own_redis() -> None:
     if _OWN_REDIS is not None:
         _OWN_REDIS.stop()  # type: ignore[attr-defined]
+
+
+class ChildProcesses:
+    """The platform processes a benchmark starts (web, worker, NLU service, stub backend), each logging
+    to `<log_dir>/<name>.log`, in their own session so a stop takes their children too. They get this
+    process's environment plus `env` (and `extra_env` per process), without PROMETHEUS_MULTIPROC_DIR:
+    a benchmark's processes must not write into a running platform's metrics."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.env = env or {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=self.log(name).open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def wait_for_port(self, name: str, port: int, timeout: float = 60.0) -> None:
+        """Until process `name` listens on `port`; exits with its log if it dies or takes too long."""
+        from chatplatform.launcher.embedded import port_is_open
+
+        deadline = time.monotonic() + timeout
+        while not port_is_open(port):
+            if self.processes[name].poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"{name} did not start listening on {port}:\n{self.log(name).read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes.values()):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def web_argv(port: int) -> list[str]:
+    """One uvicorn process serving the platform's ASGI app on loopback."""
+    return [sys.executable, "-m", "uvicorn", "chatplatform.asgi:application", "--host", "127.0.0.1", "--port",
+            str(port), "--ws-max-size", "262144", "--no-access-log", "--log-level", "warning", "--backlog", "2048"]  # fmt: skip
+
+
+def worker_argv(*, concurrency: int) -> list[str]:
+    """One Celery worker process on the threads pool (the production worker)."""
+    return [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads", "--concurrency",
+            str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip

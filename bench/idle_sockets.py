@@ -26,16 +26,35 @@ import json
 import os
 import platform
 import resource
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, cast
 
 import psutil
 import websockets
-from common import REPO, percentile, setup_django_with_own_database, stop_own_redis, table, write_section
+from common import (
+    REPO,
+    ChildProcesses,
+    percentile,
+    setup_django_with_own_database,
+    stop_own_redis,
+    table,
+    web_argv,
+    write_section,
+)
 from websockets.typing import Origin
+
+# One client address opens every socket: the abuse limits would stop the benchmark, not the server.
+WEB_ENV = {
+    "DEBUG": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "LOG_LEVEL": "WARNING",
+    "CHAT_HELLOS_PER_MINUTE_PER_IP": "1000000",
+    "CHAT_CONVERSATIONS_PER_MINUTE_PER_IP": "1000000",
+    "CHAT_FRAMES_PER_MINUTE": "1000000",
+}
 
 JSON_OUT = REPO / "docs" / "bench" / "idle_sockets.json"
 ORIGIN = "https://shop.example.com"
@@ -47,31 +66,6 @@ def raise_fd_limit() -> tuple[int, int]:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def start_web(port: int, log: Path) -> subprocess.Popen[bytes]:
-    from chatplatform.launcher.embedded import port_is_open
-
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-        "CHAT_HELLOS_PER_MINUTE_PER_IP": "1000000",
-        "CHAT_CONVERSATIONS_PER_MINUTE_PER_IP": "1000000",
-        "CHAT_FRAMES_PER_MINUTE": "1000000",
-    }
-    argv = [sys.executable, "-m", "uvicorn", "chatplatform.asgi:application", "--host", "127.0.0.1"]
-    argv += ["--port", str(port), "--ws-max-size", "262144", "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not port_is_open(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the web process did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return process
 
 
 async def open_socket(url: str, version: int) -> tuple[Any, float]:
@@ -173,7 +167,7 @@ def main() -> None:
         slug="bench-idle", defaults={"name": "Idle sockets", "allowed_origins": [ORIGIN]}
     )
     port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-idle-web-{port}.log"
+    children = ChildProcesses(Path(tempfile.mkdtemp(prefix="bench-idle-")), WEB_ENV)
     machine = f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()}"
     print(
         f"machine: {machine}; fd limit {soft}/{hard}; websockets {websockets.__version__}; hello v{version}", flush=True
@@ -182,8 +176,9 @@ def main() -> None:
         f"parameters: steps {args.steps}, {args.probes} probe hellos per step, {args.parallel} opening at once",
         flush=True,
     )
-    web_process = start_web(port, log)
+    web_process = children.start("web", web_argv(port))
     try:
+        children.wait_for_port("web", port)
         web = psutil.Process(web_process.pid)
         url = f"ws://127.0.0.1:{port}/ws/chat/{bot.public_key}/"
         gc.collect()
@@ -191,11 +186,7 @@ def main() -> None:
             run(url, web, steps=args.steps, probes=args.probes, version=version, parallel=args.parallel)
         )
     finally:
-        web_process.terminate()
-        try:
-            web_process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            web_process.kill()
+        children.stop()
         stop_own_redis()
         if server is not None:
             cast(Any, server).cleanup()

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -91,52 +89,6 @@ def build_bot(train: list[tuple[str, str]]) -> Any:
     return bot
 
 
-class Children:
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **ENV, **(extra_env or {})}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=(self.log_dir / f"{name}.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def web_argv(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "chatplatform.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-
-
 def timed_interleaved(
     paths: list[tuple[str, Callable[[str], None]]], texts: list[str], warm_texts: list[str], warm_up: int
 ) -> dict[str, list[float]]:
@@ -165,11 +117,21 @@ def main() -> None:
     parses = args.parses or (20 if args.smoke else 1000)
     warm_up = 5 if args.smoke else 50
 
-    from bench.common import median, percentile, setup_django_with_own_database, stop_own_redis, table, write_section
+    from bench.common import (
+        ChildProcesses,
+        median,
+        percentile,
+        setup_django_with_own_database,
+        stop_own_redis,
+        table,
+        web_argv,
+        worker_argv,
+        write_section,
+    )
 
     server = setup_django_with_own_database(prefix="parse-api-bench-pg-", extra_env=ENV)
     from bots.services.api_keys import api_key_create
-    from chatplatform.launcher.embedded import free_port, port_is_open, wait_until
+    from chatplatform.launcher.embedded import free_port, wait_until
     from nlu.services.parsing import nlu_parse
 
     train, texts, warm_texts = bot_data(intents, per_intent)
@@ -182,37 +144,24 @@ def main() -> None:
     print(f"bot: {intents} intents, {len(train)} phrases, trained in {train_seconds:.1f} s; {len(texts)} texts")
 
     log_dir = Path(tempfile.mkdtemp(prefix="parse-api-bench-logs-"))
-    children = Children(log_dir)
+    children = ChildProcesses(log_dir, ENV)
     nlu_port, web_service_port, web_queue_port = free_port(), free_port(), free_port()
     nlu_url = f"http://127.0.0.1:{nlu_port}"
     try:
         nlu = children.start("nlu-service", [sys.executable, "-m", "nlu.service", "--port", str(nlu_port)])
-        worker = children.start(
-            "worker",
-            [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads", "--concurrency", "4"]
-            + ["--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        )
-        web_service = children.start("web-service", web_argv(web_service_port), {"NLU_SERVICE_URL": nlu_url})
-        web_queue = children.start("web-queue", web_argv(web_queue_port), {"NLU_SERVICE_URL": ""})
+        worker = children.start("worker", worker_argv(concurrency=4))
+        children.start("web-service", web_argv(web_service_port), {"NLU_SERVICE_URL": nlu_url})
+        children.start("web-queue", web_argv(web_queue_port), {"NLU_SERVICE_URL": ""})
         wait_until(
             lambda: httpx.get(f"{nlu_url}/healthz", timeout=2).status_code == 200,
             timeout=180,
             what="nlu-service",
             process=nlu,
-            log=log_dir / "nlu-service.log",
+            log=children.log("nlu-service"),
         )
         # No vLLM here, so the web /healthz is red by design: an open port is ready enough.
-        for process, port, what in (
-            (web_service, web_service_port, "web-service"),
-            (web_queue, web_queue_port, "web-queue"),
-        ):
-            wait_until(
-                functools.partial(port_is_open, port),
-                timeout=60,
-                what=what,
-                process=process,
-                log=log_dir / f"{what}.log",
-            )
+        children.wait_for_port("web-service", web_service_port)
+        children.wait_for_port("web-queue", web_queue_port)
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited; see {log_dir / 'worker.log'}")
 

@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from common import REPO, percentile, setup_django_with_own_database, stop_own_redis, table, write_section
+from common import (
+    REPO,
+    ChildProcesses,
+    percentile,
+    setup_django_with_own_database,
+    stop_own_redis,
+    table,
+    web_argv,
+    worker_argv,
+    write_section,
+)
 
 ORIGIN = "http://bench.invalid"
 RESULTS_JSON = REPO / "docs" / "bench" / "turn_engine.json"
@@ -57,21 +66,19 @@ class Turn:
 
 
 class Stack:
-    """The platform's processes for this run (killed at exit)."""
+    """The platform's processes for this run (stopped at exit)."""
 
     def __init__(self, *, workdir: Path, worker_concurrency: int) -> None:
         from chatplatform.launcher.embedded import free_port
 
-        self.workdir = workdir
         self.stub_port, self.web_port = free_port(), free_port()
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.worker_concurrency = worker_concurrency
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.children = ChildProcesses(workdir, self.env())
 
     def env(self) -> dict[str, str]:
         return {
-            **os.environ,
             "VLLM_BASE_URL": f"{self.stub_url}/v1",
             "VLLM_BASE_URLS": "",
             "VLLM_MODEL": "stub",
@@ -91,55 +98,26 @@ class Stack:
         }
 
     def start(self, name: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
-        env = self.env()
         # Tagged, so pg_stat_activity tells this process's connections apart (P8).
-        separator = "&" if "?" in env["DATABASE_URL"] else "?"
-        env["DATABASE_URL"] += f"{separator}application_name=bench-{name}"
-        self.processes[name] = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        url = os.environ["DATABASE_URL"]
+        separator = "&" if "?" in url else "?"
+        self.children.start(name, argv, {"DATABASE_URL": f"{url}{separator}application_name=bench-{name}"})
 
     def start_all(self, *, ttft_ms: float, token_ms: float, tokens: int) -> None:
-        from chatplatform.launcher.embedded import port_is_open
-
         stub = [sys.executable, str(REPO / "bench" / "stub_openai.py"), "--port", str(self.stub_port)]
         self.start("stub", [*stub, "--ttft-ms", str(ttft_ms), "--token-ms", str(token_ms), "--tokens", str(tokens)])
-        self.start(
-            "worker",
-            [sys.executable, "-m", "celery", "-A", "chatplatform", "worker", "--pool", "threads", "--concurrency",
-             str(self.worker_concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
-        )  # fmt: skip
-        self.start(
-            "web",
-            [sys.executable, "-m", "uvicorn", "chatplatform.asgi:application", "--host", "127.0.0.1", "--port",
-             str(self.web_port), "--log-level", "warning", "--backlog", "2048"],
-        )  # fmt: skip
+        self.start("worker", worker_argv(concurrency=self.worker_concurrency))
+        self.start("web", web_argv(self.web_port))
+        self.children.wait_for_port("stub", self.stub_port)
+        self.children.wait_for_port("web", self.web_port)
         deadline = time.monotonic() + 120
-        worker_log = self.workdir / "worker.log"
-        while time.monotonic() < deadline:
-            ready = port_is_open(self.stub_port) and port_is_open(self.web_port)
-            if ready and worker_log.exists() and " ready." in worker_log.read_text(errors="replace"):
-                return
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    sys.exit(f"{name} exited:\n{(self.workdir / f'{name}.log').read_text()[-3000:]}")
+        while " ready." not in self.children.log("worker").read_text(errors="replace"):
+            if self.children.processes["worker"].poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the worker did not start:\n{self.children.log('worker').read_text()[-3000:]}")
             time.sleep(0.3)
-        sys.exit("the stack did not start in 120 s; logs in " + str(self.workdir))
-
-    def worker_pid(self) -> int:
-        return self.processes["worker"].pid
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self.children.stop()
 
 
 def stub_configure(stack: Stack, **settings: float) -> None:

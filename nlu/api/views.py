@@ -12,11 +12,9 @@ bot's slug is 404, like a bot that does not exist). Every caller has a per-minut
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-import httpx
 import structlog
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
@@ -41,44 +39,14 @@ from chatplatform.access.scoping import bots_visible_to
 from chatplatform.json_input import json_loads_bounded
 from chatplatform.metrics import NLU_PARSE
 from conversations.services.messages import MessageRejected, visitor_text_clean
+from nlu.service.client import NluServiceBotMissing, NluServiceUnavailable, nlu_service_parse
 from nlu.tasks import nlu_parse
 
 log = structlog.get_logger(__name__)
 
 # The first parse of a bot without a stored model trains it in the worker (seconds on a small CPU).
 PARSE_TIMEOUT_SECONDS = 30
-# The NLU service answers a parse in ~10 ms: short timeouts, so a dead or stuck service is a quick
-# 503. (A bot's very first parse, which trains its model in the service, may outlast the read
-# timeout: that caller gets a 503 and its retry the trained model.)
-NLU_SERVICE_TIMEOUT = httpx.Timeout(5.0, connect=1.0, pool=2.0)
 NLU_SERVICE_RETRY_AFTER_SECONDS = 5
-NLU_SERVICE_TOKEN_HEADER = "X-NLU-Service-Token"
-
-_service_client: httpx.Client | None = None
-_service_client_lock = threading.Lock()
-
-
-def nlu_service_client() -> httpx.Client:
-    """One pooled keep-alive client per web process (thread-safe). Idle connections are closed
-    before the service's keep-alive (75 s) ends, so a request never lands on a closing one."""
-    global _service_client
-    with _service_client_lock:
-        if _service_client is None:
-            _service_client = httpx.Client(
-                timeout=NLU_SERVICE_TIMEOUT,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0),
-                transport=httpx.HTTPTransport(retries=1),  # connect errors only
-            )
-        return _service_client
-
-
-def reset_nlu_service_client() -> None:
-    """Close the pooled client (tests; a new one is made on the next parse)."""
-    global _service_client
-    with _service_client_lock:
-        if _service_client is not None:
-            _service_client.close()
-        _service_client = None
 
 
 def _unavailable(detail: str) -> Response:
@@ -87,43 +55,6 @@ def _unavailable(detail: str) -> Response:
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": str(NLU_SERVICE_RETRY_AFTER_SECONDS)},
     )
-
-
-def _parse_through_service(*, bot_id: int, text: str) -> Response:
-    url = f"{settings.NLU_SERVICE_URL}/parse"
-    headers = {NLU_SERVICE_TOKEN_HEADER: settings.NLU_SERVICE_TOKEN} if settings.NLU_SERVICE_TOKEN else {}
-    client = nlu_service_client()
-    started = time.perf_counter()
-    try:
-        try:
-            answer = client.post(
-                url, json={"bot_id": bot_id, "text": text}, headers=headers, timeout=NLU_SERVICE_TIMEOUT
-            )
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            # A kept-alive connection the service closed or reset just then (a restart): the parse is
-            # a read, so it is sent once more on a fresh connection.
-            answer = client.post(
-                url, json={"bot_id": bot_id, "text": text}, headers=headers, timeout=NLU_SERVICE_TIMEOUT
-            )
-    except httpx.TimeoutException:
-        log.warning("nlu_service_timeout", url=url)
-        return _unavailable("The NLU service did not answer in time; retry shortly.")
-    except httpx.HTTPError as exc:
-        log.warning("nlu_service_unreachable", url=url, error=str(exc))
-        return _unavailable("The NLU service is unreachable; retry shortly.")
-    finally:
-        NLU_PARSE.labels(path="service").observe(time.perf_counter() - started)
-    if answer.status_code == status.HTTP_200_OK:
-        try:
-            return Response(answer.json())
-        except ValueError:
-            log.error("nlu_service_bad_json", url=url, body=answer.text[:500])
-            return _unavailable("The NLU service sent an unreadable answer; retry shortly.")
-    if answer.status_code == status.HTTP_404_NOT_FOUND:
-        raise Http404  # the bot was deleted between the lookup here and the parse there
-    # 401 (token mismatch), 400 (a request this view should never build), 5xx: an operator's problem.
-    log.error("nlu_service_error", url=url, status=answer.status_code, body=answer.text[:500])
-    return _unavailable("The NLU service could not parse this text; retry shortly.")
 
 
 class RequestTooLarge(APIException):
@@ -213,7 +144,12 @@ class ParseView(APIView):
 
         text = payload.validated_data["text"]
         if settings.NLU_SERVICE_URL:
-            return _parse_through_service(bot_id=bot.pk, text=text)
+            try:
+                return Response(nlu_service_parse(bot_id=bot.pk, text=text))
+            except NluServiceBotMissing as exc:  # deleted between the lookup here and the parse there
+                raise Http404 from exc
+            except NluServiceUnavailable as exc:
+                return _unavailable(exc.detail)
         started = time.perf_counter()
         try:
             result = nlu_parse.delay(bot.pk, text).get(timeout=PARSE_TIMEOUT_SECONDS)

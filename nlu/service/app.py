@@ -30,12 +30,12 @@ from starlette.routing import Route
 
 from bots.models import Bot
 from chatplatform.json_input import json_loads_bounded
+from nlu.service.client import TOKEN_HEADER
 from nlu.services.parsing import nlu_parse, nlu_parsers_preload
 from nlu.services.training import nlu_embedder_warm_up
 
 log = structlog.get_logger(__name__)
 
-TOKEN_HEADER = "x-nlu-service-token"
 # A text is at most CHAT_MAX_MESSAGE_CHARS characters; JSON-escaped as \\uXXXX surrogate pairs that is
 # up to 12 bytes each. Anything bigger is not a parse request.
 MAX_BODY_BYTES = max(64 * 1024, settings.CHAT_MAX_MESSAGE_CHARS * 12 + 1024)

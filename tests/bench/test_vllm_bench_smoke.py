@@ -5,22 +5,11 @@ TTFT client. P4 starts its own embedded PostgreSQL, Redis and web process."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.test_bench_smoke import REPO, run_bench
+
 pytestmark = pytest.mark.slow
-
-
-def run_bench(*argv: str) -> str:
-    # The benchmarks start what they need: hide the test session's database and Redis from them.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, text=True, capture_output=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def table_rows(out: str, header_word: str) -> list[list[str]]:

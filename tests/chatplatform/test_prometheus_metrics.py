@@ -210,38 +210,16 @@ def prefork_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], in
     directory.mkdir()
     port = free_port()
     log = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": processes.test_database_url(),
-        "PROMETHEUS_MULTIPROC_DIR": str(directory),
-        "WORKER_METRICS_PORT": str(port),
-        "WORKER_METRICS_ADDR": "127.0.0.1",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "chatplatform",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "-Q",
-            f"metrics-test-{uuid.uuid4().hex}",  # consumes nothing the other tests send
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=processes.REPO,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = processes.start_worker(
+        log=log,
+        extra_env={
+            "PROMETHEUS_MULTIPROC_DIR": str(directory),
+            "WORKER_METRICS_PORT": str(port),
+            "WORKER_METRICS_ADDR": "127.0.0.1",
+        },
+        concurrency=1,
+        queue=f"metrics-test-{uuid.uuid4().hex}",  # consumes nothing the other tests send
+        pool="prefork",
     )
     try:
         deadline = time.monotonic() + 90

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from bots.services.api_keys import api_key_create
 from chatplatform.launcher.embedded import free_port, tail, wait_until
 from nlu.api import views
+from nlu.service import client as service_client
 from nlu.services.parsing import nlu_parse
 from nlu.services.training import nlu_model_train
 from tests.support import processes
@@ -69,9 +70,9 @@ def nlu_service(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(autouse=True)
 def _fresh_client() -> Iterator[None]:
-    views.reset_nlu_service_client()
+    service_client.reset_nlu_service_client()
     yield
-    views.reset_nlu_service_client()
+    service_client.reset_nlu_service_client()
 
 
 @pytest.fixture
@@ -195,7 +196,7 @@ def test_service_stuck_is_a_503_not_a_hang(
     client, demo_bot, settings, silent_server: str, monkeypatch: pytest.MonkeyPatch, no_queue: None
 ) -> None:
     settings.NLU_SERVICE_URL = silent_server
-    monkeypatch.setattr(views, "NLU_SERVICE_TIMEOUT", httpx.Timeout(0.3))
+    monkeypatch.setattr(service_client, "NLU_SERVICE_TIMEOUT", httpx.Timeout(0.3))
     _, key = api_key_create(name="nlu", bots=[demo_bot])
     response = _api_parse(client, demo_bot, key, "where is my order")
     assert response.status_code == 503

@@ -24,7 +24,12 @@ def test_database_url() -> str:
 
 
 def start_worker(
-    *, log: Path, extra_env: dict[str, str] | None = None, concurrency: int = 4, queue: str | None = None
+    *,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    concurrency: int = 4,
+    queue: str | None = None,
+    pool: str = "threads",
 ) -> subprocess.Popen[bytes]:
     """A Celery worker subprocess. `queue`: consume only that queue (see `own_turn_queue` in
     tests/conftest.py), so that the session's in-process worker cannot take its turns."""
@@ -45,7 +50,7 @@ def start_worker(
             "chatplatform",
             "worker",
             "--pool",
-            "threads",
+            pool,
             "--concurrency",
             str(concurrency),
             "--loglevel",
