@@ -33,7 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
-from bots.models import Conversation, Intent, Message
+from bots.models import Conversation, ConversationEvent, Intent, Message
 from chatplatform.access.scoping import bots_visible_to, conversations_visible_to, sees_all_bots
 
 if TYPE_CHECKING:
@@ -134,8 +134,14 @@ def _outcome_conditions() -> tuple[Exists, Q, Q]:
     """
     msgs = _conv_messages
     engaged = Exists(msgs().filter(role=Message.Role.USER))
-    handoff = Q(status=Conversation.Status.HANDOFF) | Q(
-        Exists(msgs().filter(role=Message.Role.BOT, action="offer_handoff"))
+    # Handed to people (issue #12: every request is an event), or at least offered a person.
+    requested = ConversationEvent.objects.filter(
+        conversation=OuterRef("pk"), kind=ConversationEvent.Kind.HANDOFF_REQUESTED
+    )
+    handoff = (
+        Q(status__in=[Conversation.Status.QUEUED, Conversation.Status.ASSIGNED])
+        | Q(Exists(requested))
+        | Q(Exists(msgs().filter(role=Message.Role.BOT, action="offer_handoff")))
     )
     # A reply lives in the conversation of the message it answers (the turn service writes both), so
     # "a visitor message whose reply is a fallback" is already "a bot message with action fallback".

@@ -160,7 +160,7 @@ def main() -> None:
     server = setup_django_with_own_database(prefix="bench-idle-")
     from bots.models import Bot
     from chatplatform.launcher.embedded import free_port
-    from conversations.ws import frames
+    from conversations import frames
 
     version = max(frames.SUPPORTED_VERSIONS)
     bot, _ = Bot.objects.update_or_create(

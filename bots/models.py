@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
@@ -70,6 +71,25 @@ class Bot(models.Model):
         help_text=_("Intent confidence below this is out of scope (fallback)."),
     )
     fallbacks_before_handoff = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    # Human handoff (issue #12). A bot only offers a person when one can come: it has an agent team
+    # with members, and (if set) the business hours are open; otherwise the visitor gets the
+    # offline form. Both triggers below are 0 = off.
+    handoff_thumbs_down_streak = models.PositiveSmallIntegerField(
+        default=2, help_text=_("Queue for a person after this many thumbs-down in a row (0: never).")
+    )
+    handoff_csat_at_most = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MaxValueValidator(5)],
+        help_text=_("Queue for a person when the visitor rates the chat this low or lower (0: never)."),
+    )
+    business_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Empty: always open. {"timezone": "Europe/Berlin", "hours": {"mon": [["09:00", "17:30"]], ...}} '
+            "(days mon..sun; a day not listed is closed)."
+        ),
+    )
     generate_when_out_of_scope = models.BooleanField(
         default=True, help_text=_("Answer out-of-scope messages with the LLM instead of the fallback text.")
     )
@@ -128,6 +148,9 @@ class Intent(models.Model):
     )
     description = models.CharField(max_length=500, blank=True)
     response_mode = models.CharField(max_length=10, choices=ResponseMode.choices, default=ResponseMode.TEMPLATE)
+    hands_off = models.BooleanField(
+        default=False, help_text=_("Recognising this intent queues the conversation for a person.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -262,6 +285,52 @@ class NluModel(models.Model):
         ]
 
 
+class AgentTeam(models.Model):
+    """The people who answer a bot's visitors when the bot hands over (the inbox routes among them)."""
+
+    class Routing(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round robin")
+        LEAST_BUSY = "least_busy", _("Least busy")
+
+    name = models.CharField(max_length=120, unique=True)
+    bots = models.ManyToManyField(Bot, blank=True, related_name="agent_teams")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="agent_teams")
+    routing = models.CharField(max_length=12, choices=Routing.choices, default=Routing.LEAST_BUSY)
+    capacity_per_agent = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text=_("Conversations one agent holds at once.")
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    """An agent's name and face in the widget, presence and capacity in the inbox's routing."""
+
+    class Presence(models.TextChoices):
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    display_name = models.CharField(max_length=80, blank=True, help_text=_("Shown to visitors; empty: first name."))
+    avatar_url = models.URLField(blank=True)
+    presence = models.CharField(max_length=7, choices=Presence.choices, default=Presence.OFFLINE)
+    capacity = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Conversations held at once; empty: the team's default.")
+    )
+    # Refreshed by the open inbox page: "online" with no heartbeat for a while counts as offline,
+    # so a closed laptop never keeps visitors waiting for nobody.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.user)
+
+
 class Conversation(models.Model):
     class Channel(models.TextChoices):
         WIDGET = "widget", _("Widget")
@@ -269,15 +338,28 @@ class Conversation(models.Model):
         CONSOLE = "console", _("Admin test console")
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        HANDOFF = "handoff", _("Handoff requested")
-        CLOSED = "closed", _("Closed")
+        # bot -> queued -> assigned -> resolved, or back to bot (conversations/services/handoff.py).
+        BOT = "bot", _("With the bot")
+        QUEUED = "queued", _("Waiting for a person")
+        ASSIGNED = "assigned", _("With an agent")
+        RESOLVED = "resolved", _("Resolved")
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
     visitor_id = models.CharField(max_length=64, db_index=True)
     user_id = models.CharField(max_length=200, blank=True, help_text=_("Verified customer id, when identified."))
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.WIDGET)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.BOT)
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(AgentTeam, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    priority = models.SmallIntegerField(default=0, help_text=_("Higher is served first in the queue."))
     tracker = models.JSONField(default=dict, blank=True, help_text=_("Dialogue state: slots, form, fallbacks."))
     locale = models.CharField(max_length=16, blank=True)
     csat = models.PositiveSmallIntegerField(
@@ -293,8 +375,14 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["bot", "-started_at"], name="conv_bot_started")]
+        indexes = [
+            models.Index(fields=["bot", "-started_at"], name="conv_bot_started"),
+            models.Index(fields=["status", "bot", "-priority", "queued_at"], name="conv_queue"),
+        ]
         constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="assigned") | Q(assigned_agent__isnull=False), name="conv_assigned_has_agent"
+            ),
             models.CheckConstraint(
                 condition=Q(csat__isnull=True) | (Q(csat__gte=1) & Q(csat__lte=5)), name="conv_csat_1_5"
             ),
@@ -308,6 +396,7 @@ class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user", _("Visitor")
         BOT = "bot", _("Bot")
+        AGENT = "agent", _("Agent")
 
     class Feedback(models.TextChoices):
         UP = "up", "👍"
@@ -315,8 +404,16 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField(help_text=_("1, 2, 3... within the conversation; clients use it to find gaps."))
-    role = models.CharField(max_length=4, choices=Role.choices)
+    role = models.CharField(max_length=5, choices=Role.choices)
     text = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The agent who wrote it (agent messages)."),
+    )
     client_id = models.CharField(
         max_length=64, null=True, blank=True, help_text=_("Client-generated id: a retried send is stored once.")
     )
@@ -346,7 +443,7 @@ class Message(models.Model):
                 name="message_unique_client_id",
             ),
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),
-            models.CheckConstraint(condition=Q(role__in=["user", "bot"]), name="message_role_valid"),
+            models.CheckConstraint(condition=Q(role__in=["user", "bot", "agent"]), name="message_role_valid"),
             models.CheckConstraint(
                 condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
                 name="message_confidence_0_1",
@@ -360,6 +457,73 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.seq}: {self.text[:40]}"
+
+
+class ConversationEvent(models.Model):
+    """One change of who handles a conversation (who, when, why): the transcript shows them in order."""
+
+    class Kind(models.TextChoices):
+        HANDOFF_REQUESTED = "handoff_requested", _("Handoff requested")
+        ASSIGNED = "assigned", _("Assigned")
+        TRANSFERRED = "transferred", _("Transferred")
+        RETURNED_TO_BOT = "returned_to_bot", _("Returned to the bot")
+        RESOLVED = "resolved", _("Resolved")
+        REOPENED = "reopened", _("Reopened")
+        OFFLINE_TICKET = "offline_ticket", _("Offline message left")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_status = models.CharField(max_length=8, choices=Conversation.Status.choices)
+    to_status = models.CharField(max_length=8, choices=Conversation.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Who did it; empty: the visitor, the bot or the router."),
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(AgentTeam, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["conversation", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.kind}"
+
+
+class OfflineTicket(models.Model):
+    """What a visitor left in the widget's offline form when nobody could come."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="offline_tickets")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="offline_tickets"
+    )
+    visitor_id = models.CharField(max_length=64, blank=True)
+    client_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=120, blank=True)
+    email = models.EmailField()
+    message = models.TextField()
+    status = models.CharField(max_length=4, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "visitor_id", "client_id"], name="ticket_unique_client_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot} ticket from {self.email}"
 
 
 class ApiKey(models.Model):

@@ -46,6 +46,7 @@ def bot_spec(*, bot: Bot) -> BotSpec:
                     ResponseVariant(text=r.text, quick_replies=tuple(r.quick_replies)) for r in i.responses.all()
                 ),
                 form_slots=tuple(SlotSpec(name=s.name, entity=s.entity, prompt=s.prompt) for s in i.form_slots.all()),
+                hands_off=i.hands_off,
             )
             for i in intents
         },

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Q
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
-from bots.models import Bot, Conversation, Message
+from bots.models import AgentProfile, Bot, Conversation, Message
 from conversations.visitor_tokens import VISITOR_TOKEN_SALT
+from engine.business_hours import business_hours_open
 from engine.types import ChatMessage
 
 HISTORY_MESSAGES = 20
@@ -120,7 +122,11 @@ def _claims(claims: object) -> tuple[int, int | None, str]:
 
 
 def messages_after(*, conversation_id: int, after_seq: int, limit: int = 500) -> list[Message]:
-    return list(Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).order_by("seq")[:limit])
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)
+        .select_related("author__agent_profile")
+        .order_by("seq")[:limit]
+    )
 
 
 def conversation_last_seq(*, conversation_id: int) -> int:
@@ -142,3 +148,78 @@ def conversation_history(*, conversation_id: int, before_seq: int, limit: int = 
     )
     rows.reverse()
     return [ChatMessage(role="user" if role == Message.Role.USER else "assistant", content=text) for role, text in rows]
+
+
+# --- Handoff: who can come, where the visitor is in the queue -----------------------------------
+
+# An "online" agent whose inbox page sent no heartbeat for this long is not counted: a closed laptop
+# must not keep visitors waiting for nobody.
+AGENT_HEARTBEAT_FRESH = timedelta(seconds=120)
+# Expected waits come from the bot's recent handoffs; fewer than this and the widget shows no estimate.
+WAIT_SAMPLE_MIN = 3
+WAIT_SAMPLE_WINDOW = timedelta(days=7)
+
+
+def agent_display(user: Any) -> dict[str, str] | None:
+    """An agent as visitors see them: a name and an avatar (never the login or the e-mail)."""
+    if user is None:
+        return None
+    profile = getattr(user, "agent_profile", None)
+    name = (profile.display_name if profile else "") or user.first_name or "Support agent"
+    return {"name": name, "avatar_url": profile.avatar_url if profile else ""}
+
+
+def agents_online(*, bot_id: int, now: datetime | None = None) -> QuerySet[Any]:
+    """Members of the bot's teams who are online (or away) with a fresh heartbeat."""
+    now = now or timezone.now()
+    return AgentProfile.objects.filter(
+        user__agent_teams__bots=bot_id,
+        user__is_active=True,
+        presence__in=[AgentProfile.Presence.ONLINE, AgentProfile.Presence.AWAY],
+        last_seen_at__gte=now - AGENT_HEARTBEAT_FRESH,
+    ).distinct()
+
+
+def handoff_available(*, bot: Bot, now: datetime | None = None) -> bool:
+    """Whether a person can be offered now: inside business hours and someone of the bot's teams is
+    on duty. When not, the bot says so and offers the offline form instead of a queue."""
+    now = now or timezone.now()
+    return business_hours_open(bot.business_hours, now) and agents_online(bot_id=bot.pk, now=now).exists()
+
+
+def queue_position(*, conversation: Conversation) -> int | None:
+    """1 = next to be served. Higher priority first, then the longest waiting."""
+    if conversation.status != Conversation.Status.QUEUED or conversation.queued_at is None:
+        return None
+    ahead = Conversation.objects.filter(bot_id=conversation.bot_id, status=Conversation.Status.QUEUED).filter(
+        Q(priority__gt=conversation.priority) | Q(priority=conversation.priority, queued_at__lt=conversation.queued_at)
+    )
+    return ahead.count() + 1
+
+
+def expected_wait_seconds(*, conversation: Conversation, position: int | None) -> int | None:
+    """Median wait of the bot's recent handoffs times the position; None without enough history."""
+    if position is None:
+        return None
+    since = timezone.now() - WAIT_SAMPLE_WINDOW
+    rows = (
+        Conversation.objects.filter(bot_id=conversation.bot_id, queued_at__gte=since, assigned_at__gt=F("queued_at"))
+        .order_by("-assigned_at")
+        .values_list("queued_at", "assigned_at")[:50]
+    )
+    waits = sorted((assigned - queued).total_seconds() for queued, assigned in rows if queued and assigned)
+    if len(waits) < WAIT_SAMPLE_MIN:
+        return None
+    return round(waits[len(waits) // 2] * position)
+
+
+def handoff_state(*, conversation: Conversation) -> dict[str, Any]:
+    """The `handoff` object of the widget protocol (docs/protocol.md)."""
+    position = queue_position(conversation=conversation)
+    agent = conversation.assigned_agent if conversation.status == Conversation.Status.ASSIGNED else None
+    return {
+        "status": conversation.status,
+        "position": position,
+        "expected_wait_s": expected_wait_seconds(conversation=conversation, position=position),
+        "agent": agent_display(agent),
+    }

@@ -24,6 +24,7 @@ import copy
 import random
 from collections.abc import Callable
 
+from .human_request import asks_for_person
 from .types import BotSpec, Decision, Entity, IntentSpec, ParseResult, SlotSpec, Tracker
 
 MAX_STEPS_PER_TURN = 10
@@ -33,9 +34,20 @@ MAX_STEPS_PER_TURN = 10
 HANDOFF_ACCEPT = "Talk to a person"
 HANDOFF_DECLINE = "No thanks"
 HANDOFF_QUICK_REPLIES = (HANDOFF_ACCEPT, HANDOFF_DECLINE)
-# BotSpec has no fields for these two; English defaults until the admin gets settings for them.
+HANDOFF_QUICK_REPLIES_ZH = ("转人工", "不用了")
+# The bot's own words around a handoff, English and Chinese (picked by the visitor's message).
 HANDOFF_ACCEPTED_TEXT = "Okay, I'm connecting you with a person. Please stay in this chat."
 HANDOFF_DECLINED_TEXT = "No problem. What else can I help you with?"
+HANDOFF_OFFLINE_TEXT = (
+    "No one from the team is available right now. Leave your e-mail and a message and we'll get back to you."
+)
+HANDOFF_UNSUPPORTED_TEXT = "Sorry, I can't connect you with a person in this chat."
+_ZH = {
+    HANDOFF_ACCEPTED_TEXT: "好的，正在为您转接人工客服，请留在此对话中。",
+    HANDOFF_DECLINED_TEXT: "好的。还有什么可以帮您？",
+    HANDOFF_OFFLINE_TEXT: "目前没有客服在线。请留下您的邮箱和留言，我们会尽快回复您。",
+    HANDOFF_UNSUPPORTED_TEXT: "抱歉，在此对话中无法为您转接人工客服。",
+}
 
 TEXT_SLOT = "text"  # slot entity that takes the visitor's whole message
 # Intents that answer without collecting anything, whatever slots an admin attached to them.
@@ -118,20 +130,48 @@ def _form_slots(spec: IntentSpec) -> tuple[SlotSpec, ...]:
     return () if spec.name in NO_SLOT_INTENTS else spec.form_slots
 
 
+def _speaks_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _say(turn: _Turn, english: str) -> str:
+    return _ZH[english] if _speaks_chinese(turn.parse.text) else english
+
+
+def _handoff(turn: _Turn, *, reason: str, intent: str | None = None, text: str | None = None) -> Decision:
+    """Hand over to a person if one can come now; otherwise say so and offer the offline form."""
+    t = turn.tracker
+    t.handoff_offered = False
+    t.consecutive_fallbacks = 0
+    t.active_form = None
+    t.requested_slot = None
+    if not turn.bot.handoff_available:
+        return Decision(
+            action="handoff_offline",
+            intent=intent,
+            template_text=_say(turn, HANDOFF_OFFLINE_TEXT if turn.bot.offline_form else HANDOFF_UNSUPPORTED_TEXT),
+            handoff_reason=reason,
+        )
+    return Decision(
+        action="handoff",
+        intent=intent,
+        template_text=text or _say(turn, HANDOFF_ACCEPTED_TEXT),
+        handoff_reason=reason,
+    )
+
+
 def _start(turn: _Turn) -> Decision | _Step:
     t = turn.tracker
     if t.handoff_offered:
         answer = turn.parse.text.strip().casefold()
-        if answer == HANDOFF_ACCEPT.casefold():
+        if answer in (HANDOFF_ACCEPT.casefold(), HANDOFF_QUICK_REPLIES_ZH[0]):
+            return _handoff(turn, reason=f"Accepted the offer of a person after {t.consecutive_fallbacks} fallbacks.")
+        if answer in (HANDOFF_DECLINE.casefold(), HANDOFF_QUICK_REPLIES_ZH[1]):
             t.handoff_offered = False
             t.consecutive_fallbacks = 0
-            t.active_form = None
-            t.requested_slot = None
-            return Decision(action="handoff", template_text=HANDOFF_ACCEPTED_TEXT)
-        if answer == HANDOFF_DECLINE.casefold():
-            t.handoff_offered = False
-            t.consecutive_fallbacks = 0
-            return Decision(action="utter_template", template_text=HANDOFF_DECLINED_TEXT)
+            return Decision(action="utter_template", template_text=_say(turn, HANDOFF_DECLINED_TEXT))
+    if asks_for_person(turn.parse.text):
+        return _handoff(turn, reason="The visitor asked for a person.")
     if t.active_form is not None:
         return _form_answer
     turn.intent_to_handle = _confident_intent(turn)
@@ -184,6 +224,9 @@ def _handle_intent(turn: _Turn) -> Decision | _Step:
     t.last_intent = spec.name
     t.consecutive_fallbacks = 0
     t.handoff_offered = False  # the conversation moved on; a later streak may offer again
+    if spec.hands_off:
+        text = spec.responses[turn.rng.randrange(len(spec.responses))].text if spec.responses else None
+        return _handoff(turn, reason=f"Intent {spec.name} hands off.", intent=spec.name, text=text)
 
     slots = _form_slots(spec)
     if slots:
@@ -237,9 +280,11 @@ def _out_of_scope(turn: _Turn) -> Decision:
         # them as fallbacks would offer a person every few messages for no reason.
         return Decision(action="generate")
     t.consecutive_fallbacks += 1
-    if t.consecutive_fallbacks >= bot.fallbacks_before_handoff and not t.handoff_offered:
+    # A person is only offered when one can come: no promise the product cannot keep.
+    if t.consecutive_fallbacks >= bot.fallbacks_before_handoff and not t.handoff_offered and bot.handoff_available:
         t.handoff_offered = True
-        return Decision(action="offer_handoff", template_text=bot.handoff_text, quick_replies=HANDOFF_QUICK_REPLIES)
+        replies = HANDOFF_QUICK_REPLIES_ZH if _speaks_chinese(turn.parse.text) else HANDOFF_QUICK_REPLIES
+        return Decision(action="offer_handoff", template_text=bot.handoff_text, quick_replies=replies)
     if bot.generate_when_out_of_scope:
         return Decision(action="generate")
     return Decision(action="fallback", template_text=bot.fallback_text)

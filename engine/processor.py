@@ -138,6 +138,7 @@ class TurnProcessor:
             text=text,
             action=decision.action,
             quick_replies=decision.quick_replies,
+            handoff_reason=decision.handoff_reason,
             time_to_first_token_ms=first,
             total_time_ms=self._elapsed_ms(started),
             **base,

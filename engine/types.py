@@ -83,6 +83,7 @@ class IntentSpec:
     response_mode: Literal["template", "generate"]
     responses: tuple[ResponseVariant, ...] = ()
     form_slots: tuple[SlotSpec, ...] = ()
+    hands_off: bool = False  # recognising it queues the conversation for a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +100,23 @@ class BotSpec:
     llm_temperature: float
     llm_max_tokens: int
     intents: dict[str, IntentSpec] = field(default_factory=dict)
+    # Whether a person can come now (a team member on duty, inside business hours). The turn
+    # service fills it per turn; without a person the bot never promises one (offline form instead).
+    handoff_available: bool = False
+    # Whether this channel can show the offline form (the widget can; the API and the test console
+    # cannot, so there the bot only says it cannot connect a person here).
+    offline_form: bool = False
 
 
 # --- Dialogue ----------------------------------------------------------------------------------
 
 
-# "handoff" was added (additive) by the dialogue manager: the visitor accepted the offered handoff
-# ("Talk to a person"), so the turn service should flip the conversation to Status.HANDOFF.
-ActionName = Literal["utter_template", "ask_slot", "generate", "fallback", "offer_handoff", "greet", "handoff"]
+# "handoff": the visitor accepted the offer of a person, asked for one, or hit an intent that hands
+# off; the turn service queues the conversation. "handoff_offline": the same when nobody can come
+# now; the widget shows the offline form instead of a queue.
+ActionName = Literal[
+    "utter_template", "ask_slot", "generate", "fallback", "offer_handoff", "greet", "handoff", "handoff_offline"
+]
 
 
 @dataclass(slots=True)
@@ -155,6 +165,7 @@ class Decision:
     slot: str | None = None  # for ask_slot
     template_text: str | None = None  # for template-like actions, before slot substitution
     quick_replies: tuple[str, ...] = ()
+    handoff_reason: str = ""  # for handoff actions: why, in the transcript's words
 
 
 # --- NLG / LLM ---------------------------------------------------------------------------------
@@ -252,6 +263,7 @@ class Reply:
     completion_tokens: int | None = None
     time_to_first_token_ms: int | None = None
     total_time_ms: int | None = None
+    handoff_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,17 @@ from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
 from bots.models import Message
-from conversations.ws.frames import conversation_group, delta_event, error_event, message_event, typing_event
+from conversations.frames import (
+    agent_group,
+    conversation_group,
+    delta_event,
+    error_event,
+    handoff_event,
+    inbox_event,
+    inbox_group,
+    message_event,
+    typing_event,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -59,33 +69,30 @@ class ChannelLayerEvents:
         self._layer = layer if layer is not None else get_channel_layer()
         self._send_timeout = send_timeout
         self._stale_delta = stale_delta
-        # conversation id -> its FIFO; only touched on the loop's thread, so no lock is needed.
-        self._fifos: dict[int, deque[_Pending]] = {}
+        # group -> its FIFO; only touched on the loop's thread, so no lock is needed.
+        self._fifos: dict[str, deque[_Pending]] = {}
 
-    def _send(
-        self, conversation_id: int, event: dict[str, Any], *, wait: float | None, droppable: bool = False
-    ) -> None:
+    def _send(self, group: str, event: dict[str, Any], *, wait: float | None, droppable: bool = False) -> None:
         done: Future[None] | None = Future() if wait is not None else None
         # call_soon_threadsafe keeps the call order of one thread, and one turn runs in one thread.
-        self._loop.call_soon_threadsafe(self._enqueue, conversation_id, event, droppable, done)
+        self._loop.call_soon_threadsafe(self._enqueue, group, event, droppable, done)
         if done is None:
             return
         try:
             done.result(timeout=wait)
         except Exception as exc:  # noqa: BLE001 - the reply is stored; the visitor gets it on reconnect
-            log.warning("publish_failed", conversation_id=conversation_id, error=repr(exc))
+            log.warning("publish_failed", group=group, error=repr(exc))
 
-    def _enqueue(self, conversation_id: int, event: dict[str, Any], droppable: bool, done: Future[None] | None) -> None:
+    def _enqueue(self, group: str, event: dict[str, Any], droppable: bool, done: Future[None] | None) -> None:
         item = _Pending(event=event, queued_at=self._loop.time(), droppable=droppable, done=done)
-        fifo = self._fifos.get(conversation_id)
-        if fifo is not None:  # a drainer is running for this conversation and will pick it up
+        fifo = self._fifos.get(group)
+        if fifo is not None:  # a drainer is running for this group and will pick it up
             fifo.append(item)
             return
-        fifo = self._fifos[conversation_id] = deque([item])
-        self._loop.create_task(self._drain(conversation_id, fifo))
+        fifo = self._fifos[group] = deque([item])
+        self._loop.create_task(self._drain(group, fifo))
 
-    async def _drain(self, conversation_id: int, fifo: deque[_Pending]) -> None:
-        group = conversation_group(conversation_id)
+    async def _drain(self, group: str, fifo: deque[_Pending]) -> None:
         dropped = 0
         try:
             while fifo:
@@ -99,17 +106,17 @@ class ChannelLayerEvents:
                     if item.done is not None:
                         item.done.set_exception(exc)
                     else:
-                        log.debug("delta_publish_failed", conversation_id=conversation_id, error=repr(exc))
+                        log.debug("delta_publish_failed", group=group, error=repr(exc))
                 else:
                     if item.done is not None:
                         item.done.set_result(None)
         finally:
             # No await between the last `while fifo` check and here, so nothing was appended since:
             # the next event for this conversation starts a new drainer.
-            if self._fifos.get(conversation_id) is fifo:
-                del self._fifos[conversation_id]
+            if self._fifos.get(group) is fifo:
+                del self._fifos[group]
             if dropped:
-                log.info("stale_deltas_dropped", conversation_id=conversation_id, count=dropped)
+                log.info("stale_deltas_dropped", group=group, count=dropped)
 
     async def _group_send(self, group: str, item: _Pending) -> None:
         """A final message or error is retried on a connection error: after a Redis restart the
@@ -132,16 +139,28 @@ class ChannelLayerEvents:
         self._thread.join(timeout)
 
     def typing(self, *, conversation_id: int, on: bool) -> None:
-        self._send(conversation_id, typing_event(on=on), wait=None)
+        self._send(conversation_group(conversation_id), typing_event(on=on), wait=None)
 
     def delta(self, *, conversation_id: int, reply_to: int, offset: int, text: str) -> None:
-        self._send(conversation_id, delta_event(reply_to=reply_to, offset=offset, text=text), wait=None, droppable=True)
+        event = delta_event(reply_to=reply_to, offset=offset, text=text)
+        self._send(conversation_group(conversation_id), event, wait=None, droppable=True)
 
     def message(self, *, message: Message) -> None:
-        self._send(message.conversation_id, message_event(message), wait=FINAL_WAIT_S)
+        self._send(conversation_group(message.conversation_id), message_event(message), wait=FINAL_WAIT_S)
 
     def error(self, *, conversation_id: int, code: str, detail: str, reply_to: int) -> None:
-        self._send(conversation_id, error_event(code, detail, reply_to=reply_to), wait=FINAL_WAIT_S)
+        self._send(conversation_group(conversation_id), error_event(code, detail, reply_to=reply_to), wait=FINAL_WAIT_S)
+
+    # Handoff (issue #12): from services in the web process (the inbox) and the worker (a turn that
+    # hands over), after commit. In order per group, like a turn's frames.
+
+    def handoff(self, *, conversation_id: int, state: dict[str, Any]) -> None:
+        self._send(conversation_group(conversation_id), handoff_event(state), wait=FINAL_WAIT_S)
+
+    def inbox(self, *, bot_id: int, payload: dict[str, Any], agent_ids: tuple[int, ...] = ()) -> None:
+        self._send(inbox_group(bot_id), inbox_event(payload), wait=None)
+        for agent_id in agent_ids:
+            self._send(agent_group(agent_id), inbox_event(payload), wait=None)
 
 
 _events_lock = threading.Lock()

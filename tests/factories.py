@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 
-from bots.models import Bot, Conversation, EntityType, EntityValue, Intent, Message, TrainingPhrase
+from bots.models import (
+    AgentProfile,
+    AgentTeam,
+    Bot,
+    Conversation,
+    EntityType,
+    EntityValue,
+    Intent,
+    Message,
+    TrainingPhrase,
+)
 
 
 class BotFactory(factory.django.DjangoModelFactory):
@@ -68,3 +79,39 @@ class MessageFactory(factory.django.DjangoModelFactory):
     seq = factory.Sequence(lambda n: n + 1)
     role = Message.Role.USER
     text = factory.Sequence(lambda n: f"message {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Sequence(lambda n: f"Agent{n}")
+
+
+class AgentTeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentTeam
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+class AgentProfileFactory(factory.django.DjangoModelFactory):
+    """An agent on duty: online with a fresh heartbeat."""
+
+    class Meta:
+        model = AgentProfile
+
+    user = factory.SubFactory(UserFactory)
+    presence = AgentProfile.Presence.ONLINE
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+def agent_on_duty(bot: Bot, *, team: AgentTeam | None = None, **profile: object) -> AgentProfile:
+    """A user in a team of `bot`, online: what makes `handoff_available(bot)` true."""
+    team = team or AgentTeamFactory()
+    team.bots.add(bot)
+    agent = AgentProfileFactory(**profile)
+    team.members.add(agent.user)
+    return agent

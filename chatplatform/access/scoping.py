@@ -29,3 +29,16 @@ def bots_visible_to(user: Any) -> QuerySet[Bot]:
 
 def conversations_visible_to(user: Any) -> QuerySet[Conversation]:
     return Conversation.objects.filter(bot__in=bots_visible_to(user).values("pk"))
+
+
+def bots_handled_by(user: Any) -> QuerySet[Bot]:
+    """The bots whose visitors `user` may answer in the inbox: all for admins, their teams' for agents."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return Bot.objects.none()
+    if sees_all_bots(user):
+        return Bot.objects.all()
+    return Bot.objects.filter(agent_teams__members=user).distinct()
+
+
+def may_handle(user: Any, bot_id: int) -> bool:
+    return bots_handled_by(user).filter(pk=bot_id).exists()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from bots.models import Bot, Conversation, Message
 from conversations import selectors as conversation_selectors
 from conversations.services import limits
+from conversations.services.handoff import handoff_request
 from conversations.services.messages import (
     ReceivedMessage,
     client_id_clean,
@@ -121,12 +122,22 @@ def _visitor_lock(*, bot_id: int, visitor_id: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
+@transaction.atomic
 def conversation_csat_record(*, conversation: Conversation, score: int) -> Conversation:
+    """A rating ends a bot conversation (resolved), unless it is low enough to call a person
+    (`Bot.handoff_csat_at_most`); a conversation people have stays theirs."""
     if not 1 <= score <= 5:
         raise ValueError("CSAT score must be 1..5")
-    Conversation.objects.filter(pk=conversation.pk).update(
-        csat=score, ended_at=timezone.now(), status=Conversation.Status.CLOSED
-    )
+    Conversation.objects.filter(pk=conversation.pk).update(csat=score)
+    bot = conversation.bot
+    status = Conversation.objects.values_list("status", flat=True).get(pk=conversation.pk)
+    low = score <= bot.handoff_csat_at_most and status in (Conversation.Status.BOT, Conversation.Status.RESOLVED)
+    if low and conversation_selectors.handoff_available(bot=bot):
+        handoff_request(conversation_id=conversation.pk, reason=f"The visitor rated the chat {score}/5.")
+    elif status == Conversation.Status.BOT:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            ended_at=timezone.now(), status=Conversation.Status.RESOLVED
+        )
     conversation.refresh_from_db(fields=["csat", "ended_at", "status"])
     return conversation
 
@@ -139,7 +150,28 @@ def message_feedback_record(*, conversation: Conversation, message_id: int, rati
     message.feedback = rating
     message.feedback_comment = comment[:1000]
     message.save(update_fields=["feedback", "feedback_comment"])
+    if (
+        rating == Message.Feedback.DOWN
+        and _thumbs_down_streak(conversation)
+        and conversation_selectors.handoff_available(bot=conversation.bot)
+    ):
+        streak = conversation.bot.handoff_thumbs_down_streak
+        handoff_request(conversation_id=conversation.pk, reason=f"{streak} thumbs-down in a row.")
     return message
+
+
+def _thumbs_down_streak(conversation: Conversation) -> bool:
+    """The bot's last `handoff_thumbs_down_streak` rated replies are all thumbs-down (0: never)."""
+    streak = conversation.bot.handoff_thumbs_down_streak
+    if streak == 0:
+        return False
+    ratings = list(
+        Message.objects.filter(conversation=conversation, role=Message.Role.BOT)
+        .exclude(feedback="")
+        .order_by("-seq")
+        .values_list("feedback", flat=True)[:streak]
+    )
+    return len(ratings) == streak and all(r == Message.Feedback.DOWN for r in ratings)
 
 
 def conversation_touch(*, conversation_id: int) -> None:

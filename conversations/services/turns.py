@@ -40,7 +40,13 @@ from django.utils.translation import gettext_lazy as _
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
-from conversations.selectors import conversation_history
+from conversations.selectors import conversation_history, handoff_available
+from conversations.services.handoff import (
+    handoff_offline_notify,
+    handoff_reopen_by_visitor,
+    handoff_request,
+    visitor_message_for_agent_notify,
+)
 from conversations.services.sequencing import message_insert_next_seq
 from engine.processor import TurnProcessor
 from engine.types import LLM, BotSpec, CompletionRequest, CompletionStream, ParseResult, Reply, Tracker
@@ -97,6 +103,19 @@ class TurnOptions:
         return dataclasses.replace(spec, **changes) if changes else spec
 
 
+# Visitor messages the bot does not answer: history imported through the API, and messages written
+# while a person has the conversation (queued or assigned).
+UNANSWERED_ACTIONS = ("imported", "for_agent")
+_WITH_PEOPLE = (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ForAgent:
+    """The conversation is with people: the message is theirs to answer (the bot only annotates it)."""
+
+    message: Message
+
+
 @dataclasses.dataclass
 class _Claim:
     """What the claim (or the previous store) read: the message to answer and the state it saw."""
@@ -137,6 +156,9 @@ def turn_run(
     run twice (Celery may deliver a turn twice: acks_late, a worker killed mid-turn)."""
     owner = secrets.token_hex(8)
     claim_or_reply = _turn_claim(user_message_id=user_message_id, owner=owner)
+    if isinstance(claim_or_reply, _ForAgent):
+        _for_agent_annotate(message=claim_or_reply.message, nlu=nlu)
+        return None
     if not isinstance(claim_or_reply, _Claim):
         if claim_or_reply is not None:
             metrics.TURNS.labels(action=claim_or_reply.action or "none", outcome="duplicate").inc()
@@ -164,9 +186,10 @@ def turn_run(
     return answer
 
 
-def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | Message | None:
+def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | _ForAgent | Message | None:
     """Step 1: the reply if the message is answered already; None if the message is gone or another
-    live turn holds the conversation (it will answer this message too); else the lease, taken."""
+    live turn holds the conversation (it will answer this message too); `_ForAgent` if people have
+    the conversation; else the lease, taken."""
     with transaction.atomic():
         user_message = Message.objects.filter(pk=user_message_id, role=Message.Role.USER).first()
         if user_message is None:
@@ -183,6 +206,14 @@ def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | Message | None:
         existing = Message.objects.filter(reply_to=user_message).first()
         if existing is not None:
             return existing
+        if user_message.action == "for_agent":
+            return None  # a redelivered turn of a message the agents have
+        if conversation.status in _WITH_PEOPLE:
+            _pending_hand_to_agents(conversation=conversation)
+            user_message.action = "for_agent"
+            return _ForAgent(message=user_message)
+        if conversation.status == Conversation.Status.RESOLVED:
+            handoff_reopen_by_visitor(conversation=conversation)
         now = timezone.now()
         if conversation.turn_lease_owner and conversation.turn_lease_until and conversation.turn_lease_until > now:
             log.info("turn_queued_behind_lease", conversation_id=conversation.pk, message_id=user_message_id)
@@ -219,8 +250,14 @@ def _turn_answer(
     metrics.TURNS_IN_FLIGHT.inc()
     try:
         processor = TurnProcessor(nlu=nlu(bot), llm=_ReleasesConnectionLLM(llm), retriever=knowledge_retriever_for(bot))
+        # People and the offline form are reached through the widget; an API client or the admin's
+        # test console gets no queue it could never see answered.
+        widget = conversation.channel == Conversation.Channel.WIDGET
+        spec = dataclasses.replace(
+            bot_spec(bot=bot), handoff_available=widget and handoff_available(bot=bot), offline_form=widget
+        )
         outcome = processor.run(
-            bot=options.apply(bot_spec(bot=bot)),
+            bot=options.apply(spec),
             tracker=Tracker.from_json(claim.tracker_seen),
             history=conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq),
             user_text=user_message.text,
@@ -297,12 +334,20 @@ def _turn_store(
             else:  # edited during the stream (an operator, an agent): the newer, deliberate edit wins
                 log.warning("turn_tracker_changed_meanwhile", conversation_id=conversation.pk)
                 metrics.TURN_CONFLICTS.labels(kind="tracker_changed").inc()
-            if reply.action == "handoff":  # the visitor accepted the offer of a person
-                conversation.status = Conversation.Status.HANDOFF
-                fields.append("status")
+            if reply.action == "handoff":  # queued for a person, committed with the reply that says so
+                conversation.status = handoff_request(
+                    conversation_id=conversation.pk, reason=reply.handoff_reason or "The bot handed over."
+                ).status
+            elif reply.action == "handoff_offline" and conversation.channel == Conversation.Channel.WIDGET:
+                handoff_offline_notify(conversation_id=conversation.pk)
         conversation.last_activity_at = timezone.now()
         next_claim: _Claim | None = None
-        if holds_lease:
+        if holds_lease and conversation.status in _WITH_PEOPLE:
+            # People took the conversation while the bot was answering: the rest is theirs.
+            _pending_hand_to_agents(conversation=conversation)
+            conversation.turn_lease_owner, conversation.turn_lease_until = "", None
+            fields += ["turn_lease_owner", "turn_lease_until"]
+        elif holds_lease:
             following = _pending_first(conversation_id=conversation.pk)
             if following is not None:
                 _lease_take(conversation=conversation, owner=claim.owner, now=timezone.now(), save=False)
@@ -316,14 +361,31 @@ def _turn_store(
     return stored, next_claim
 
 
-def _pending_first(*, conversation_id: int) -> Message | None:
-    """The conversation's oldest visitor message without a reply (imported history is answered)."""
-    return (
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER, reply__isnull=True)
-        .exclude(action="imported")
-        .order_by("seq")
-        .first()
+def _pending(*, conversation_id: int) -> Any:
+    return Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER, reply__isnull=True).exclude(
+        action__in=UNANSWERED_ACTIONS
     )
+
+
+def _pending_first(*, conversation_id: int) -> Message | None:
+    """The conversation's oldest visitor message the bot still owes a reply."""
+    return _pending(conversation_id=conversation_id).order_by("seq").first()
+
+
+def _pending_hand_to_agents(*, conversation: Conversation) -> None:
+    """Mark every unanswered visitor message as the agents': when the bot gets the conversation back
+    it answers what comes next, not what a person already dealt with."""
+    ids = list(_pending(conversation_id=conversation.pk).values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids).update(action="for_agent")
+        visitor_message_for_agent_notify(conversation=conversation)
+
+
+def _for_agent_annotate(*, message: Message, nlu: Callable[[Bot], Callable[[str], ParseResult]]) -> None:
+    """While people have the conversation the bot stays quiet but still reads along: the NLU result
+    on each visitor message is shown to the agent (and corrected by analysts like any other)."""
+    conversation = Conversation.objects.select_related("bot").get(pk=message.conversation_id)
+    _user_message_annotate(user_message=message, parse=nlu(conversation.bot)(message.text))
 
 
 def _lease_take(*, conversation: Conversation, owner: str, now: Any, save: bool = True) -> None:

@@ -34,13 +34,14 @@ from bots.models import Bot, Conversation, Message
 from chatplatform import ratelimit
 from chatplatform.json_input import json_depth as _json_depth
 from chatplatform.metrics import WEBSOCKETS_OPEN
+from conversations import frames, visitor_tokens
 from conversations import selectors as conversation_selectors
-from conversations import visitor_tokens
 from conversations.services import conversations as conversation_services
 from conversations.services import hello as hello_services
 from conversations.services import limits
 from conversations.services.messages import MessageRejected, text_scrub, user_message_receive
-from conversations.ws import frames, inbound
+from conversations.services.tickets import offline_ticket_leave
+from conversations.ws import inbound
 from conversations.ws.groups import CHANNEL_LAYER_ERRORS, ConversationGroups, GroupUnavailable
 
 log = structlog.get_logger(__name__)
@@ -227,7 +228,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case inbound.ResumeFrame():
                 await self._on_resume(frame)
             case inbound.TypingFrame():
-                pass  # accepted for the future human-agent inbox (dropped before the first message too)
+                await self._on_typing(frame)
+            case inbound.OfflineTicketFrame():
+                await self._on_offline_ticket(frame)
             case inbound.FeedbackFrame():
                 await self._on_feedback(frame)
             case inbound.CsatFrame():
@@ -451,6 +454,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if retry_after is not None:
             raise FrameError("rate_limited", "Too many ratings; wait before rating again.", retry_after=retry_after)
 
+    async def _on_typing(self, frame: inbound.TypingFrame) -> None:
+        """To the agents reading along (inbox pages join the conversation's group); dropped before
+        the first message (nobody to tell). The widget throttles it; the frame budget bounds it."""
+        if self.conversation is not None:
+            await self._groups.broadcast(self.conversation.pk, frames.typing_from_event(role="visitor", on=frame.on))
+
+    async def _on_offline_ticket(self, frame: inbound.OfflineTicketFrame) -> None:
+        assert self.visitor is not None
+        echo_id = _echoable_client_id(frame.client_id)
+        if self.conversation is None:  # the form is offered by a bot reply: there is a conversation
+            raise FrameError("no_conversation", "Send a message first.", client_id=echo_id)
+        await self._feedback_throttled()
+        try:
+            await database_sync_to_async(offline_ticket_leave)(
+                bot=self.bot,
+                visitor_id=self.visitor.visitor_id,
+                conversation=self.conversation,
+                client_id=frame.client_id,
+                name=frame.name,
+                email=frame.email,
+                message=frame.message,
+            )
+        except MessageRejected as exc:
+            raise FrameError(exc.code, exc.detail, client_id=echo_id) from exc
+        await self._send_frame({"type": "offline_ticket_ack", "client_id": echo_id})
+
     async def _on_ping(self) -> None:
         await self._send_frame({"type": "pong"})
         await self._group_rejoin()
@@ -464,6 +493,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = event["frame"]
         if frame.get("type") == "message" and frame.get("role") == "user" and frame.get("id") in self._sent_here:
             return
+        if frame.get("type") == "typing" and frame.get("role") == "visitor":
+            return  # for the agents; the visitor knows they are typing
         await self._send_frame(frame)
 
     async def _send_frame(self, frame: dict[str, Any]) -> None:
@@ -506,6 +537,7 @@ def _welcome(*, bot: Bot, opened: hello_services.HelloOpened, last_seq: int, ver
         last_seq=conversation_selectors.conversation_last_seq(conversation_id=conversation.pk),
         replay=replay,
         v=version,
+        handoff=conversation_selectors.handoff_state(conversation=conversation),
     )
 
 

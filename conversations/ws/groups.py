@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
-from conversations.ws import frames
+from conversations import frames
 
 log = structlog.get_logger(__name__)
 

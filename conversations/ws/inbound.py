@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from bots.models import Message
-from conversations.ws.frames import SUPPORTED_VERSIONS
+from conversations.frames import SUPPORTED_VERSIONS
 
 # Largest integer a client may send where the server expects one (PostgreSQL bigint): bigger ones
 # are refused as bad frames instead of reaching a query.
@@ -107,8 +107,18 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
+class OfflineTicketFrame(_Frame):
+    """The offline form (nobody can come now). Field checks live in services/tickets.py."""
+
+    type: Literal["offline_ticket"]
+    client_id: Any = None
+    name: Any = ""
+    email: Any = None
+    message: Any = None
+
+
 InboundFrame = Annotated[
-    HelloFrame | MessageFrame | ResumeFrame | TypingFrame | FeedbackFrame | CsatFrame | PingFrame,
+    HelloFrame | MessageFrame | ResumeFrame | TypingFrame | FeedbackFrame | CsatFrame | PingFrame | OfflineTicketFrame,
     Field(discriminator="type"),
 ]
 _MODELS: dict[str, type[_Frame]] = {
@@ -119,6 +129,7 @@ _MODELS: dict[str, type[_Frame]] = {
     "feedback": FeedbackFrame,
     "csat": CsatFrame,
     "ping": PingFrame,
+    "offline_ticket": OfflineTicketFrame,
 }
 FRAME_TYPES = frozenset(_MODELS)
 _ADAPTER: TypeAdapter[InboundFrame] = TypeAdapter(InboundFrame)

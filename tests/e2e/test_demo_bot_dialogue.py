@@ -4,8 +4,10 @@ several turns, a topic change mid-form, and out-of-scope messages going to the L
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from bots.models import Conversation, Message
+from tests.factories import agent_on_duty
 from tests.support import ws
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -20,6 +22,7 @@ async def say(communicator, text: str) -> dict:
 
 async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin, stub_llm, celery_worker) -> None:
     stub_llm.behaviour.reply = "I'm not sure about that, but I can help with orders and returns."
+    await sync_to_async(agent_on_duty)(demo_bot)  # a person can come, so the bot may offer one
     communicator = await ws.connect(demo_bot.public_key, allowed_origin)
     welcome = await ws.hello(communicator)
 
@@ -40,6 +43,8 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     assert first["text"] == stub_llm.behaviour.reply
     second = await say(communicator, "recite a poem about quantum chromodynamics")
     assert second["quick_replies"], "after repeated out-of-scope messages the bot offers a person"
+    accepted = await say(communicator, second["quick_replies"][0])
+    assert "connecting you with a person" in accepted["text"]
     await communicator.disconnect()
 
     conversation = await Conversation.objects.aget(pk=welcome["conversation_id"])
@@ -57,7 +62,9 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
         "utter_template",
         "generate",
         "offer_handoff",
+        "handoff",
     ]
+    assert conversation.status in ("queued", "assigned")  # the router may already have given it to the agent
     intents = [
         i
         async for i in Message.objects.filter(conversation=conversation, role="user")

@@ -55,6 +55,8 @@ def make_bot(**overrides) -> BotSpec:
         "llm_temperature": 0.3,
         "llm_max_tokens": 64,
         "intents": intents,
+        "handoff_available": True,  # a person can come (tests below turn it off)
+        "offline_form": True,  # the widget's channel
     }
     fields.update(overrides)
     return BotSpec(**fields)

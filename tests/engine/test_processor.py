@@ -118,6 +118,7 @@ BOT = BotSpec(
     generate_when_out_of_scope=True,
     llm_temperature=0.2,
     llm_max_tokens=77,
+    handoff_available=True,
     intents={
         "greet": IntentSpec(
             "greet",
