@@ -18,6 +18,13 @@
       identity_required: 'Please sign in to chat.', unavailable: 'Chat is not available right now.',
       retrying: 'Reconnecting…', busy: 'Chat is busy right now. Your message will be sent in a moment.',
       generic: 'Something went wrong. Please try again.',
+      agent: 'Support agent', team: 'The team',
+      hQueued: "You're in line{wait}.", hQueuedAt: "You're number {position} in line{wait}.", hWait: ' (about {n} min)',
+      hAssigned: '{name} joined the chat.', hBot: "You're back with the assistant.",
+      hResolved: '{name} closed this chat. Send a message to start again.',
+      hOffline: "No one is available right now. Leave a message and we'll reply by e-mail.",
+      tkTitle: 'Leave a message', tkName: 'Name', tkEmail: 'E-mail', tkMsg: 'Message',
+      tkThanks: "Thanks — we'll get back to you by e-mail.",
     },
     'zh-hans': {
       open: '打开聊天', close: '关闭聊天', unread: '{n} 条未读', title: '在线客服', send: '发送',
@@ -30,6 +37,13 @@
       too_large: '消息太长，请缩短后再发送。', reply_failed: '抱歉，暂时无法回答，请重试。',
       identity_required: '请先登录再聊天。', unavailable: '聊天服务暂不可用。', generic: '出了点问题，请重试。',
       retrying: '正在重新连接…', busy: '聊天服务繁忙，消息稍后会自动发送。',
+      agent: '人工客服', team: '客服团队',
+      hQueued: '你正在排队{wait}。', hQueuedAt: '你排在第 {position} 位{wait}。', hWait: '（预计约 {n} 分钟）',
+      hAssigned: '{name} 已加入对话。', hBot: '已回到智能助手。',
+      hResolved: '{name} 已结束本次对话。发送消息即可重新开始。',
+      hOffline: '现在没有客服在线，请留言，我们会通过邮件回复你。',
+      tkTitle: '留言', tkName: '姓名', tkEmail: '电子邮件', tkMsg: '内容',
+      tkThanks: '谢谢！我们会通过邮件回复你。',
     },
   };
   var pickLang = (l, nav = globalThis.navigator) => {
@@ -39,7 +53,7 @@
   };
   var translate = (lang, k, vars) => {
     let s = STR[lang] && STR[lang][k] || STR.en[k] || k;
-    for (const v in vars || {}) s = s.replace("{" + v + "}", vars[v]);
+    for (const v in vars || {}) s = s.replace("{" + v + "}", () => vars[v]);
     return s;
   };
 
@@ -241,6 +255,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .row.user{justify-content:flex-end}
 .row.bot+.row.bot,.row.user+.row.user{margin-top:4px}
 .row.bot+.row.bot .av{visibility:hidden}
+.agent>.av{grid-area:2/1;visibility:visible!important}.nm,.typing .who{font-size:12px;color:#475569;margin:0 4px 2px}
 .row.bot{display:grid;grid-template-columns:28px minmax(0,1fr);column-gap:8px}
 .row.bot>.av{grid-area:1/1}.bot .col{display:contents}.bot .col>*,.row.bot>.bub{grid-column:2;justify-self:start;max-width:92%}
 .col{display:flex;flex-direction:column;min-width:0;max-width:82%}
@@ -271,6 +286,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .cites span.c{color:#475569}
 .typing .bub{display:flex;gap:4px;align-items:center;padding:13px 14px}
 .typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:bob 1.2s infinite ease-in-out}
+.typing .who{grid-area:2/2}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes bob{0%,60%,100%{transform:none;opacity:.6}30%{transform:translateY(-4px);opacity:1}}
 .qr{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:6px;margin-top:10px;padding-left:36px}
@@ -282,7 +298,11 @@ button{font:inherit;color:inherit;cursor:pointer}
 .stars button{border:0;background:none;width:38px;height:38px;border-radius:8px;color:#64748b;display:grid;place-items:center;padding:0}
 .stars svg{width:30px;height:30px;transition:transform .12s}
 .stars button.hl{color:#d97706}.stars button:hover svg{transform:scale(1.12)}
-.csat .nb{margin-top:10px;border:0;background:var(--c);color:var(--fg);border-radius:999px;padding:7px 16px;font-weight:600}
+.nb{margin-top:10px;border:0;background:var(--c);color:var(--fg);border-radius:999px;padding:7px 16px;font-weight:600}
+.hn{margin:12px auto 0;max-width:90%;text-align:center;font-size:12.5px;color:#475569}
+.tk{text-align:left}.tk .bad{color:#b91c1c}
+.tk label{display:block;margin-top:8px;font-size:12.5px}
+.tk input,.tk textarea{display:block;width:100%;height:auto;margin-top:3px;border:1px solid #6b7280;border-radius:8px;padding:7px 10px;font:inherit}
 .notice{display:flex;gap:8px;align-items:flex-start;margin:0 12px 8px;padding:8px 6px 8px 12px;background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:10px;font-size:13px}
 .notice span{flex:1;padding-top:2px}
 .notice button{border:0;background:none;color:inherit;width:24px;height:24px;border-radius:6px;display:grid;place-items:center;padding:0}
@@ -345,14 +365,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
 
   // static/widget/src/protocol.js
   var PROTOCOL_VERSION = 2;
-  var CLOSE = Object.freeze({
-    REFUSED: 4403,
-    // origin/bot refused: stop reconnecting, "chat not available"
-    POLICY: 1008,
-    // repeated abuse: wait at least POLICY_WAIT_MS
-    TOO_LARGE: 1009
-    // frame too large: reconnect normally
-  });
+  var CLOSE = Object.freeze({ REFUSED: 4403, POLICY: 1008, TOO_LARGE: 1009 });
   var CLIENT_CLOSE = 4e3;
   var PING_MS = 25e3;
   var DEAD_MS = 65e3;
@@ -391,6 +404,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     let gen = 0, started = false, everOpened = false, holdUntil = 0, holdT = 0, resumeFrom = -1;
     let helloAt = 0, helloT = 0, busy = false;
     let identity = null, conv = null, maxSeq = 0, csatOut = null;
+    let handoff = null, ticketOut = null;
     const seen = /* @__PURE__ */ new Map();
     const seenSeq = /* @__PURE__ */ new Set();
     const pending = /* @__PURE__ */ new Map();
@@ -526,7 +540,16 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
         case "delta":
           return on("delta", f);
         case "typing":
-          if (f.role !== "user") on("typing", !!f.on);
+          if (f.role !== "user") on("typing", !!f.on, f.role === "agent" ? f.author || {} : null);
+          return;
+        case "handoff":
+          return onHandoff(f);
+        case "offline_ticket_ack":
+          if (ticketOut && String(f.client_id) === ticketOut.client_id) {
+            ticketOut = null;
+            store.save({ ticket: true });
+            on("ticketSent");
+          }
           return;
         case "feedback_ack":
           fbOut.delete(f.message_id);
@@ -559,6 +582,8 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       flush();
       for (const [message_id, rating] of fbOut) raw({ type: "feedback", message_id, rating });
       if (csatOut) raw(Object.assign({ type: "csat" }, csatOut));
+      if (ticketOut) raw(ticketOut);
+      if (f.handoff) onHandoff(f.handoff);
       on("welcomed", conv);
     };
     const onMessage = (m) => {
@@ -612,6 +637,11 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       on("acked", msg);
     };
     const onErrorFrame = (f) => {
+      if (ticketOut && String(f.client_id) === ticketOut.client_id) {
+        ticketOut = null;
+        on("ticketFailed", f);
+        return;
+      }
       const code = String(f.code || ""), p = f.client_id != null && pending.get(String(f.client_id));
       if (!welcomed && ws) {
         if ((code === "rate_limited" || code === "unavailable") && !p) {
@@ -664,6 +694,19 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (p) fail(p);
       if (code === "reply_failed") on("replyFailed");
       on("notice", code);
+    };
+    const onHandoff = (f) => {
+      if (!/^(bot|queued|assigned|resolved|offline)$/.test(f.status)) return;
+      const s = { status: f.status, position: f.position, expected_wait_s: f.expected_wait_s, agent: f.agent || null };
+      const was = handoff || { status: "bot" }, same = (x) => x.status + (x.status === "assigned" && x.agent ? "\n" + x.agent.name : "");
+      if (handoff && JSON.stringify(s) === JSON.stringify(handoff)) return;
+      handoff = s;
+      if (s.status !== "offline" && store.load().ticket) store.save({ ticket: false });
+      on("handoff", s, same(s) !== same(was));
+    };
+    const ticket = (o) => {
+      ticketOut = Object.assign({ type: "offline_ticket", client_id: uuid2() }, o);
+      if (live()) raw(ticketOut);
     };
     const saveOutbox = () => store.save({ outbox: Array.from(pending.values(), (p) => ({ client_id: p.client_id, text: p.text })) });
     const addPending = (client_id, text) => {
@@ -732,8 +775,9 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       maxSeq = 0;
       conv = null;
       resumeFrom = -1;
+      handoff = ticketOut = null;
       on("cleared");
-      store.save({ seq: 0, read: 0, fb: {}, conv: null });
+      store.save({ seq: 0, read: 0, fb: {}, conv: null, ticket: false });
     };
     const reset = () => {
       clear(false);
@@ -811,6 +855,10 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       reset,
       identify,
       clear,
+      ticket,
+      get ticketPending() {
+        return !!ticketOut;
+      },
       get conv() {
         return conv;
       },
@@ -880,10 +928,12 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     const log = h("div", { role: "log", "aria-live": "polite", "aria-relevant": "additions", "data-testid": "messages" });
     const streamBox = h("div", { "aria-hidden": "true" });
     const typingTxt = h("span", { class: "sr" });
-    const typingRow = h("div", { class: "row bot typing", hidden: true, "data-testid": "typing" }, h("div", { class: "av", "aria-hidden": "true" }), h("div", { class: "bub" }, h("i"), h("i"), h("i")), typingTxt);
+    const typingAv = h("div", { class: "av", "aria-hidden": "true" });
+    const typingRow = h("div", { class: "row bot typing", hidden: true, "data-testid": "typing" }, typingAv, h("div", { class: "bub" }, h("i"), h("i"), h("i")), typingTxt);
     const qr = h("div", { class: "qr", hidden: true, "data-testid": "quick-replies" });
     const csat = h("div", { class: "csat", role: "group", "aria-labelledby": "cp-csat-q", hidden: true, "data-testid": "csat" });
-    const scroller = h("div", { class: "scroll", "data-testid": "scroll" }, log, streamBox, h("div", { role: "status" }, typingRow), qr, csat);
+    const tkBox = h("div", { class: "csat tk", hidden: true, "data-testid": "offline-form" });
+    const scroller = h("div", { class: "scroll", "data-testid": "scroll" }, log, streamBox, h("div", { role: "status" }, typingRow), qr, tkBox, csat);
     const notice = h("div", { class: "notice", role: "alert", hidden: true, "data-testid": "notice" });
     const input = T(T(h("textarea", { rows: "1", "data-testid": "input", enterkeyhint: "send", autocomplete: "off" }), "placeholder", "placeholder"), "aria-label", "placeholder");
     const sendBtn = T(h("button", { class: "send", type: "submit", disabled: true, "data-testid": "send" }, icon("send")), "aria-label", "send");
@@ -902,6 +952,8 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {};
     let readyFired = false, readyData = null, typingT = 0, idleT = 0;
     let booted = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null;
+    let hNote = null, tk = null;
+    let withPerson = false;
     const botSeqs = [];
     const views = /* @__PURE__ */ new Map();
     const streams = /* @__PURE__ */ new Map();
@@ -915,6 +967,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       }
     });
     const botName = () => bot.title || bot.name || t("title");
+    const agentOf = (a) => ({ name: String(a && a.name || "").trim() || t("agent"), avatar_url: a && a.avatar_url });
     const applyText = () => {
       wrap.setAttribute("lang", lang === "zh-hans" ? "zh-Hans" : "en");
       for (const [el, attr, key2, vars] of texts) {
@@ -923,24 +976,26 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
         else el.textContent = v;
       }
       title.textContent = botName();
-      typingTxt.textContent = t("typing", { name: botName() });
+      paintTyping();
       setStatus(status.dataset.state, stTxt.dataset.k);
       updateUnread();
       for (const m of root.querySelectorAll("[data-who]")) m.textContent = (m.dataset.who === "user" ? t("you") : botName()) + ": ";
       for (const r of root.querySelectorAll(".row.bot[data-id]")) paintFb(r);
       for (const el of root.querySelectorAll(".tm[data-at]")) el.textContent = fmtTime(el.dataset.at);
       for (const el of root.querySelectorAll(".srcl")) el.textContent = t("sources");
+      for (const el of root.querySelectorAll(".hn")) el.textContent = handoffText(el._h);
       if (!csat.hidden) renderCsat(csat._done);
     };
     const fillAv = (el) => {
+      const who = el._who || { name: botName(), avatar_url: bot.avatar_url };
+      const src = who.avatar_url && safeUrl(who.avatar_url), initial = (Array.from(who.name.trim())[0] || "?").toUpperCase();
       el.textContent = "";
-      const src = bot.avatar_url && safeUrl(bot.avatar_url);
       if (src && /^https?:/.test(src)) {
         el.append(h("img", { src, alt: "", referrerpolicy: "no-referrer", onerror: (e) => {
           e.target.remove();
-          el.textContent = Array.from(botName())[0] || "?";
+          el.textContent = initial;
         } }));
-      } else el.textContent = (Array.from(botName().trim())[0] || "?").toUpperCase();
+      } else el.textContent = initial;
     };
     const paintAvatars = () => root.querySelectorAll(".av").forEach(fillAv);
     const fmtTime = (at) => {
@@ -967,15 +1022,17 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       log.insertBefore(row, after || null);
     };
     const msgRow = (m) => {
-      const isBot = m.role !== "user";
-      const bub = h("div", { class: "bub", "data-testid": "message", "data-role": isBot ? "bot" : "user" });
-      const who = h("span", { class: "sr", "data-who": isBot ? "bot" : "user", text: (isBot ? botName() : t("you")) + ": " });
+      const isBot = m.role !== "user", agent = m.role === "agent" && agentOf(m.author);
+      const bub = h("div", { class: "bub", "data-testid": "message", "data-role": agent ? "agent" : isBot ? "bot" : "user" });
+      const who = agent ? h("div", { class: "nm", "data-testid": "author", text: agent.name }) : h("div", { class: "sr" }, h("span", { "data-who": isBot ? "bot" : "user", text: (isBot ? botName() : t("you")) + ": " }));
       const meta = h("div", { class: "meta" });
-      const col = h("div", { class: "col" }, h("div", { class: "sr" }, who), bub);
-      const row = h("div", { class: "row " + (isBot ? "bot" : "user") });
+      const col = h("div", { class: "col" }, who, bub);
+      const row = h("div", { class: "row " + (isBot ? "bot" : "user") + (agent ? " agent" : "") });
       if (isBot) {
-        row.append(h("div", { class: "av", "aria-hidden": "true" }), col);
-        fillAv(row.firstChild);
+        const av = h("div", { class: "av", "aria-hidden": "true" });
+        av._who = agent;
+        row.append(av, col);
+        fillAv(av);
       } else row.append(col);
       col.append(meta);
       if (m.seq != null) bub.dataset.seq = m.seq;
@@ -986,7 +1043,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (isBot) md(m.text, bub);
       else bub.textContent = String(m.text == null ? "" : m.text);
       if (m.created_at) meta.append(h("span", { class: "tm", "data-at": m.created_at, text: fmtTime(m.created_at) }));
-      if (isBot && m.id != null) {
+      if (isBot && !agent && m.id != null) {
         for (const r of ["up", "down"]) {
           meta.append(h("button", { class: "fb", type: "button", "aria-pressed": "false", "data-testid": "feedback-" + r, "data-rating": r, onclick: () => feedback(m.id, r, row) }, icon(r === "up" ? "up" : "dn")));
         }
@@ -1018,7 +1075,17 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (s === "offline") stTxt.setAttribute("data-testid", "offline");
       else stTxt.setAttribute("data-testid", "status-text");
     };
-    const setTyping = (on) => {
+    const paintTyping = () => {
+      const who = typingAv._who;
+      typingTxt.textContent = t("typing", { name: who ? who.name : botName() });
+      typingTxt.className = who ? "who" : "sr";
+    };
+    const setTyping = (on, who) => {
+      if (who !== void 0) {
+        typingAv._who = who;
+        fillAv(typingAv);
+        paintTyping();
+      }
       typingOn = on;
       clearTimeout(typingT);
       if (on) typingT = setTimeout(() => setTyping(false), 3e4);
@@ -1049,6 +1116,76 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     const hideNotice = () => {
       notice.hidden = true;
       notice.textContent = "";
+    };
+    const handoffText = (s) => {
+      const wait = s.expected_wait_s == null ? "" : t("hWait", { n: Math.max(1, Math.ceil(s.expected_wait_s / 60)) });
+      if (s.status === "queued") return t(s.position == null ? "hQueued" : "hQueuedAt", { position: s.position, wait });
+      if (s.status === "assigned") return t("hAssigned", { name: agentOf(s.agent).name });
+      if (s.status === "resolved") return t("hResolved", { name: s.agent ? agentOf(s.agent).name : t("team") });
+      return t(s.status === "offline" ? "hOffline" : "hBot");
+    };
+    const showHandoff = (s, isNew) => {
+      if (isNew) {
+        hNote = h("div", { class: "hn", "data-testid": "handoff", "data-status": s.status });
+        place(hNote, client.maxSeq + 0.5);
+        toBottom();
+      }
+      if (hNote) {
+        hNote._h = s;
+        hNote.textContent = handoffText(s);
+      }
+      tkBox.hidden = s.status !== "offline";
+      withPerson = /^(queued|assigned)$/.test(s.status);
+      if (isNew && s.status === "offline") renderTicket(true);
+    };
+    const renderTicket = (focus) => {
+      tkBox.textContent = "";
+      tk = null;
+      if (load().ticket) {
+        const p = tkBox.appendChild(h("p", { role: "status", tabindex: "-1", "data-testid": "offline-thanks", text: t("tkThanks") }));
+        if (focus && isOpen) p.focus();
+        return;
+      }
+      tk = {
+        name: h("input", { name: "name", autocomplete: "name" }),
+        email: h("input", { name: "email", type: "email", required: true, autocomplete: "email" }),
+        message: h("textarea", { name: "message", required: true, rows: "3" }),
+        err: h("p", { class: "bad", role: "alert", hidden: true, "data-testid": "ticket-error" }),
+        send: h("button", { class: "nb", type: "submit", "data-testid": "ticket-send", text: t("send") })
+      };
+      const say = (tag, k, attrs) => T(h(tag, Object.assign({ text: t(k) }, attrs)), null, k);
+      const lab = (k, el) => h("label", null, say("span", k), el);
+      tkBox.append(h(
+        "form",
+        { "aria-labelledby": "cp-tk-t", onsubmit: (e) => {
+          e.preventDefault();
+          sendTicket();
+        } },
+        say("p", "tkTitle", { id: "cp-tk-t" }),
+        lab("tkName", tk.name),
+        lab("tkEmail", tk.email),
+        lab("tkMsg", tk.message),
+        tk.err,
+        tk.send
+      ));
+      const first = tk.name;
+      if (focus && isOpen) requestAnimationFrame(() => first.focus());
+    };
+    const sendTicket = () => {
+      if (client.ticketPending) return;
+      if (!tk.message.value.trim()) {
+        tk.message.focus();
+        return;
+      }
+      tk.err.hidden = true;
+      tk.send.textContent = t("sending");
+      client.ticket({ name: tk.name.value, email: tk.email.value, message: tk.message.value });
+    };
+    const ticketFailed = (f) => {
+      if (!tk) return;
+      tk.send.textContent = t("send");
+      tk.err.textContent = STR.en[f.code] ? t(f.code) : String(f.detail || t("generic"));
+      tk.err.hidden = false;
     };
     const applyBot = (b) => {
       bot = Object.assign({}, b || {});
@@ -1125,7 +1262,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       let s = streams.get(k);
       if (!s) {
         if (off !== 0) {
-          setTyping(true);
+          setTyping(true, null);
           return;
         }
         const { row, bub } = msgRow({ role: "bot", text: "" });
@@ -1175,7 +1312,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     const showCsat = (force) => {
       const st = load(), conv = client.conv;
       const done = conv != null && String(st.csat) === String(conv);
-      if (!force && (done || !botSeqs.length || !client.hasUserMessage())) return;
+      if (!force && (done || withPerson || !botSeqs.length || !client.hasUserMessage())) return;
       renderCsat(done);
       csat.hidden = false;
       toBottom(true);
@@ -1218,7 +1355,6 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       WebSocket: function(url) {
         return new W.WebSocket(url);
       },
-      // looked up at connect time, like a bare `new WebSocket`
       store,
       timers: W,
       now: () => Date.now(),
@@ -1241,7 +1377,6 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
         conversation: (conv) => {
           if (readyData) readyData.conversation_id = conv;
         },
-        // for `ready` handlers added later
         show: (m, seq) => {
           if (m.role !== "user" && m.reply_to != null) dropStream(String(m.reply_to));
           const { row } = msgRow(m);
@@ -1276,7 +1411,10 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
         },
         failed: failRow,
         delta: onDelta,
-        typing: setTyping,
+        typing: (on, author) => setTyping(on, author ? agentOf(author) : null),
+        handoff: showHandoff,
+        ticketSent: () => renderTicket(true),
+        ticketFailed,
         replyFailed: () => {
           dropStreams();
           setTyping(false);
@@ -1295,7 +1433,9 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
         cleared: () => {
           botSeqs.length = 0;
           lastMsg = null;
-          csat.hidden = true;
+          hNote = null;
+          withPerson = false;
+          csat.hidden = tkBox.hidden = true;
           hideNotice();
           setTyping(false);
           updateQr();

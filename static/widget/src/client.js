@@ -21,7 +21,10 @@
 //   confirmed(p, msg, id, seq)  a pending message was stored (ack, or the replay had it)
 //   acked(msg)               ... by an ack
 //   failed(p)                a pending message was refused (not stored); it left the outbox
-//   delta(f), typing(on)     streaming frames
+//   delta(f), typing(on, author)  streaming frames; author: {name, avatar_url} when an agent types
+//   handoff(state, isNew)    the handoff state changed ({status, position, expected_wait_s, agent});
+//                            isNew: another status or agent (a new notice), else only position/wait
+//   ticketSent(), ticketFailed(f)   the offline ticket was stored / refused (the error frame)
 //   replyFailed()            error reply_failed
 //   dropped()                the socket was dropped (streams are over)
 //   refresh()                the outbox / connection changed (quick replies depend on it)
@@ -38,6 +41,7 @@ export const createClient = ({
   let gen = 0, started = false, everOpened = false, holdUntil = 0, holdT = 0, resumeFrom = -1;
   let helloAt = 0, helloT = 0, busy = false; // no hello before helloAt (a refused one's retry_after)
   let identity = null, conv = null, maxSeq = 0, csatOut = null;
+  let handoff = null, ticketOut = null; // the last handoff state reported; the offline ticket not yet acked
   const seen = new Map(); // message id -> message
   const seenSeq = new Set();
   const pending = new Map(); // client_id -> {client_id, text, gen}: the outbox
@@ -123,7 +127,9 @@ export const createClient = ({
       case 'message': return onMessage(f);
       case 'ack': return onAck(f);
       case 'delta': return on('delta', f);
-      case 'typing': if (f.role !== 'user') on('typing', !!f.on); return;
+      case 'typing': if (f.role !== 'user') on('typing', !!f.on, f.role === 'agent' ? f.author || {} : null); return;
+      case 'handoff': return onHandoff(f);
+      case 'offline_ticket_ack': if (ticketOut && String(f.client_id) === ticketOut.client_id) { ticketOut = null; store.save({ ticket: true }); on('ticketSent'); } return;
       case 'feedback_ack': fbOut.delete(f.message_id); fbOut.delete(String(f.message_id)); return;
       case 'csat_ack': csatOut = null; return;
       case 'error': return onErrorFrame(f);
@@ -143,6 +149,8 @@ export const createClient = ({
     flush();
     for (const [message_id, rating] of fbOut) raw({ type: 'feedback', message_id, rating });
     if (csatOut) raw(Object.assign({ type: 'csat' }, csatOut));
+    if (ticketOut) raw(ticketOut); // unacknowledged: resent with its client_id, like feedback
+    if (f.handoff) onHandoff(f.handoff); // after the replay, so its notice comes after the history
     on('welcomed', conv);
   };
   const onMessage = (m) => {
@@ -195,6 +203,7 @@ export const createClient = ({
     on('acked', msg);
   };
   const onErrorFrame = (f) => {
+    if (ticketOut && String(f.client_id) === ticketOut.client_id) { ticketOut = null; on('ticketFailed', f); return; }
     const code = String(f.code || ''), p = f.client_id != null && pending.get(String(f.client_id));
     if (!welcomed && ws) { // the server refused our hello
       if ((code === 'rate_limited' || code === 'unavailable') && !p) { retryHello(f); return; }
@@ -220,6 +229,26 @@ export const createClient = ({
     if (p) fail(p);
     if (code === 'reply_failed') on('replyFailed');
     on('notice', code);
+  };
+
+  // ------------------------------------------------------------ handoff
+  // Every welcome carries the state and every change is published, so the same state arrives again
+  // and again (reconnects, the frame and the welcome): report a state once, and a status or agent
+  // change as new (a notice), a queue position or wait change as an update of the current one.
+  const onHandoff = (f) => {
+    if (!/^(bot|queued|assigned|resolved|offline)$/.test(f.status)) return; // a future status: ignore
+    const s = { status: f.status, position: f.position, expected_wait_s: f.expected_wait_s, agent: f.agent || null };
+    // a new notice: another status, or another agent took it over (a transfer)
+    const was = handoff || { status: 'bot' }, same = (x) => x.status + (x.status === 'assigned' && x.agent ? '\n' + x.agent.name : '');
+    if (handoff && JSON.stringify(s) === JSON.stringify(handoff)) return;
+    handoff = s;
+    if (s.status !== 'offline' && store.load().ticket) store.save({ ticket: false }); // the next offline period asks again
+    on('handoff', s, same(s) !== same(was));
+  };
+  /** Send the offline form ({name, email, message}: strings); resent after a reconnect until acknowledged. */
+  const ticket = (o) => {
+    ticketOut = Object.assign({ type: 'offline_ticket', client_id: uuid() }, o);
+    if (live()) raw(ticketOut);
   };
 
   // ------------------------------------------------------------ the outbox
@@ -275,9 +304,9 @@ export const createClient = ({
     on('clearing', keepOutbox);
     if (!keepOutbox) { pending.clear(); saveOutbox(); }
     seen.clear(); seenSeq.clear(); fbOut.clear(); csatOut = null;
-    maxSeq = 0; conv = null; resumeFrom = -1;
+    maxSeq = 0; conv = null; resumeFrom = -1; handoff = ticketOut = null;
     on('cleared');
-    store.save({ seq: 0, read: 0, fb: {}, conv: null });
+    store.save({ seq: 0, read: 0, fb: {}, conv: null, ticket: false });
   };
   const reset = () => {
     clear(false);
@@ -313,7 +342,8 @@ export const createClient = ({
 
   return {
     start, wake, online, offline, storageChanged, reconnectNow, live, raw, flush,
-    send, restoreOutbox, requeue, feedback, rate, reset, identify, clear,
+    send, restoreOutbox, requeue, feedback, rate, reset, identify, clear, ticket,
+    get ticketPending() { return !!ticketOut; },
     get conv() { return conv; },
     get maxSeq() { return maxSeq; },
     get stopped() { return stopped; },

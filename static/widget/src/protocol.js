@@ -4,12 +4,12 @@
 /** `v` of `hello` / `welcome` (v2: the conversation starts with the first message). */
 export const PROTOCOL_VERSION = 2;
 
-/** Close codes the server uses (docs/protocol.md, "Close codes"). */
-export const CLOSE = Object.freeze({
-  REFUSED: 4403, // origin/bot refused: stop reconnecting, "chat not available"
-  POLICY: 1008, // repeated abuse: wait at least POLICY_WAIT_MS
-  TOO_LARGE: 1009, // frame too large: reconnect normally
-});
+/**
+ * Close codes the server uses (docs/protocol.md, "Close codes"). REFUSED: origin/bot refused, stop
+ * reconnecting, "chat not available"; POLICY: repeated abuse, wait at least POLICY_WAIT_MS;
+ * TOO_LARGE: frame too large, reconnect normally. (Comments up here stay out of the bundle.)
+ */
+export const CLOSE = Object.freeze({ REFUSED: 4403, POLICY: 1008, TOO_LARGE: 1009 });
 
 /** The code the widget closes its own sockets with (private range, not sent by the server). */
 export const CLIENT_CLOSE = 4000;

@@ -3,7 +3,8 @@
 //
 // The record, localStorage["chatplatform:<key>"]: token (visitor token), conv (conversation id),
 // uid (identified user id), seq (highest seq), read (read marker), bot (last welcome.bot),
-// outbox ([{client_id, text}] not yet acked), fb ({message_id: rating}), csat (conversation rated).
+// outbox ([{client_id, text}] not yet acked), fb ({message_id: rating}), csat (conversation rated),
+// ticket (the offline form was sent while the handoff status is `offline`: a reload shows the thanks).
 
 export const storageKey = (key) => 'chatplatform:' + key;
 

@@ -16,6 +16,13 @@ export const STR = {
     identity_required: 'Please sign in to chat.', unavailable: 'Chat is not available right now.',
     retrying: 'Reconnecting…', busy: 'Chat is busy right now. Your message will be sent in a moment.',
     generic: 'Something went wrong. Please try again.',
+    agent: 'Support agent', team: 'The team',
+    hQueued: "You're in line{wait}.", hQueuedAt: "You're number {position} in line{wait}.", hWait: ' (about {n} min)',
+    hAssigned: '{name} joined the chat.', hBot: "You're back with the assistant.",
+    hResolved: '{name} closed this chat. Send a message to start again.',
+    hOffline: "No one is available right now. Leave a message and we'll reply by e-mail.",
+    tkTitle: 'Leave a message', tkName: 'Name', tkEmail: 'E-mail', tkMsg: 'Message',
+    tkThanks: "Thanks — we'll get back to you by e-mail.",
   },
   'zh-hans': {
     open: '打开聊天', close: '关闭聊天', unread: '{n} 条未读', title: '在线客服', send: '发送',
@@ -28,6 +35,13 @@ export const STR = {
     too_large: '消息太长，请缩短后再发送。', reply_failed: '抱歉，暂时无法回答，请重试。',
     identity_required: '请先登录再聊天。', unavailable: '聊天服务暂不可用。', generic: '出了点问题，请重试。',
     retrying: '正在重新连接…', busy: '聊天服务繁忙，消息稍后会自动发送。',
+    agent: '人工客服', team: '客服团队',
+    hQueued: '你正在排队{wait}。', hQueuedAt: '你排在第 {position} 位{wait}。', hWait: '（预计约 {n} 分钟）',
+    hAssigned: '{name} 已加入对话。', hBot: '已回到智能助手。',
+    hResolved: '{name} 已结束本次对话。发送消息即可重新开始。',
+    hOffline: '现在没有客服在线，请留言，我们会通过邮件回复你。',
+    tkTitle: '留言', tkName: '姓名', tkEmail: '电子邮件', tkMsg: '内容',
+    tkThanks: '谢谢！我们会通过邮件回复你。',
   },
 };
 
@@ -41,6 +55,7 @@ export const pickLang = (l, nav = globalThis.navigator) => {
 /** The string `k` in `lang` (falling back to English, then to the key), with `{name}` placeholders filled. */
 export const translate = (lang, k, vars) => {
   let s = (STR[lang] && STR[lang][k]) || STR.en[k] || k;
-  for (const v in vars || {}) s = s.replace('{' + v + '}', vars[v]);
+  // a function, so that "$&" in a value (an agent's name) is not a replacement pattern
+  for (const v in vars || {}) s = s.replace('{' + v + '}', () => vars[v]);
   return s;
 };

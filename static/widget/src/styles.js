@@ -41,6 +41,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .row.user{justify-content:flex-end}
 .row.bot+.row.bot,.row.user+.row.user{margin-top:4px}
 .row.bot+.row.bot .av{visibility:hidden}
+.agent>.av{grid-area:2/1;visibility:visible!important}.nm,.typing .who{font-size:12px;color:#475569;margin:0 4px 2px}
 .row.bot{display:grid;grid-template-columns:28px minmax(0,1fr);column-gap:8px}
 .row.bot>.av{grid-area:1/1}.bot .col{display:contents}.bot .col>*,.row.bot>.bub{grid-column:2;justify-self:start;max-width:92%}
 .col{display:flex;flex-direction:column;min-width:0;max-width:82%}
@@ -71,6 +72,7 @@ button{font:inherit;color:inherit;cursor:pointer}
 .cites span.c{color:#475569}
 .typing .bub{display:flex;gap:4px;align-items:center;padding:13px 14px}
 .typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:bob 1.2s infinite ease-in-out}
+.typing .who{grid-area:2/2}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes bob{0%,60%,100%{transform:none;opacity:.6}30%{transform:translateY(-4px);opacity:1}}
 .qr{display:flex;flex-wrap:wrap;justify-content:flex-end;gap:6px;margin-top:10px;padding-left:36px}
@@ -82,7 +84,11 @@ button{font:inherit;color:inherit;cursor:pointer}
 .stars button{border:0;background:none;width:38px;height:38px;border-radius:8px;color:#64748b;display:grid;place-items:center;padding:0}
 .stars svg{width:30px;height:30px;transition:transform .12s}
 .stars button.hl{color:#d97706}.stars button:hover svg{transform:scale(1.12)}
-.csat .nb{margin-top:10px;border:0;background:var(--c);color:var(--fg);border-radius:999px;padding:7px 16px;font-weight:600}
+.nb{margin-top:10px;border:0;background:var(--c);color:var(--fg);border-radius:999px;padding:7px 16px;font-weight:600}
+.hn{margin:12px auto 0;max-width:90%;text-align:center;font-size:12.5px;color:#475569}
+.tk{text-align:left}.tk .bad{color:#b91c1c}
+.tk label{display:block;margin-top:8px;font-size:12.5px}
+.tk input,.tk textarea{display:block;width:100%;height:auto;margin-top:3px;border:1px solid #6b7280;border-radius:8px;padding:7px 10px;font:inherit}
 .notice{display:flex;gap:8px;align-items:flex-start;margin:0 12px 8px;padding:8px 6px 8px 12px;background:#fef2f2;color:#991b1b;border:1px solid #fecaca;border-radius:10px;font-size:13px}
 .notice span{flex:1;padding-top:2px}
 .notice button{border:0;background:none;color:inherit;width:24px;height:24px;border-radius:6px;display:grid;place-items:center;padding:0}

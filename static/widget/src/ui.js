@@ -45,10 +45,12 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
   const log = h('div', { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'data-testid': 'messages' });
   const streamBox = h('div', { 'aria-hidden': 'true' });
   const typingTxt = h('span', { class: 'sr' });
-  const typingRow = h('div', { class: 'row bot typing', hidden: true, 'data-testid': 'typing' }, h('div', { class: 'av', 'aria-hidden': 'true' }), h('div', { class: 'bub' }, h('i'), h('i'), h('i')), typingTxt);
+  const typingAv = h('div', { class: 'av', 'aria-hidden': 'true' });
+  const typingRow = h('div', { class: 'row bot typing', hidden: true, 'data-testid': 'typing' }, typingAv, h('div', { class: 'bub' }, h('i'), h('i'), h('i')), typingTxt);
   const qr = h('div', { class: 'qr', hidden: true, 'data-testid': 'quick-replies' });
   const csat = h('div', { class: 'csat', role: 'group', 'aria-labelledby': 'cp-csat-q', hidden: true, 'data-testid': 'csat' });
-  const scroller = h('div', { class: 'scroll', 'data-testid': 'scroll' }, log, streamBox, h('div', { role: 'status' }, typingRow), qr, csat);
+  const tkBox = h('div', { class: 'csat tk', hidden: true, 'data-testid': 'offline-form' }); // the offline form (handoff "offline")
+  const scroller = h('div', { class: 'scroll', 'data-testid': 'scroll' }, log, streamBox, h('div', { role: 'status' }, typingRow), qr, tkBox, csat);
   const notice = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'notice' });
   const input = T(T(h('textarea', { rows: '1', 'data-testid': 'input', enterkeyhint: 'send', autocomplete: 'off' }), 'placeholder', 'placeholder'), 'aria-label', 'placeholder');
   const sendBtn = T(h('button', { class: 'send', type: 'submit', disabled: true, 'data-testid': 'send' }, icon('send')), 'aria-label', 'send');
@@ -66,6 +68,8 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
   let isOpen = false, lang = pickLang(ds.locale || (load().bot || {}).language), bot = {};
   let readyFired = false, readyData = null, typingT = 0, idleT = 0;
   let booted = false, typingOn = false, sentTypingAt = 0, typingOffT = 0, noticeT = 0, stick = true, lastMsg = null;
+  let hNote = null, tk = null; // the latest handoff notice (updated in place); the offline form's parts
+  let withPerson = false; // queued or assigned: a quiet spell is waiting for a person, not the end (no idle CSAT)
   const botSeqs = [];
   const views = new Map(); // client_id -> {row, bub, meta} of a visitor message not yet stored
   const streams = new Map(); // reply_to -> {row, bub, text, n, raf}
@@ -74,27 +78,31 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
   const t = (k, vars) => translate(lang, k, vars);
   const emit = (ev, data) => (handlers[ev] || []).slice().forEach((fn) => { try { fn(data); } catch (e) { console.error(e); } });
   const botName = () => bot.title || bot.name || t('title');
+  /** A message author / typing agent / handoff agent as shown: a name always (the server's may be empty). */
+  const agentOf = (a) => ({ name: String((a && a.name) || '').trim() || t('agent'), avatar_url: a && a.avatar_url });
 
   // ------------------------------------------------------------- rendering
   const applyText = () => {
     wrap.setAttribute('lang', lang === 'zh-hans' ? 'zh-Hans' : 'en');
     for (const [el, attr, key, vars] of texts) { const v = t(key, vars); if (attr) el.setAttribute(attr, v); else el.textContent = v; }
     title.textContent = botName();
-    typingTxt.textContent = t('typing', { name: botName() });
+    paintTyping();
     setStatus(status.dataset.state, stTxt.dataset.k);
     updateUnread();
     for (const m of root.querySelectorAll('[data-who]')) m.textContent = (m.dataset.who === 'user' ? t('you') : botName()) + ': ';
     for (const r of root.querySelectorAll('.row.bot[data-id]')) paintFb(r);
     for (const el of root.querySelectorAll('.tm[data-at]')) el.textContent = fmtTime(el.dataset.at);
     for (const el of root.querySelectorAll('.srcl')) el.textContent = t('sources');
+    for (const el of root.querySelectorAll('.hn')) el.textContent = handoffText(el._h);
     if (!csat.hidden) renderCsat(csat._done);
   };
-  const fillAv = (el) => {
+  const fillAv = (el) => { // el._who: an agent ({name, avatar_url}); otherwise the bot
+    const who = el._who || { name: botName(), avatar_url: bot.avatar_url };
+    const src = who.avatar_url && safeUrl(who.avatar_url), initial = (Array.from(who.name.trim())[0] || '?').toUpperCase();
     el.textContent = '';
-    const src = bot.avatar_url && safeUrl(bot.avatar_url);
     if (src && /^https?:/.test(src)) {
-      el.append(h('img', { src, alt: '', referrerpolicy: 'no-referrer', onerror: (e) => { e.target.remove(); el.textContent = Array.from(botName())[0] || '?'; } }));
-    } else el.textContent = (Array.from(botName().trim())[0] || '?').toUpperCase();
+      el.append(h('img', { src, alt: '', referrerpolicy: 'no-referrer', onerror: (e) => { e.target.remove(); el.textContent = initial; } }));
+    } else el.textContent = initial;
   };
   const paintAvatars = () => root.querySelectorAll('.av').forEach(fillAv);
   const fmtTime = (at) => {
@@ -112,20 +120,21 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
     log.insertBefore(row, after || null);
   };
 
-  const msgRow = (m) => {
-    const isBot = m.role !== 'user';
-    const bub = h('div', { class: 'bub', 'data-testid': 'message', 'data-role': isBot ? 'bot' : 'user' });
-    const who = h('span', { class: 'sr', 'data-who': isBot ? 'bot' : 'user', text: (isBot ? botName() : t('you')) + ': ' });
+  const msgRow = (m) => { // agent messages look like the bot's, with the person's name and avatar
+    const isBot = m.role !== 'user', agent = m.role === 'agent' && agentOf(m.author);
+    const bub = h('div', { class: 'bub', 'data-testid': 'message', 'data-role': agent ? 'agent' : isBot ? 'bot' : 'user' });
+    const who = agent ? h('div', { class: 'nm', 'data-testid': 'author', text: agent.name })
+      : h('div', { class: 'sr' }, h('span', { 'data-who': isBot ? 'bot' : 'user', text: (isBot ? botName() : t('you')) + ': ' }));
     const meta = h('div', { class: 'meta' });
-    const col = h('div', { class: 'col' }, h('div', { class: 'sr' }, who), bub);
-    const row = h('div', { class: 'row ' + (isBot ? 'bot' : 'user') });
-    if (isBot) { row.append(h('div', { class: 'av', 'aria-hidden': 'true' }), col); fillAv(row.firstChild); } else row.append(col);
+    const col = h('div', { class: 'col' }, who, bub);
+    const row = h('div', { class: 'row ' + (isBot ? 'bot' : 'user') + (agent ? ' agent' : '') });
+    if (isBot) { const av = h('div', { class: 'av', 'aria-hidden': 'true' }); av._who = agent; row.append(av, col); fillAv(av); } else row.append(col);
     col.append(meta);
     if (m.seq != null) bub.dataset.seq = m.seq;
     if (m.id != null) { bub.dataset.id = m.id; row.dataset.id = m.id; }
     if (isBot) md(m.text, bub); else bub.textContent = String(m.text == null ? '' : m.text);
     if (m.created_at) meta.append(h('span', { class: 'tm', 'data-at': m.created_at, text: fmtTime(m.created_at) }));
-    if (isBot && m.id != null) {
+    if (isBot && !agent && m.id != null) { // thumbs rate the bot's answers, not a person
       for (const r of ['up', 'down']) {
         meta.append(h('button', { class: 'fb', type: 'button', 'aria-pressed': 'false', 'data-testid': 'feedback-' + r, 'data-rating': r, onclick: () => feedback(m.id, r, row) }, icon(r === 'up' ? 'up' : 'dn')));
       }
@@ -153,7 +162,13 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
     stTxt.textContent = t(k || s);
     if (s === 'offline') stTxt.setAttribute('data-testid', 'offline'); else stTxt.setAttribute('data-testid', 'status-text');
   };
-  const setTyping = (on) => {
+  const paintTyping = () => {
+    const who = typingAv._who;
+    typingTxt.textContent = t('typing', { name: who ? who.name : botName() });
+    typingTxt.className = who ? 'who' : 'sr'; // a person's name is shown; the bot's only read out
+  };
+  const setTyping = (on, who) => { // who: the typing agent, null: the bot, undefined: unchanged
+    if (who !== undefined) { typingAv._who = who; fillAv(typingAv); paintTyping(); }
     typingOn = on;
     clearTimeout(typingT);
     if (on) typingT = setTimeout(() => setTyping(false), 30000); // a lost "off" frame must not spin forever
@@ -182,6 +197,64 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
     if (ms !== 0) noticeT = setTimeout(hideNotice, ms || 7000);
   };
   const hideNotice = () => { notice.hidden = true; notice.textContent = ''; };
+
+  // --------------------------------------------------------------- handoff
+  const handoffText = (s) => {
+    const wait = s.expected_wait_s == null ? '' : t('hWait', { n: Math.max(1, Math.ceil(s.expected_wait_s / 60)) });
+    if (s.status === 'queued') return t(s.position == null ? 'hQueued' : 'hQueuedAt', { position: s.position, wait });
+    if (s.status === 'assigned') return t('hAssigned', { name: agentOf(s.agent).name });
+    if (s.status === 'resolved') return t('hResolved', { name: s.agent ? agentOf(s.agent).name : t('team') });
+    return t(s.status === 'offline' ? 'hOffline' : 'hBot');
+  };
+  // A notice in the transcript (role=log: read out politely) after the messages seen so far; a new
+  // queue position or wait rewrites the current notice instead of adding one.
+  const showHandoff = (s, isNew) => {
+    if (isNew) {
+      hNote = h('div', { class: 'hn', 'data-testid': 'handoff', 'data-status': s.status });
+      place(hNote, client.maxSeq + 0.5);
+      toBottom();
+    }
+    if (hNote) { hNote._h = s; hNote.textContent = handoffText(s); }
+    tkBox.hidden = s.status !== 'offline';
+    withPerson = /^(queued|assigned)$/.test(s.status);
+    if (isNew && s.status === 'offline') renderTicket(true);
+  };
+  const renderTicket = (focus) => {
+    tkBox.textContent = '';
+    tk = null;
+    if (load().ticket) { // sent (this offline period, maybe before a reload)
+      const p = tkBox.appendChild(h('p', { role: 'status', tabindex: '-1', 'data-testid': 'offline-thanks', text: t('tkThanks') }));
+      if (focus && isOpen) p.focus();
+      return;
+    }
+    tk = {
+      name: h('input', { name: 'name', autocomplete: 'name' }),
+      email: h('input', { name: 'email', type: 'email', required: true, autocomplete: 'email' }),
+      message: h('textarea', { name: 'message', required: true, rows: '3' }),
+      err: h('p', { class: 'bad', role: 'alert', hidden: true, 'data-testid': 'ticket-error' }),
+      send: h('button', { class: 'nb', type: 'submit', 'data-testid': 'ticket-send', text: t('send') }),
+    };
+    // texts filled now (lbl() waits for the next applyText) and on a language change
+    const say = (tag, k, attrs) => T(h(tag, Object.assign({ text: t(k) }, attrs)), null, k);
+    const lab = (k, el) => h('label', null, say('span', k), el); // the label element names its field
+    tkBox.append(h('form', { 'aria-labelledby': 'cp-tk-t', onsubmit: (e) => { e.preventDefault(); sendTicket(); } },
+      say('p', 'tkTitle', { id: 'cp-tk-t' }), lab('tkName', tk.name), lab('tkEmail', tk.email), lab('tkMsg', tk.message), tk.err, tk.send));
+    const first = tk.name;
+    if (focus && isOpen) requestAnimationFrame(() => first.focus());
+  };
+  const sendTicket = () => { // the browser has checked `required` and the e-mail's form already
+    if (client.ticketPending) return;
+    if (!tk.message.value.trim()) { tk.message.focus(); return; }
+    tk.err.hidden = true;
+    tk.send.textContent = t('sending');
+    client.ticket({ name: tk.name.value, email: tk.email.value, message: tk.message.value });
+  };
+  const ticketFailed = (f) => { // the server's detail says what was wrong with the form (e.g. the e-mail)
+    if (!tk) return;
+    tk.send.textContent = t('send');
+    tk.err.textContent = STR.en[f.code] ? t(f.code) : String(f.detail || t('generic'));
+    tk.err.hidden = false;
+  };
 
   const applyBot = (b) => {
     bot = Object.assign({}, b || {});
@@ -246,7 +319,7 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
     const k = String(f.reply_to), off = +f.offset || 0, chars = cps(String(f.text == null ? '' : f.text));
     let s = streams.get(k);
     if (!s) {
-      if (off !== 0) { setTyping(true); return; } // joined mid-reply (reconnect): wait for the final message
+      if (off !== 0) { setTyping(true, null); return; } // joined mid-reply (reconnect): wait for the final message
       const { row, bub } = msgRow({ role: 'bot', text: '' });
       bub.classList.add('stream');
       bub.setAttribute('data-testid', 'streaming');
@@ -285,7 +358,7 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
   const showCsat = (force) => {
     const st = load(), conv = client.conv;
     const done = conv != null && String(st.csat) === String(conv);
-    if (!force && (done || !botSeqs.length || !client.hasUserMessage())) return;
+    if (!force && (done || withPerson || !botSeqs.length || !client.hasUserMessage())) return;
     renderCsat(done);
     csat.hidden = false;
     toBottom(true);
@@ -316,9 +389,11 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
   };
 
   // ------------------------------------------------------------ connection
+  // W.WebSocket is looked up at connect time (like a bare `new WebSocket`); `conversation` updates
+  // readyData for `ready` handlers added later.
   const client = createClient({
     url: wsUrl,
-    WebSocket: function (url) { return new W.WebSocket(url); }, // looked up at connect time, like a bare `new WebSocket`
+    WebSocket: function (url) { return new W.WebSocket(url); },
     store,
     timers: W,
     now: () => Date.now(),
@@ -333,7 +408,7 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
         updateQr(); updateUnread();
         if (!readyFired) { readyFired = true; readyData = { conversation_id: conv, bot: Object.assign({}, bot) }; emit('ready', readyData); }
       },
-      conversation: (conv) => { if (readyData) readyData.conversation_id = conv; }, // for `ready` handlers added later
+      conversation: (conv) => { if (readyData) readyData.conversation_id = conv; },
       show: (m, seq) => {
         if (m.role !== 'user' && m.reply_to != null) dropStream(String(m.reply_to));
         const { row } = msgRow(m);
@@ -358,7 +433,10 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
       acked: (msg) => { updateQr(); armIdle(); emit('message', msg); },
       failed: failRow,
       delta: onDelta,
-      typing: setTyping,
+      typing: (on, author) => setTyping(on, author ? agentOf(author) : null),
+      handoff: showHandoff,
+      ticketSent: () => renderTicket(true),
+      ticketFailed,
       replyFailed: () => { dropStreams(); setTyping(false); updateQr(); },
       dropped: () => { dropStreams(); setTyping(false); },
       refresh: updateQr,
@@ -368,8 +446,8 @@ export const createWidget = ({ key, ds, wsUrl, queued }) => {
         dropStreams();
       },
       cleared: () => {
-        botSeqs.length = 0; lastMsg = null;
-        csat.hidden = true; hideNotice(); setTyping(false); updateQr(); updateUnread();
+        botSeqs.length = 0; lastMsg = null; hNote = null; withPerson = false;
+        csat.hidden = tkBox.hidden = true; hideNotice(); setTyping(false); updateQr(); updateUnread();
       },
       unblocked: hideNotice,
     },

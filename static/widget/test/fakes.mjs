@@ -51,6 +51,10 @@ export const BOT = { name: 'Acme', title: 'Acme Support', color: '#4f46e5', posi
 export const welcome = (extra = {}) => ({ type: 'welcome', v: 2, conversation_id: 'c1', visitor_token: 'vt_1', last_seq: 0, bot: BOT, messages: [], ...extra });
 export const userMsg = (seq, extra = {}) => ({ type: 'message', id: 'm' + seq, seq, role: 'user', text: 'u' + seq, client_id: 'x' + seq, created_at: '2026-01-01T00:00:00Z', ...extra });
 export const botMsg = (seq, extra = {}) => ({ type: 'message', id: 'm' + seq, seq, role: 'bot', text: 'b' + seq, reply_to: 'm' + (seq - 1), created_at: '2026-01-01T00:00:00Z', ...extra });
+export const ALICE = { name: 'Alice', avatar_url: '' };
+/** An agent's message (human handoff): an author, no reply_to / quick replies / citations. */
+export const agentMsg = (seq, extra = {}) => ({ type: 'message', id: 'm' + seq, seq, role: 'agent', text: 'a' + seq, author: ALICE, feedback: null, created_at: '2026-01-01T00:00:00Z', ...extra });
+export const handoff = (status, extra = {}) => ({ type: 'handoff', status, position: null, expected_wait_s: null, agent: null, ...extra });
 
 /** A client over fakes; `events` records every hook call as [name, ...args]. */
 export const makeClient = ({ storage = new MemoryStorage(), random = () => 0.5, key = 'pk_test' } = {}) => {
