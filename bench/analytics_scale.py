@@ -339,7 +339,7 @@ def generate(
             )
             conv_msg_ids.append(msg_id)
             t += timedelta(seconds=rng.uniform(3, 60))
-        status = "handoff" if handoff and rng.random() < 0.4 else rng.choices(("closed", "open"), weights=(7, 3))[0]
+        status = "queued" if handoff and rng.random() < 0.4 else rng.choices(("resolved", "bot"), weights=(7, 3))[0]
         csat = rng.choices((1, 2, 3, 4, 5), weights=(8, 7, 15, 35, 35))[0] if rng.random() < 0.15 else None
         user_id = f"{rng.choice(FIRST)}@{rng.choice(DOMAINS)}" if rng.random() < 0.2 else ""
         convs.add(
@@ -354,7 +354,7 @@ def generate(
             csat,
             conv_start,
             t,
-            t if status == "closed" else None,
+            t if status == "resolved" else None,
         )
         if rng.random() < 0.03:
             for tag in rng.sample(tags, rng.randint(1, 2)):

@@ -75,15 +75,17 @@ class Bot(models.Model):
     # with members, and (if set) the business hours are open; otherwise the visitor gets the
     # offline form. Both triggers below are 0 = off.
     handoff_thumbs_down_streak = models.PositiveSmallIntegerField(
-        default=2, help_text=_("Queue for a person after this many thumbs-down in a row (0: never).")
+        default=2, db_default=2, help_text=_("Queue for a person after this many thumbs-down in a row (0: never).")
     )
     handoff_csat_at_most = models.PositiveSmallIntegerField(
         default=2,
+        db_default=2,
         validators=[MaxValueValidator(5)],
         help_text=_("Queue for a person when the visitor rates the chat this low or lower (0: never)."),
     )
     business_hours = models.JSONField(
         default=dict,
+        db_default={},
         blank=True,
         help_text=_(
             'Empty: always open. {"timezone": "Europe/Berlin", "hours": {"mon": [["09:00", "17:30"]], ...}} '
@@ -149,7 +151,7 @@ class Intent(models.Model):
     description = models.CharField(max_length=500, blank=True)
     response_mode = models.CharField(max_length=10, choices=ResponseMode.choices, default=ResponseMode.TEMPLATE)
     hands_off = models.BooleanField(
-        default=False, help_text=_("Recognising this intent queues the conversation for a person.")
+        default=False, db_default=False, help_text=_("Recognising this intent queues the conversation for a person.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -359,7 +361,9 @@ class Conversation(models.Model):
     team = models.ForeignKey(AgentTeam, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
     queued_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
-    priority = models.SmallIntegerField(default=0, help_text=_("Higher is served first in the queue."))
+    # db_default on new NOT NULL columns: rows written without them (a bulk COPY, the previous
+    # release during a rolling deploy) still insert.
+    priority = models.SmallIntegerField(default=0, db_default=0, help_text=_("Higher is served first in the queue."))
     tracker = models.JSONField(default=dict, blank=True, help_text=_("Dialogue state: slots, form, fallbacks."))
     locale = models.CharField(max_length=16, blank=True)
     csat = models.PositiveSmallIntegerField(

@@ -33,7 +33,7 @@ def four_conversations(bot_a):
     )
     Message.objects.filter(pk=r.pk).update(feedback="down")
     # c4 handoff: an out-of-scope generated answer, then a handoff offer.
-    c4 = ConversationFactory(bot=bot_a, status=Conversation.Status.HANDOFF)
+    c4 = ConversationFactory(bot=bot_a, status=Conversation.Status.QUEUED)
     turn(c4, "what is the meaning of life", "42.", action="generate", time_to_first_token_ms=400, total_time_ms=800)
     turn(c4, "asdf qwer", "Shall I get a human?", action="offer_handoff")
     # c5: opened the widget, never wrote: not in any rate.
