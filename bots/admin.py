@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 from bots.models import (
+    AgentProfile,
+    AgentTeam,
     ApiKey,
     Bot,
     Conversation,
+    ConversationEvent,
     EntityType,
     EntityValue,
     FormSlot,
@@ -30,10 +33,12 @@ from bots.models import (
     KnowledgeChunk,
     Message,
     NluModel,
+    OfflineTicket,
     ResponseTemplate,
     TrainingPhrase,
 )
 from bots.services.api_keys import api_key_issue
+from engine.business_hours import business_hours_errors
 from knowledge.services.changes import knowledge_changed
 from nlu.services.scheduling import nlu_training_data_changed
 
@@ -53,13 +58,27 @@ class RetrainsOnSaveMixin:
 
 class IntentInline(admin.TabularInline):
     model = Intent
-    fields = ("name", "response_mode", "description")
+    fields = ("name", "response_mode", "hands_off", "description")
     extra = 0
     show_change_link = True
 
 
+class BotAdminForm(forms.ModelForm):
+    class Meta:
+        model = Bot
+        fields = "__all__"
+
+    def clean_business_hours(self) -> Any:
+        hours = self.cleaned_data.get("business_hours")
+        errors = business_hours_errors(hours)
+        if errors:
+            raise forms.ValidationError(errors)
+        return hours or {}
+
+
 @admin.register(Bot)
 class BotAdmin(admin.ModelAdmin):
+    form = BotAdminForm
     list_display = ("name", "slug", "is_active", "intent_count", "nlu_threshold", "llm_temperature", "updated_at")
     list_filter = ("is_active", "language")
     search_fields = ("name", "slug", "public_key")
@@ -95,6 +114,16 @@ class BotAdmin(admin.ModelAdmin):
                     "avatar_url",
                     "language",
                 )
+            },
+        ),
+        (
+            _("Handoff to people"),
+            {
+                "fields": ("handoff_thumbs_down_streak", "handoff_csat_at_most", "business_hours"),
+                "description": _(
+                    "A person is only offered while a member of one of the bot's agent teams is on duty "
+                    "inside the business hours; otherwise visitors get the offline form."
+                ),
             },
         ),
         (_("Identity verification"), {"fields": ("require_identity_verification", "secret"), "classes": ("collapse",)}),
@@ -167,8 +196,8 @@ class FormSlotInline(admin.TabularInline):
 
 @admin.register(Intent)
 class IntentAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
-    list_display = ("name", "bot", "response_mode", "phrase_count")
-    list_filter = ("bot", "response_mode")
+    list_display = ("name", "bot", "response_mode", "hands_off", "phrase_count")
+    list_filter = ("bot", "response_mode", "hands_off")
     search_fields = ("name", "description", "training_phrases__text")
     list_select_related = ("bot",)
     inlines = [TrainingPhraseInline, ResponseTemplateInline, FormSlotInline]
@@ -245,6 +274,52 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class ConversationEventInline(admin.TabularInline):
+    """Who had the conversation when, and why (read-only: events are written by the handoff service)."""
+
+    model = ConversationEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "agent", "team", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AgentTeam)
+class AgentTeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "routing", "capacity_per_agent")
+    filter_horizontal = ("bots", "members")
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "display_name", "presence", "capacity", "last_seen_at")
+    list_filter = ("presence",)
+    search_fields = ("user__username", "display_name")
+    readonly_fields = ("last_seen_at", "last_assigned_at")
+
+
+@admin.register(OfflineTicket)
+class OfflineTicketAdmin(admin.ModelAdmin):
+    """Messages visitors left when nobody could come: answer them by e-mail, then mark them done."""
+
+    list_display = ("created_at", "bot", "name", "email", "short_message", "status")
+    list_filter = ("status", "bot")
+    search_fields = ("email", "name", "message")
+    readonly_fields = ("bot", "conversation", "visitor_id", "client_id", "name", "email", "message", "created_at")
+    fields = (*readonly_fields, "status")
+    list_editable = ("status",)
+
+    @admin.display(description=_("Message"))
+    def short_message(self, ticket: OfflineTicket) -> str:
+        return ticket.message[:80]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("id", "bot", "channel", "status", "started_at", "last_activity_at", "csat")
@@ -263,7 +338,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "csat",
         "locale",
     )
-    inlines = [MessageInline]
+    inlines = [ConversationEventInline, MessageInline]
     date_hierarchy = "started_at"
     show_full_result_count = False  # counting 100k+ rows on every page view is slow
 
