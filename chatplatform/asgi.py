@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from django.urls import re_path
 
 from conversations.ws.routing import websocket_urlpatterns
+from inbox.ws.routing import websocket_urlpatterns as inbox_websocket_urlpatterns
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +41,13 @@ async def refuse_unknown_websocket(scope: dict[str, Any], receive: Any, send: An
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Sessions for the admin's test console; the widget's consumer ignores the user.
+        # Sessions for the admin's test console and the agents' inbox; the widget's consumer ignores the user.
         # The catch-all comes last. (channels routes ASGI apps with Django's re_path, typed for views.)
         "websocket": AuthMiddlewareStack(
             URLRouter(
                 [
                     *websocket_urlpatterns,
+                    *inbox_websocket_urlpatterns,
                     re_path(r"", refuse_unknown_websocket),  # type: ignore[arg-type]
                 ]
             )

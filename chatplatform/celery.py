@@ -24,7 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
 app = Celery("chatplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each domain keeps its tasks next to the services they call (docs/architecture.md).
-app.autodiscover_tasks(["conversations", "nlu", "knowledge"])
+app.autodiscover_tasks(["conversations", "nlu", "knowledge", "inbox", "copilot"])
 
 
 def task_send(name: str, *args: Any) -> None:

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "nlu",
     "knowledge",
     "analytics",
+    "inbox",
+    "copilot",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
 
@@ -193,6 +195,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A turn's claim on its conversation (a lease row, not a held lock): longer than any turn can take,
 # so only a turn whose worker died loses it, and then the redelivered turn takes over.
 TURN_LEASE_SECONDS: int = env.int("TURN_LEASE_SECONDS", default=TURN_HARD_TIME_LIMIT)
+# The inbox marks a queued conversation late after this long without an agent.
+INBOX_SLA_SECONDS: int = env.int("INBOX_SLA_SECONDS", default=300)
 # The NLU service (python -m nlu.service) the parse API calls; empty: parse through the queue.
 NLU_SERVICE_URL: str = env.str("NLU_SERVICE_URL", default="").rstrip("/")
 # A shared secret the NLU service requires in X-NLU-Service-Token when set (the parse API sends it).

@@ -25,8 +25,11 @@ ADMIN_ONLY_PERMISSIONS: tuple[str, ...] = (
 # Admins also get every model permission of these apps (bot configuration, the admin site).
 ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics")
 
+# Agents answer visitors in the inbox: no bot configuration, no analytics unless also analysts.
+AGENT_PERMISSIONS: tuple[str, ...] = ("inbox.use_inbox",)
+
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    ADMIN: ANALYST_PERMISSIONS + ADMIN_ONLY_PERMISSIONS,
+    ADMIN: ANALYST_PERMISSIONS + ADMIN_ONLY_PERMISSIONS + AGENT_PERMISSIONS,
     ANALYST: ANALYST_PERMISSIONS,
-    AGENT: (),  # reserved: live handoff to human agents is not built yet
+    AGENT: AGENT_PERMISSIONS,
 }

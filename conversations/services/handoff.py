@@ -31,7 +31,6 @@ from inference_worker.publisher import get_turn_events
 log = structlog.get_logger(__name__)
 
 ROUTE_TASK = "inbox.conversation_route"
-SUGGESTION_TASK = "copilot.suggestion_write"  # a reply suggestion for the agent (copilot/tasks.py)
 Status = Conversation.Status
 Kind = ConversationEvent.Kind
 
@@ -213,8 +212,6 @@ def visitor_message_for_agent_notify(*, conversation: Conversation) -> None:
     transaction.on_commit(
         lambda: get_turn_events().inbox(bot_id=bot_id, payload=payload, agent_ids=agent_ids), robust=True
     )
-    if conversation.status == Status.ASSIGNED:
-        transaction.on_commit(lambda: task_send(SUGGESTION_TASK, conversation_id), robust=True)
 
 
 def agent_message_send(*, conversation_id: int, agent: Any, text: str, client_id: str | None = None) -> Message:
