@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     # django-prometheus' export behind the metrics token / address allowlist (chatplatform.health).
     *([path("metrics", metrics, name="prometheus-django-metrics")] if settings.METRICS_ENABLED else []),
+    path("", include("inbox.urls")),
     path("", include("analytics.urls")),
     path("", bot_views.home, name="home"),
 ]
