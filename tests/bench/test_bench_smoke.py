@@ -33,3 +33,8 @@ def test_nlu_clinc150_smoke() -> None:
 def test_turn_engine_smoke() -> None:
     out = run_bench("bench/turn_engine.py", "--smoke")
     assert "P1" in out and "P8" in out and "Where P1's time goes" in out
+
+
+def test_inbox_updates_smoke() -> None:
+    out = run_bench("bench/inbox_updates.py", "--smoke")
+    assert "updates delivered" in out and "60/60" in out  # every agent got every handoff
