@@ -31,6 +31,7 @@ from inference_worker.publisher import get_turn_events
 log = structlog.get_logger(__name__)
 
 ROUTE_TASK = "inbox.conversation_route"
+SUGGESTION_TASK = "copilot.suggestion_write"  # a reply suggestion for the agent (copilot/tasks.py)
 Status = Conversation.Status
 Kind = ConversationEvent.Kind
 
@@ -212,6 +213,8 @@ def visitor_message_for_agent_notify(*, conversation: Conversation) -> None:
     transaction.on_commit(
         lambda: get_turn_events().inbox(bot_id=bot_id, payload=payload, agent_ids=agent_ids), robust=True
     )
+    if conversation.status == Status.ASSIGNED:  # a suggested reply for the agent (not again if one exists)
+        transaction.on_commit(lambda: task_send(SUGGESTION_TASK, conversation_id, False), robust=True)
 
 
 def agent_message_send(*, conversation_id: int, agent: Any, text: str, client_id: str | None = None) -> Message:
