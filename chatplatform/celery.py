@@ -27,14 +27,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["conversations", "nlu", "knowledge", "inbox", "copilot"])
 
 
-def task_send(name: str, *args: Any) -> None:
+def task_send(name: str, *args: Any, countdown: float | None = None) -> None:
     """Enqueue a task by its registered name (routes from CELERY_TASK_ROUTES apply).
 
     Services call this instead of importing the task: tasks are entry points that import
     services, so a service importing a task would point the dependency the wrong way (and
     make an import cycle).
     """
-    app.send_task(name, args=args)
+    app.send_task(name, args=args, countdown=countdown)
 
 
 log = structlog.get_logger(__name__)

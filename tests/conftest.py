@@ -104,8 +104,8 @@ def own_turn_queue(monkeypatch: pytest.MonkeyPatch) -> str:
 
     queue = "tests-own-turns"
 
-    def send(name: str, *args: object) -> None:
-        app.send_task(name, args=args, queue=queue)
+    def send(name: str, *args: object, countdown: float | None = None) -> None:
+        app.send_task(name, args=args, queue=queue, countdown=countdown)
 
     monkeypatch.setattr(messages, "task_send", send)
     return queue

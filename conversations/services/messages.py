@@ -152,8 +152,10 @@ def user_message_receive(
     return ReceivedMessage(message=message, created=True)
 
 
-def turn_enqueue(*, user_message_id: int, options: dict[str, Any] | None = None) -> None:
-    task_send(TURN_TASK, user_message_id, options or None)
+def turn_enqueue(
+    *, user_message_id: int, options: dict[str, Any] | None = None, countdown: float | None = None
+) -> None:
+    task_send(TURN_TASK, user_message_id, options or None, countdown=countdown)
 
 
 @transaction.atomic

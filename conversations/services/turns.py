@@ -41,6 +41,7 @@ from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
 from conversations.selectors import conversation_history, handoff_available
+from conversations.services import messages
 from conversations.services.handoff import (
     handoff_offline_notify,
     handoff_reopen_by_visitor,
@@ -106,7 +107,15 @@ class TurnOptions:
 # Visitor messages the bot does not answer: history imported through the API, and messages written
 # while a person has the conversation (queued or assigned).
 UNANSWERED_ACTIONS = ("imported", "for_agent")
+LEASE_CHECK_MARGIN_S = 1.0
 _WITH_PEOPLE = (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Busy:
+    """Another turn holds the conversation's lease until `seconds_left` from now."""
+
+    seconds_left: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +168,14 @@ def turn_run(
     if isinstance(claim_or_reply, _ForAgent):
         _for_agent_annotate(message=claim_or_reply.message, nlu=nlu)
         return None
+    if isinstance(claim_or_reply, _Busy):
+        # The holder answers this message in its store step, unless its worker died: a redelivery
+        # can arrive before a dead holder's lease expires, so look again just after it would have.
+        # A live holder renews the lease and answers; the check-back then finds the reply and stops.
+        messages.turn_enqueue(
+            user_message_id=user_message_id, countdown=claim_or_reply.seconds_left + LEASE_CHECK_MARGIN_S
+        )
+        return None
     if not isinstance(claim_or_reply, _Claim):
         if claim_or_reply is not None:
             metrics.TURNS.labels(action=claim_or_reply.action or "none", outcome="duplicate").inc()
@@ -186,7 +203,7 @@ def turn_run(
     return answer
 
 
-def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | _ForAgent | Message | None:
+def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | _ForAgent | _Busy | Message | None:
     """Step 1: the reply if the message is answered already; None if the message is gone or another
     live turn holds the conversation (it will answer this message too); `_ForAgent` if people have
     the conversation; else the lease, taken."""
@@ -217,7 +234,7 @@ def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | _ForAgent | Mes
         now = timezone.now()
         if conversation.turn_lease_owner and conversation.turn_lease_until and conversation.turn_lease_until > now:
             log.info("turn_queued_behind_lease", conversation_id=conversation.pk, message_id=user_message_id)
-            return None
+            return _Busy(seconds_left=(conversation.turn_lease_until - now).total_seconds())
         if conversation.turn_lease_owner:
             log.warning("turn_lease_expired_taking_over", conversation_id=conversation.pk)
             metrics.TURN_CONFLICTS.labels(kind="lease_expired").inc()

@@ -15,11 +15,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from bots.models import Conversation, Message
 from conversations.services.conversations import conversation_start
@@ -238,3 +240,26 @@ def test_a_worker_killed_mid_stream_is_redone_once(llm_bot, stub_llm, own_turn_q
     replies = list(Message.objects.filter(reply_to=message))
     assert len(replies) == 1, (tmp_path / "worker-2.log").read_text()[-3000:]
     assert len(stub_llm.behaviour.requests) == 2  # the killed attempt, and the one redo
+
+
+def test_a_turn_behind_a_lease_looks_again_after_it_would_expire(llm_bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redelivered turn can arrive while a dead worker's lease is still running: it must not just
+    give up (nobody would answer), but check back once the lease would have expired."""
+    checks: list[tuple[int, float]] = []
+    monkeypatch.setattr(
+        "conversations.services.messages.turn_enqueue",
+        lambda *, user_message_id, countdown=None, **_: checks.append((user_message_id, countdown)),
+    )
+    conversation = conversation_start(bot=llm_bot)
+    message_id = _visitor_message(conversation, "anyone there?")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        turn_lease_owner="dead-worker", turn_lease_until=timezone.now() + timedelta(seconds=3)
+    )
+    llm = GatedLLM()
+    llm.release.set()
+    assert turn_run(user_message_id=message_id, events=NoEvents(), llm=llm, coalesce_ms=0) is None
+    assert [m for m, _ in checks] == [message_id] and 3 < checks[0][1] <= 4.5
+
+    Conversation.objects.filter(pk=conversation.pk).update(turn_lease_until=timezone.now() - timedelta(seconds=1))
+    reply = turn_run(user_message_id=message_id, events=NoEvents(), llm=llm, coalesce_ms=0)  # the check-back
+    assert reply is not None and reply.text.startswith("re: ")
