@@ -23,6 +23,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatplatform.settings")
 
 app = Celery("chatplatform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's consumer, except that tidying up a connection Redis dropped can never stop the worker.
+app.conf.worker_consumer = "chatplatform.worker_consumer:BrokerLossTolerantConsumer"
 # Each domain keeps its tasks next to the services they call (docs/architecture.md).
 app.autodiscover_tasks(["conversations", "nlu", "knowledge", "inbox", "copilot"])
 

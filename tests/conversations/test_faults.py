@@ -7,10 +7,12 @@ worker, channel layer and consumer handle them.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from kombu.transport import redis as kombu_redis
 
 from bots.models import Message
 from chatplatform.launcher.embedded import free_port
@@ -22,6 +24,15 @@ from tests.support import ws
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 XSS = '<script>alert(1)</script> <img src=x onerror=alert(1)> "quotes" & ampersands'
+
+
+def _called_from(function_name: str) -> bool:
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == function_name:
+            return True
+        frame = frame.f_back
+    return False
 
 
 async def frames_until_bot_message(communicator: WebsocketCommunicator, timeout: float = 30) -> list[dict[str, Any]]:
@@ -217,3 +228,34 @@ async def test_redis_restart_then_reconnect(
     _, final = await ws.collect_reply(again, timeout=40)
     assert final["reply_to"] == ack["message_id"]
     await again.disconnect()
+
+
+async def test_a_failed_cleanup_of_the_lost_broker_connection_does_not_stop_the_worker(
+    llm_bot, allowed_origin, stub_llm, celery_worker, embedded_services, monkeypatch
+) -> None:
+    """Closing a kombu channel that Redis dropped mid-BRPOP can raise AttributeError instead of a
+    connection error (chatplatform/worker_consumer.py); Celery's own consumer calls that
+    unrecoverable and stops consuming for good. Inject exactly that failure on the worker's cleanup
+    of the lost connection: the next message must still be answered."""
+    real_close = kombu_redis.Channel.close
+    injected: list[object] = []
+
+    def close_failing_once(channel: kombu_redis.Channel) -> None:
+        real_close(channel)
+        if _called_from("on_connection_error_after_connected") and not injected:
+            injected.append(channel)
+            raise AttributeError("'NoneType' object has no attribute 'hostname'")
+
+    monkeypatch.setattr(kombu_redis.Channel, "close", close_failing_once)
+    communicator = await open_ws(llm_bot.public_key, allowed_origin)
+    await ws.hello(communicator)
+
+    embedded_services.restart_redis()
+
+    await assert_alive(communicator)
+    await communicator.send_json_to({"type": "message", "client_id": "after", "text": "are you there?"})
+    ack = await ws.expect(communicator, "ack", timeout=15)
+    _, final = await ws.collect_reply(communicator, timeout=40)
+    assert injected, "the worker never closed its lost connection's channel: the fault was not injected"
+    assert final["reply_to"] == ack["message_id"] and final["text"]
+    await communicator.disconnect()
