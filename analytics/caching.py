@@ -6,14 +6,15 @@ SQL is written, and analysts reload the dashboard and flip between filters. Resu
 
 - the SQL and parameters of the scoped, filtered conversation queryset (so the user's bots and every
   URL filter are part of the key: two users with different bots never share an entry);
-- the highest conversation, message and tag ids: a new conversation, message or tag shows at once;
+- the highest conversation, message, tag, conversation event and reply suggestion ids: a new
+  conversation, message, tag, handoff transition or copilot suggestion shows at once;
 - the highest id and the count of bot assignments: a revoked (or new) assignment takes effect at once.
   The key's SQL names the user but not their bots (a subquery), so without this an analyst taken off
   a bot would keep seeing its cached aggregates until the timeout. Any insert raises the max, any
   delete lowers the count, so the pair changes on every change of that append-only-id table.
 
-Edits of existing rows (a thumbs rating, a CSAT score, a status change) show after at most the
-timeout. If the cache backend is down the value is computed as if there were no cache.
+Edits of existing rows (a thumbs rating, a CSAT score, a suggestion's outcome) show after at most
+the timeout. If the cache backend is down the value is computed as if there were no cache.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from django.db.models import Count, Max, QuerySet
 from django.utils import timezone, translation
 
 from analytics.models import BotAssignment, ConversationTag, MessageTag
-from bots.models import Conversation, Message
+from bots.models import Conversation, ConversationEvent, Message
+from copilot.models import ReplySuggestion
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ def _data_version() -> tuple[Any, ...]:
         Message.objects.aggregate(m=Max("pk"))["m"],
         ConversationTag.objects.aggregate(m=Max("pk"))["m"],
         MessageTag.objects.aggregate(m=Max("pk"))["m"],
+        ConversationEvent.objects.aggregate(m=Max("pk"))["m"],
+        ReplySuggestion.objects.aggregate(m=Max("pk"))["m"],
         tuple(BotAssignment.objects.aggregate(m=Max("pk"), n=Count("pk")).values()),
     )
 

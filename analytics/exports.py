@@ -13,14 +13,15 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.postgres.aggregates import StringAgg
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import CharField, Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from analytics.invisible import json_escape_invisible, reveal_invisible
 from analytics.models import ConversationTag
 from analytics.pii import mask_pii, mask_value
-from analytics.selectors import with_outcome
+from analytics.selectors import handed_off_exists, with_outcome
 from bots.models import Conversation, Message
 
 CHUNK_SIZE = 2000
@@ -45,6 +46,8 @@ MESSAGE_COLUMNS = [
     "feedback",
     "feedback_comment",
     "reply_to",
+    "author_id",
+    "author",
 ]
 CONVERSATION_COLUMNS = [
     "conversation_id",
@@ -62,6 +65,9 @@ CONVERSATION_COLUMNS = [
     "visitor_messages",
     "first_visitor_message",
     "tags",
+    "agent_messages",
+    "handed_off",
+    "assigned_agent",
 ]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -97,11 +103,23 @@ def _messages(conversations: QuerySet[Conversation]) -> QuerySet[Message]:
     )
 
 
+def person_name_expression(prefix: str) -> Coalesce:
+    """`analytics.selectors.person_name` in SQL, for the user behind the foreign key `prefix`: the
+    agent's display name, else first + last name, else the login; NULL without a user."""
+    full_name = Trim(Concat(f"{prefix}__first_name", Value(" "), f"{prefix}__last_name", output_field=CharField()))
+    return Coalesce(
+        NullIf(F(f"{prefix}__agent_profile__display_name"), Value("")),
+        NullIf(full_name, Value("")),
+        F(f"{prefix}__username"),
+        output_field=CharField(),
+    )
+
+
 def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[list[Any]]:
     m = mask_pii if mask else (lambda s: s)
     qs = (
         _messages(conversations)
-        .annotate(bot_slug=F("conversation__bot__slug"))
+        .annotate(bot_slug=F("conversation__bot__slug"), author_name=person_name_expression("author"))
         .values_list(
             "conversation_id",
             "bot_slug",
@@ -122,6 +140,8 @@ def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterat
             "feedback",
             "feedback_comment",
             "reply_to_id",
+            "author_id",
+            "author_name",
         )
     )
     for (
@@ -144,6 +164,8 @@ def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterat
         feedback,
         comment,
         reply_to,
+        author_id,
+        author_name,
     ) in qs.iterator(chunk_size=CHUNK_SIZE):
         yield [
             conv_id,
@@ -165,6 +187,8 @@ def message_rows(conversations: QuerySet[Conversation], *, mask: bool) -> Iterat
             feedback,
             csv_safe(m(comment)),
             reply_to or "",
+            author_id or "",
+            csv_safe(author_name or ""),
         ]
 
 
@@ -184,6 +208,12 @@ def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> I
                 .order_by("seq")
                 .values("text")[:1]
             ),
+            n_agent=Subquery(
+                per_conv.filter(role=Message.Role.AGENT).annotate(n=Count("id")).values("n"),
+                output_field=IntegerField(),
+            ),
+            handed_off=handed_off_exists(),
+            agent_name=person_name_expression("assigned_agent"),
             tag_list=Subquery(
                 ConversationTag.objects.filter(conversation=OuterRef("pk"))
                 .order_by()
@@ -208,6 +238,9 @@ def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> I
             "n_visitor",
             "first_text",
             "tag_list",
+            "n_agent",
+            "handed_off",
+            "agent_name",
         )
     )
     for (
@@ -226,6 +259,9 @@ def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> I
         nv,
         first,
         tags,
+        n_agent,
+        handed_off,
+        agent_name,
     ) in qs.iterator(chunk_size=CHUNK_SIZE):
         yield [
             pk,
@@ -243,21 +279,37 @@ def conversation_rows(conversations: QuerySet[Conversation], *, mask: bool) -> I
             nv or 0,
             csv_safe(m(first or "")),
             csv_safe(tags or ""),
+            n_agent or 0,
+            "yes" if handed_off else "no",
+            csv_safe(agent_name or ""),
         ]
+
+
+# The chat format's optional `name` of a message (^[a-zA-Z0-9_-]{1,64}$): marks the turns a person
+# wrote, so a training run can keep, weight or drop them. Never the agent's own name (personal data).
+AGENT_TURN_NAME = "agent"
+
+
+def _jsonl_turn(role: str, content: str) -> dict[str, str]:
+    if role == Message.Role.BOT:
+        return {"role": "assistant", "content": content}
+    if role == Message.Role.AGENT:
+        return {"role": "assistant", "content": content, "name": AGENT_TURN_NAME}
+    return {"role": "user", "content": content}
 
 
 def jsonl_lines(conversations: QuerySet[Conversation], *, mask: bool) -> Iterator[str]:
     """One line per conversation: {"messages": [{"role": "user"|"assistant", "content": ...}, ...]}.
 
-    Trailing visitor messages with no answer are dropped and conversations without any bot reply
-    are skipped: a fine-tuning example must end with the assistant's turn.
+    The bot's and the agents' messages are assistant turns; an agent's carries `"name": "agent"` (a key
+    the OpenAI chat fine-tuning format accepts). Trailing visitor messages with no answer are dropped and
+    conversations without any assistant turn are skipped: a fine-tuning example must end with the
+    assistant's turn.
     """
     m = mask_pii if mask else (lambda s: s)
     qs = _messages(conversations).values_list("conversation_id", "role", "text")
     for _conv_id, rows in itertools.groupby(qs.iterator(chunk_size=CHUNK_SIZE), key=lambda r: r[0]):
-        turns = [
-            {"role": "assistant" if role == Message.Role.BOT else "user", "content": m(text)} for _c, role, text in rows
-        ]
+        turns = [_jsonl_turn(role, m(text)) for _c, role, text in rows]
         while turns and turns[-1]["role"] != "assistant":
             turns.pop()
         if turns:

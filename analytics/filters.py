@@ -34,6 +34,10 @@ FEEDBACK_CHOICES = (
     ("none", _("No rating")),
 )
 CSAT_CHOICES = tuple((str(i), str(i)) for i in range(1, 6)) + (("any", _("Any score")), ("none", _("No score")))
+HANDED_OFF_CHOICES = (
+    ("yes", _("Handed to a person")),
+    ("no", _("Never handed to a person")),
+)
 SORT_CHOICES = (
     ("newest", _("Newest first")),
     ("oldest", _("Oldest first")),
@@ -54,6 +58,12 @@ class ConversationFilter(django_filters.FilterSet):
     intent = django_filters.CharFilter(method="filter_intent", label=_("Intent"))
     outcome = django_filters.ChoiceFilter(
         choices=Outcome.CHOICES, method="filter_outcome", label=_("Outcome"), empty_label=_("Any outcome")
+    )
+    status = django_filters.ChoiceFilter(
+        choices=Conversation.Status.choices, method="filter_status", label=_("Status"), empty_label=_("Any status")
+    )
+    handed_off = django_filters.ChoiceFilter(
+        choices=HANDED_OFF_CHOICES, method="filter_handed_off", label=_("Handed off"), empty_label=_("Any")
     )
     feedback = django_filters.ChoiceFilter(
         choices=FEEDBACK_CHOICES, method="filter_feedback", label=_("Feedback"), empty_label=_("Any")
@@ -81,6 +91,12 @@ class ConversationFilter(django_filters.FilterSet):
     def filter_outcome(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.conversations_with_outcome(qs, value)
 
+    def filter_status(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return selectors.conversations_with_status(qs, value)
+
+    def filter_handed_off(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        return selectors.conversations_handed_off(qs, value)
+
     def filter_feedback(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.conversations_with_feedback(qs, value)
 
@@ -99,6 +115,19 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_sort(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return selectors.ordered(qs, value or selectors.DEFAULT_SORT)
+
+
+def filter_period(filterset: ConversationFilter) -> tuple[datetime | None, datetime | None]:
+    """The [since, until) of the filterset's date range (None: open), for numbers that are counted by
+    their own time rather than by the conversation's start (the copilot's suggestions). Like the
+    FilterSet itself, an invalid other field does not drop a valid date."""
+    filterset.form.is_valid()  # cleans: cleaned_data then holds the valid fields (none if unbound)
+    cleaned = getattr(filterset.form, "cleaned_data", {})
+    date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+    return (
+        _day_start(date_from) if date_from else None,
+        _day_start(date_to + timedelta(days=1)) if date_to else None,
+    )
 
 
 def filtered_conversations(*, request: Any, params: Any = None) -> tuple[ConversationFilter, QuerySet[Conversation]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from bots.models import Conversation, ConversationEvent, Intent, Message
 from chatplatform.access.scoping import bots_visible_to, conversations_visible_to, sees_all_bots
+from inbox.models import AgentNote
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -66,6 +68,20 @@ if TYPE_CHECKING:
         suggestion_form: SuggestionForm
         turn_intent: str
         turn_confidence: float | None
+        author_name: str
+
+    class TranscriptEvent(ConversationEvent):
+        """An event of a transcript as `transcript_get` leaves it (typing only)."""
+
+        actor_name: str
+        agent_name: str
+        display_reason: str
+
+    class TranscriptAgentNote(AgentNote):
+        """An agent's private note as `transcript_get` and the detail view leave it (typing only)."""
+
+        author_name: str
+        display_text: str
 
 # --- Scoping -----------------------------------------------------------------------------------
 
@@ -75,6 +91,15 @@ User = AbstractBaseUser | AnonymousUser
 def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
     """Raises Conversation.DoesNotExist for another bot's conversation too: no existence leak."""
     return conversations_visible_to(user).select_related("bot").get(pk=conversation_id)
+
+
+def person_name(user: Any) -> str:
+    """A staff member (agent, analyst) as analysts see them: the agent's display name, else their full
+    name, else their login. Visitors see `conversations.selectors.agent_display` instead (never the login)."""
+    if user is None:
+        return ""
+    profile = getattr(user, "agent_profile", None)  # a missing profile raises an AttributeError subclass
+    return (profile.display_name if profile else "") or user.get_full_name() or user.get_username()
 
 
 def message_get(*, user: Any, message_id: int, conversation_id: int | None = None) -> Message:
@@ -153,6 +178,18 @@ def _outcome_conditions() -> tuple[Exists, Q, Q]:
     return engaged, handoff, fallback
 
 
+def engaged_q() -> Q:
+    """A conversation with at least one visitor message (the denominator of every rate)."""
+    return Q(_outcome_conditions()[0])
+
+
+def handed_off_exists() -> Exists:
+    """A conversation that was queued for a person at least once (a `handoff_requested` event)."""
+    return Exists(
+        ConversationEvent.objects.filter(conversation=OuterRef("pk"), kind=ConversationEvent.Kind.HANDOFF_REQUESTED)
+    )
+
+
 def outcome_expression() -> Case:
     engaged, handoff, fallback = _outcome_conditions()
     return Case(
@@ -187,6 +224,18 @@ def conversations_with_outcome(qs: QuerySet[Conversation], outcome: str) -> Quer
 
 
 # --- Filters (used by the FilterSet in analytics/filters.py) -----------------------------------
+
+
+def conversations_with_status(qs: QuerySet[Conversation], status: str) -> QuerySet[Conversation]:
+    return qs.filter(status=status) if status in Conversation.Status.values else qs
+
+
+def conversations_handed_off(qs: QuerySet[Conversation], answer: str) -> QuerySet[Conversation]:
+    if answer == "yes":
+        return qs.filter(handed_off_exists())
+    if answer == "no":
+        return qs.filter(~handed_off_exists())
+    return qs
 
 
 def conversations_with_intent(qs: QuerySet[Conversation], intent: str) -> QuerySet[Conversation]:
@@ -324,6 +373,15 @@ def _decorate(rows: Sequence[Conversation]) -> None:
 # --- One conversation --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a transcript in time order: a message, a change of who handles it, or an agent's note."""
+
+    kind: str  # "message" | "event" | "agent_note"
+    at: datetime
+    item: Any
+
+
 @dataclass
 class Transcript:
     conversation: Conversation
@@ -332,18 +390,37 @@ class Transcript:
     conversation_tags: list[ConversationTag]
     notes: list[Note]
     suggestions: dict[int, IntentSuggestion] = field(default_factory=dict)  # by message id
+    events: list[ConversationEvent] = field(default_factory=list)
+    agent_notes: list[AgentNote] = field(default_factory=list)
+
+    @property
+    def timeline(self) -> list[TimelineEntry]:
+        """Messages (in seq order), events and agent notes merged by time: a merge of three sorted
+        lists, so the messages keep their seq order even if two share a timestamp."""
+        return list(
+            heapq.merge(
+                (TimelineEntry("message", m.created_at, m) for m in self.messages),
+                (TimelineEntry("event", e.created_at, e) for e in self.events),
+                (TimelineEntry("agent_note", n.created_at, n) for n in self.agent_notes),
+                key=lambda entry: entry.at,
+            )
+        )
 
 
 def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     messages = list(
-        Message.objects.filter(conversation=conversation).order_by("seq").prefetch_related("analytics_tags__tag")
+        Message.objects.filter(conversation=conversation)
+        .order_by("seq")
+        .select_related("author__agent_profile")
+        .prefetch_related("analytics_tags__tag")
     )
     decorated = cast("list[TranscriptMessage]", messages)
     by_id = {m.pk: m for m in decorated}
     for m in decorated:
         m.reply_message = None
         m.notes_here = []
+        m.author_name = person_name(m.author)
     for m in decorated:
         if m.reply_to_id and m.reply_to_id in by_id:
             by_id[m.reply_to_id].reply_message = m
@@ -358,6 +435,21 @@ def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
         .select_related("intent")
         .order_by("created_at")
     }
+    events = list(
+        ConversationEvent.objects.filter(conversation=conversation)
+        .select_related("actor__agent_profile", "agent__agent_profile", "team")
+        .order_by("created_at", "id")
+    )
+    for e in cast("list[TranscriptEvent]", events):
+        e.actor_name = person_name(e.actor)
+        e.agent_name = person_name(e.agent)
+    agent_notes = list(
+        AgentNote.objects.filter(conversation=conversation)
+        .select_related("author__agent_profile")
+        .order_by("created_at", "id")
+    )
+    for an in cast("list[TranscriptAgentNote]", agent_notes):
+        an.author_name = person_name(an.author)
     return Transcript(
         conversation=conversation,
         outcome=outcome,
@@ -365,6 +457,8 @@ def transcript_get(*, user: Any, conversation_id: int) -> Transcript:
         conversation_tags=list(ConversationTag.objects.filter(conversation=conversation).select_related("tag")),
         notes=[n for n in notes if n.message_id is None],
         suggestions=suggestions,
+        events=events,
+        agent_notes=agent_notes,
     )
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import charts, selectors, services
 from analytics.caching import cached
 from analytics.exports import EXPORT_KINDS, export_response
-from analytics.filters import filtered_conversations
+from analytics.filters import filter_period, filtered_conversations
 from analytics.forms import NoteForm, SuggestionForm, TagForm
 from analytics.invisible import reveal_invisible
 from analytics.metrics import DEFINITIONS, metrics_cached
@@ -117,6 +117,10 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             reply = m.reply_message
             m.turn_intent = m.intent or (reply.intent if reply else "")
             m.turn_confidence = m.confidence if m.intent else (reply.confidence if reply else None)
+    for e in cast("list[selectors.TranscriptEvent]", transcript.events):
+        e.display_reason = mask(e.reason)
+    for n in cast("list[selectors.TranscriptAgentNote]", transcript.agent_notes):
+        n.display_text = mask(n.text)
     return render(
         request,
         "analytics/conversation_detail.html",
@@ -124,6 +128,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "t": transcript,
             "conversation": transcript.conversation,
             "user_id_display": mask(transcript.conversation.user_id),
+            "assigned_agent_name": selectors.person_name(transcript.conversation.assigned_agent),
             "tag_form": TagForm(),
             "note_form": NoteForm(),
             "can_annotate": request.user.has_perm("analytics.annotate_transcripts"),
@@ -320,7 +325,8 @@ def suggestion_decide(request: HttpRequest, suggestion_id: int) -> HttpResponse:
 @_perm("analytics.view_metrics")
 def metrics_dashboard(request: HttpRequest) -> HttpResponse:
     filterset, qs = filtered_conversations(request=request)
-    m = metrics_cached(conversations=qs)
+    since, until = filter_period(filterset)
+    m = metrics_cached(conversations=qs, since=since, until=until)
     labels = [d.day.strftime("%m-%d") for d in m.per_day]
     mask = _masker(request)
     context: dict[str, Any] = {

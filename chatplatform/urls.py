@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("nlu.api.urls")),
     path("api/v1/", include("bots.api.admin_api")),
     path("api/v1/", include("analytics.api.urls")),
+    path("api/v1/", include("inbox.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's init script as its own file (?script=): no inline script,
     # so the page runs under the platform's CSP (script-src 'self').

@@ -25,8 +25,10 @@ from rest_framework.response import Response
 
 from analytics import selectors, services
 from analytics.api.serializers import (
+    AgentNoteSerializer,
     ConversationDetailSerializer,
     ConversationSerializer,
+    EventSerializer,
     MessageSerializer,
     MetricsSerializer,
     NoteSerializer,
@@ -36,12 +38,13 @@ from analytics.api.serializers import (
     TagSerializer,
 )
 from analytics.exports import export_response
-from analytics.filters import ConversationFilter
+from analytics.filters import ConversationFilter, filter_period
 from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.pii import mask_pii, should_mask
-from bots.models import Conversation, Intent, Message
+from bots.models import Conversation, ConversationEvent, Intent, Message
 from chatplatform.access.permissions import workspace_permission
+from inbox.models import AgentNote
 
 VIEW = "analytics.view_transcripts"
 ANNOTATE = "analytics.annotate_transcripts"
@@ -104,9 +107,21 @@ _tags = Prefetch("analytics_tags", queryset=ConversationTag.objects.select_relat
 _msg_tags = Prefetch("analytics_tags", queryset=MessageTag.objects.select_related("tag"))
 
 
+def _messages_in_order() -> QuerySet[Message]:
+    return Message.objects.order_by("seq").select_related("author__agent_profile").prefetch_related(_msg_tags)
+
+
+def _events_in_order() -> QuerySet[ConversationEvent]:
+    return ConversationEvent.objects.order_by("created_at", "id").select_related(
+        "actor__agent_profile", "agent__agent_profile", "team"
+    )
+
+
 @extend_schema_view(
     list=extend_schema(summary="List conversations (filters as on the transcript page)", parameters=[MASK_PARAM]),
-    retrieve=extend_schema(summary="One conversation with every message and note", parameters=[MASK_PARAM]),
+    retrieve=extend_schema(
+        summary="One conversation with every message, note, handoff event and agent note", parameters=[MASK_PARAM]
+    ),
 )
 class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
@@ -122,13 +137,22 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
         return [workspace_permission(VIEW)()]
 
     def get_queryset(self) -> QuerySet[Conversation]:
-        qs = selectors.conversations_visible_to(self.request.user).select_related("bot").prefetch_related(_tags)
+        qs = (
+            selectors.conversations_visible_to(self.request.user)
+            .select_related("bot", "assigned_agent__agent_profile", "team")
+            .prefetch_related(_tags)
+        )
         if self.action == "list":
             return selectors.with_outcome(qs)
         if self.action == "retrieve":
             return selectors.with_outcome(qs).prefetch_related(
-                Prefetch("messages", queryset=Message.objects.order_by("seq").prefetch_related(_msg_tags)),
+                Prefetch("messages", queryset=_messages_in_order()),
                 Prefetch("analytics_notes", queryset=Note.objects.select_related("author")),
+                Prefetch("events", queryset=_events_in_order()),
+                Prefetch(
+                    "agent_notes",
+                    queryset=AgentNote.objects.order_by("created_at", "id").select_related("author__agent_profile"),
+                ),
             )
         return qs
 
@@ -154,11 +178,34 @@ class ConversationViewSet(_MaskMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=MessagePagination, filter_backends=[])
     def messages(self, request: Request, pk: str | None = None) -> Response:
         conversation = self._conversation()
-        qs = conversation.messages.order_by("seq").prefetch_related(_msg_tags)
+        qs = _messages_in_order().filter(conversation=conversation)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(
             MessageSerializer(page, many=True, context=self.get_serializer_context()).data
         )
+
+    @extend_schema(
+        summary="Handoff events of a conversation (who, when, why), in time order",
+        parameters=[MASK_PARAM],
+        responses=EventSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def events(self, request: Request, pk: str | None = None) -> Response:
+        conversation = self._conversation()
+        events = _events_in_order().filter(conversation=conversation)
+        return Response(EventSerializer(events, many=True, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Private notes agents wrote in the inbox",
+        parameters=[MASK_PARAM],
+        responses=AgentNoteSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], url_path="agent-notes", filter_backends=[], pagination_class=None)
+    def agent_notes(self, request: Request, pk: str | None = None) -> Response:
+        conversation = self._conversation()
+        notes = AgentNote.objects.filter(conversation=conversation).order_by("created_at", "id")
+        notes = notes.select_related("author__agent_profile")
+        return Response(AgentNoteSerializer(notes, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(summary="Tag a conversation", request=TagNameSerializer, responses={201: TagSerializer})
     @action(detail=True, methods=["post"], url_path="tags", filter_backends=[], pagination_class=None)
@@ -382,7 +429,11 @@ class MetricsView(_FilteredConversationsView):
         responses=MetricsSerializer,
     )
     def get(self, request: Request) -> Response:
-        metrics = metrics_cached(conversations=self.filter_queryset(self.get_queryset()))
+        # The date range again, for the numbers counted by their own time (copilot suggestions).
+        since, until = filter_period(
+            ConversationFilter(request.query_params, queryset=self.get_queryset(), request=request)
+        )
+        metrics = metrics_cached(conversations=self.filter_queryset(self.get_queryset()), since=since, until=until)
         data = metrics.as_dict()
         if should_mask(request.user, requested=_mask_requested(request, default=False)):
             for row in data["top_unrecognised"]:

@@ -1,15 +1,33 @@
-"""The demo bot `make run` creates: enough intents to show templates, a form, and generation."""
+"""The demo bot `make run` creates: enough intents to show templates, a form, and generation; and the
+people behind it (an agent team with one agent, a complaint intent that hands off)."""
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 
-from bots.models import Bot, EntityType, FormSlot, Intent, KnowledgeChunk, ResponseTemplate, TrainingPhrase
+from bots.models import (
+    AgentProfile,
+    AgentTeam,
+    Bot,
+    EntityType,
+    FormSlot,
+    Intent,
+    KnowledgeChunk,
+    ResponseTemplate,
+    TrainingPhrase,
+)
+from chatplatform.access.roles import AGENT
 from knowledge.services.changes import knowledge_changed
+from nlu.services.scheduling import nlu_training_data_changed
 
 DEMO_SLUG = "acme-support"
+DEMO_TEAM_NAME = "Acme Support agents"
+DEMO_AGENT_USERNAME = "agent"
+DEMO_AGENT_DISPLAY_NAME = "Alex from Acme"
 
 
 class _DemoIntent(TypedDict):
@@ -154,3 +172,65 @@ def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
         for position, (name, entity, prompt) in enumerate(spec.get("slots", [])):
             FormSlot.objects.create(intent=intent, name=name, entity=entity, prompt=prompt, position=position)
     return bot
+
+
+# A complaint is what a person should hear: recognising it queues the conversation (Intent.hands_off).
+# Kept out of DEMO_INTENTS so the bot of the dialogue tests keeps the intents those tests were written for.
+DEMO_HANDOFF_INTENT: _DemoIntent = {
+    "name": "complaint",
+    "phrases": [
+        "I want to make a complaint",
+        "I'm very unhappy with your service",
+        "this is unacceptable",
+        "my tent arrived broken and nobody answers my emails",
+        "I want to complain about my order",
+        "your product is terrible and I want my money back now",
+    ],
+    "responses": [("I'm sorry to hear that. Let me get a colleague who can sort this out with you.", [])],
+}
+
+
+@transaction.atomic
+def demo_handoff_intent_ensure(*, bot: Bot) -> Intent:
+    """The demo's hands-off intent, created once (an admin who later unflags it keeps their choice)."""
+    spec = DEMO_HANDOFF_INTENT
+    intent, created = Intent.objects.get_or_create(bot=bot, name=spec["name"], defaults={"hands_off": True})
+    if created:
+        TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])
+        for position, (text, quick) in enumerate(spec["responses"]):
+            ResponseTemplate.objects.create(intent=intent, text=text, quick_replies=quick, position=position)
+        nlu_training_data_changed(bot_id=bot.pk)
+    return intent
+
+
+# Shortcuts for the demo team's canned replies. bots may not import the inbox (pyproject's layering
+# contract), so the inbox's seeding writes them (inbox.models.CannedReply) from this list.
+DEMO_CANNED_REPLIES: list[tuple[str, str]] = [
+    ("/hello", "Hi, I'm from the Acme support team. I've read your conversation with our assistant."),
+    ("/order", "I'm looking at your order in our system now; this takes a minute."),
+    ("/return", "You can return any item within 30 days at acme.example/returns; we'll email you a prepaid label."),
+    ("/bye", "Is there anything else I can help with? If not, have a great day!"),
+]
+
+
+@transaction.atomic
+def demo_team_ensure(*, bot: Bot, agent_password: str | None) -> tuple[AgentTeam, Any]:
+    """The demo bot's agent team with one agent: role `agent`, offline until they open the inbox (the
+    inbox page's presence and heartbeat bring them online), so the bot offers a person only then.
+
+    `agent_password` sets the agent's password (None: keep it). Idempotent."""
+    team, _created = AgentTeam.objects.get_or_create(name=DEMO_TEAM_NAME)
+    team.bots.add(bot)
+    agent, _created = get_user_model().objects.get_or_create(
+        username=DEMO_AGENT_USERNAME, defaults={"email": "agent@example.com", "first_name": "Alex"}
+    )
+    if agent_password is not None:
+        agent.set_password(agent_password)
+        agent.save(update_fields=["password"])
+    # The role's group (made by the roles migration) carries the inbox permission.
+    agent.groups.add(Group.objects.get(name=AGENT))
+    AgentProfile.objects.get_or_create(
+        user=agent, defaults={"display_name": DEMO_AGENT_DISPLAY_NAME, "presence": AgentProfile.Presence.OFFLINE}
+    )
+    team.members.add(agent)
+    return team, agent

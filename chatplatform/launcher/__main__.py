@@ -1,9 +1,9 @@
 """`make run`: the whole platform on one machine, production topology, smaller.
 
 Starts what is not configured externally (PostgreSQL+pgvector, Redis, vLLM on the CPU), migrates,
-seeds the demo bot and an admin user, starts the Celery worker, the NLU service (the parse API's
-models), the ASGI server and a pretend customer website on a second port, waits until /healthz is
-green and prints where to go. Every platform process writes its Prometheus metrics to
+seeds the demo bot, an admin user and a demo agent (logins printed at the end), starts the Celery
+worker, the NLU service (the parse API's models), the ASGI server and a pretend customer website on
+a second port, waits until /healthz is green and prints where to go. Every platform process writes its Prometheus metrics to
 var/prometheus (emptied at each start), which /metrics aggregates.
 Ctrl-C stops everything it started, in reverse order. A second run reuses var/.
 """
@@ -134,6 +134,7 @@ class Launcher:
         )
         self._write_demo_site(site_port, public, public_key)
         login = next((line for line in seeded.splitlines() if line.startswith("admin login")), "")
+        agent_login = next((line for line in seeded.splitlines() if line.startswith("agent login")), "")
         print(
             f"""
   chatplatform is up ({elapsed:.0f} s).
@@ -141,6 +142,7 @@ class Launcher:
     Widget on a pretend customer site:  http://127.0.0.1:{site_port}/
     Widget demo page (same origin):     {public}/demo/
     Admin:                              {public}/admin/    {login}
+    Agent inbox:                        {public}/inbox/    {agent_login}
     Analyst workspace:                  {public}/analytics/conversations/
     API docs:                           {public}/api/docs/
     Health:                             {public}/healthz

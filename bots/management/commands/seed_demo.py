@@ -1,7 +1,8 @@
-"""Create (or update) the demo bot and an admin user; print what a newcomer needs to log in."""
+"""Create (or update) the demo bot, an admin user and a demo agent; print what a newcomer needs to log in."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -10,21 +11,26 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from bots.services.demo import demo_bot_ensure
+from bots.services.demo import DEMO_AGENT_USERNAME, demo_bot_ensure, demo_handoff_intent_ensure, demo_team_ensure
 
 
 class Command(BaseCommand):
-    help = "Create the demo bot and an admin user (idempotent)."
+    help = "Create the demo bot, an admin user and a demo agent in the bot's agent team (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--origin", action="append", default=[], help="Extra allowed origin for the demo bot.")
         parser.add_argument("--credentials-file", default=str(settings.VAR_DIR / "admin-credentials.txt"))
+        parser.add_argument("--agent-credentials-file", default=str(settings.VAR_DIR / "agent-credentials.txt"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         bot = demo_bot_ensure(extra_origins=[settings.PUBLIC_BASE_URL, *options["origin"]])
+        demo_handoff_intent_ensure(bot=bot)
         username, password = self._admin_user(Path(options["credentials_file"]))
+        team, agent_password = self._agent_user(bot, Path(options["agent_credentials_file"]))
         self.stdout.write(f"demo bot: {bot.name} (slug {bot.slug}, public key {bot.public_key})")
         self.stdout.write(f"admin login: {username} / {password}")
+        self.stdout.write(f"agent login: {DEMO_AGENT_USERNAME} / {agent_password}")
+        self.stdout.write(f"agent team: {team.name} (the inbox is at /inbox/)")
 
     def _admin_user(self, credentials_file: Path) -> tuple[str, str]:
         user_model = get_user_model()
@@ -36,7 +42,25 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        credentials_file.parent.mkdir(parents=True, exist_ok=True)
-        credentials_file.write_text(f"admin:{password}\n")
-        credentials_file.chmod(0o600)
+        _credentials_write(credentials_file, "admin", password)
         return "admin", password
+
+    def _agent_user(self, bot: Any, credentials_file: Path) -> tuple[Any, str]:
+        """Like the admin: a generated password, kept in a 0600 file so a rerun prints the same one."""
+        if credentials_file.exists() and get_user_model().objects.filter(username=DEMO_AGENT_USERNAME).exists():
+            password = credentials_file.read_text().strip().split(":", 1)[1]
+            team, _agent = demo_team_ensure(bot=bot, agent_password=None)
+            return team, password
+        password = secrets.token_urlsafe(12)
+        team, _agent = demo_team_ensure(bot=bot, agent_password=password)
+        _credentials_write(credentials_file, DEMO_AGENT_USERNAME, password)
+        return team, password
+
+
+def _credentials_write(path: Path, username: str, password: str) -> None:
+    """Created 0600 (never readable by others, not even for a moment); an existing file is narrowed too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{username}:{password}\n")
+    path.chmod(0o600)
