@@ -1,15 +1,35 @@
-"""The agents' inbox page: a shell; everything live comes over /ws/inbox/ (inbox/ws/consumers.py)."""
+"""The agents' inbox page: a shell; everything live comes over /ws/inbox/ (inbox/ws/consumers.py).
+
+The page carries no data of its own: static/inbox/inbox.js reads the socket path and the language
+from data-* attributes (the platform's CSP allows no inline script) and renders every frame as text.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import get_language
+from django.views.decorators.http import require_GET
+
+INBOX_PERMISSION = "inbox.use_inbox"
+INBOX_SOCKET_PATH = "/ws/inbox/"
 
 
+@require_GET
 @login_required
 def inbox_page(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("inbox.use_inbox"):
-        raise PermissionDenied("The inbox is for agents. Ask an admin to give you the agent role.")
-    return render(request, "inbox/inbox.html")
+    """Anonymous -> the login page; signed in without the agent role -> a 403 page that says why."""
+    language = get_language() or "en"
+    if not request.user.has_perm(INBOX_PERMISSION):
+        return render(request, "inbox/forbidden.html", {"LANGUAGE_CODE": language}, status=403)
+    return render(
+        request,
+        "inbox/inbox.html",
+        {
+            # base.html reads LANGUAGE_CODE for <html lang>; the i18n context processor is not enabled.
+            "LANGUAGE_CODE": language,
+            "ws_path": INBOX_SOCKET_PATH,
+            "can_view_analytics": request.user.has_perm("analytics.view_transcripts"),
+        },
+    )

@@ -1,237 +1,1012 @@
-// The agents' inbox page. Speaks the inbox WebSocket (docs/handoff.md); renders with textContent only.
+// The agents' inbox page (/inbox/). Speaks the inbox WebSocket (/ws/inbox/, inbox/ws/consumers.py;
+// the frames are those of the handoff contract). Plain script, no build step, loaded as a file: the
+// platform's CSP allows no inline script, so the page passes its data in data-* attributes on #inbox
+// and the strings come from static/inbox/strings.js.
+//
+// Rules kept throughout: everything that comes from the socket is rendered with textContent or text
+// nodes, never parsed as HTML; links in messages are built with createElement and only for http,
+// https and mailto URLs; nothing asks for notification permission except the button that says so.
 (() => {
   'use strict';
-  const STRINGS = {
-    en: {
-      connecting: 'Connecting…', connected: 'Connected', lost: 'Connection lost; retrying in {s} s',
-      bot: 'With the bot', queued: 'Waiting', assigned: 'With {name}', resolved: 'Resolved',
-      waiting: 'waiting {t}', late: 'late', visitor: 'Visitor', typing: 'The visitor is typing…',
-      note: 'Private note', you: 'You', newChat: 'Someone is waiting for a person', assignedToYou: 'A conversation was assigned to you',
-      handoff_requested: 'Queued for a person', transferred: 'Transferred', returned_to_bot: 'Returned to the bot',
-      reopened: 'Reopened', offline_ticket: 'Left a message for the team', verified: 'Verified customer', anonymous: 'Anonymous visitor',
-      intent: 'intent', slots: 'Collected', denied: 'Notifications are blocked in this browser.',
-    },
-    'zh-hans': {
-      connecting: '正在连接…', connected: '已连接', lost: '连接中断，{s} 秒后重试',
-      bot: '机器人接待中', queued: '等待中', assigned: '{name} 接待中', resolved: '已解决',
-      waiting: '已等待 {t}', late: '超时', visitor: '访客', typing: '访客正在输入…',
-      note: '内部备注', you: '我', newChat: '有访客在等待人工客服', assignedToYou: '有一个对话分配给了您',
-      handoff_requested: '已排队等待人工', transferred: '已转接', returned_to_bot: '已交回机器人',
-      reopened: '已重新打开', offline_ticket: '访客留言给团队', verified: '已验证客户', anonymous: '匿名访客',
-      intent: '意图', slots: '已收集', denied: '此浏览器已禁止通知。',
-    },
+  const root = document.getElementById('inbox');
+  if (!root) return;
+
+  // -- strings ---------------------------------------------------------------------------------
+  const STR = window.CHATPLATFORM_INBOX_STRINGS || { en: {} };
+  const pickLang = (l) => (String(l || '').toLowerCase().startsWith('zh') ? 'zh-hans' : 'en');
+  const LANG = pickLang(root.dataset.lang || document.documentElement.lang);
+  const INTL_LOCALE = LANG === 'zh-hans' ? 'zh-CN' : 'en';
+  const t = (key, vars) => {
+    const table = STR[LANG] || {};
+    const s = table[key] != null ? table[key] : STR.en && STR.en[key] != null ? STR.en[key] : key;
+    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] == null ? '' : String(vars[k]))) : s;
   };
-  const lang = (document.documentElement.lang || 'en').toLowerCase().startsWith('zh') ? 'zh-hans' : 'en';
-  const t = (key, vars = {}) => (STRINGS[lang][key] || STRINGS.en[key] || key).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+  const relabel = () => {
+    root.querySelectorAll('[data-i18n]').forEach((n) => { n.textContent = t(n.dataset.i18n); });
+    root.querySelectorAll('[data-i18n-aria-label]').forEach((n) => n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel)));
+  };
+
+  // -- DOM helpers -----------------------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
-  const el = (tag, cls, text) => { const n = document.createElement(tag); if (cls) n.className = cls; if (text != null) n.textContent = text; return n; };
-
-  const state = { ws: null, view: 'unassigned', items: [], cursor: null, selected: 0, open: null, me: null, retry: 1, typingSent: 0, deltas: {} };
-
-  function send(frame) { if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame)); }
-
-  function connect() {
-    $('status').textContent = t('connecting');
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/inbox/`);
-    state.ws = ws;
-    ws.onopen = () => { state.retry = 1; send({ type: 'hello' }); };
-    ws.onmessage = (e) => onFrame(JSON.parse(e.data));
-    ws.onclose = () => {
-      const wait = Math.min(30, state.retry); state.retry *= 2;
-      $('status').textContent = t('lost', { s: wait });
-      setTimeout(connect, wait * 1000);
-    };
-  }
-
-  function onFrame(f) {
-    switch (f.type) {
-      case 'welcome':
-        state.me = f.agent; $('status').textContent = t('connected'); $('presence').value = f.agent.presence;
-        counts(f.counts); transferOptions(f); list(true);
-        if (state.open) send({ type: 'open', conversation_id: state.open.id });  // re-read after a reconnect
-        break;
-      case 'list': renderList(f); break;
-      case 'update': onUpdate(f.update); break;
-      case 'conversation': renderConversation(f.conversation); break;
-      case 'message': if (isOpen(f)) { delete state.deltas[f.reply_to]; appendMessage(f); } break;
-      case 'delta': if (isOpen(f)) streamDelta(f); break;
-      case 'typing': if (isOpen(f) && f.role === 'visitor') showTyping(f.on); break;
-      case 'note': if (isOpen(f)) appendNote(f); break;
-      case 'handoff': if (isOpen(f)) { state.open.status = f.status; renderActions(); } break;
-      case 'notification': notify(t('assignedToYou')); break;
-      case 'error': $('status').textContent = `${f.action || ''}: ${f.detail}`; break;
-      default: break;
+  /** h('li', {class, text, 'data-x': 1, onclick}, ...children): text is set with textContent. */
+  const h = (tag, attrs, ...children) => {
+    const n = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === 'text') n.textContent = String(v);
+      else if (k === 'class') n.className = v;
+      else if (k.startsWith('on') && typeof v === 'function') n.addEventListener(k.slice(2), v);
+      else n.setAttribute(k, v === true ? '' : String(v));
     }
-  }
+    for (const c of children) if (c != null && c !== false) n.append(c instanceof Node ? c : String(c));
+    return n;
+  };
+  const safeUrl = (u) => {
+    try { const x = new URL(String(u)); return /^(https?|mailto):$/.test(x.protocol) ? x.href : null; } catch (e) { return null; }
+  };
+  const URL_RE = /(?:https?:\/\/|mailto:)[^\s<>"'`]+/gi;
+  /** Appends `text` to `el` as text nodes, with http(s)/mailto URLs as links. */
+  const richText = (el, text) => {
+    const s = String(text == null ? '' : text);
+    let last = 0;
+    for (const m of s.matchAll(URL_RE)) {
+      let raw = m[0].replace(/[.,;:!?'"]+$/, '');
+      if (raw.endsWith(')') && !raw.includes('(')) raw = raw.slice(0, -1);
+      const href = safeUrl(raw);
+      if (!href) continue;
+      if (m.index > last) el.append(s.slice(last, m.index));
+      el.append(h('a', { href, target: '_blank', rel: 'noopener noreferrer', text: raw }));
+      last = m.index + raw.length;
+    }
+    if (last < s.length) el.append(s.slice(last));
+    return el;
+  };
+  const timeFmt = new Intl.DateTimeFormat(INTL_LOCALE, { hour: '2-digit', minute: '2-digit' });
+  const fullFmt = new Intl.DateTimeFormat(INTL_LOCALE, { dateStyle: 'medium', timeStyle: 'medium' });
+  const timeEl = (iso) => {
+    const d = new Date(iso);
+    if (!iso || Number.isNaN(d.getTime())) return null;
+    return h('time', { datetime: d.toISOString(), title: fullFmt.format(d), text: timeFmt.format(d) });
+  };
+  const duration = (seconds) => {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return t('durS', { s });
+    if (s < 3600) return t('durM', { m: Math.floor(s / 60), s: String(s % 60).padStart(2, '0') });
+    return t('durH', { h: Math.floor(s / 3600), m: String(Math.floor((s % 3600) / 60)).padStart(2, '0') });
+  };
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 
-  const isOpen = (f) => state.open && f.conversation_id === state.open.id;
+  // -- state -----------------------------------------------------------------------------------
+  const HEARTBEAT_MS = 30000;
+  const TYPING_IDLE_MS = 4000; // our typing "on" ends after this long without a keystroke
+  const TYPING_SAFETY_MS = 30000; // others' typing indicators vanish if their "off" was lost
+  const NOTIFY_DEDUPE_MS = 15000; // one notice per conversation and kind (a frame and an update may both say it)
+  const baseTitle = document.title;
+  const S = {
+    ws: null, welcomed: false, attempt: 0, retryTimer: 0, retryAt: 0, heartbeat: 0, lastCountsAsk: 0,
+    me: null, bots: [], teams: [], agents: [], counts: { mine: 0, unassigned: 0, all: 0 }, sla: 300, canned: [],
+    view: 'unassigned', viewChosen: false, botId: null,
+    items: [], next: null, listPending: null, listDirty: false, relistTimer: 0, activeId: null,
+    openId: null, conv: null, reopenTimer: 0, streams: new Map(), pending: [],
+    typing: {}, typingOn: false, typingTimer: 0,
+    fromSuggestion: null, suggesting: false, readUnsupported: false,
+    notified: new Map(), unseen: 0, unread: new Map(), audio: null, chimes: 0, cannedActive: -1,
+  };
 
-  function onUpdate(u) {
-    if (u.kind === 'handoff_requested') notify(t('newChat'));
-    list(true);
-    if (state.open && u.conversation_id === state.open.id && u.kind !== 'message') send({ type: 'open', conversation_id: state.open.id });
-  }
+  const send = (frame) => {
+    if (!S.ws || S.ws.readyState !== WebSocket.OPEN) return false;
+    S.ws.send(JSON.stringify(frame));
+    return true;
+  };
+  const announce = (text) => {
+    const a = $('announcer');
+    a.textContent = '';
+    // A new text node in a cleared region is what screen readers reliably announce.
+    setTimeout(() => { a.textContent = text; }, 30);
+  };
+  let alertTimer = 0;
+  const showAlert = (text) => {
+    const a = $('alert');
+    a.textContent = text; a.hidden = false;
+    clearTimeout(alertTimer);
+    alertTimer = setTimeout(() => { a.hidden = true; a.textContent = ''; }, 8000);
+  };
 
-  function list(reset) {
-    if (reset) { state.cursor = null; }
-    send({ type: 'list', view: state.view, bot_id: null, cursor: reset ? null : state.cursor });
-  }
+  // -- connection ------------------------------------------------------------------------------
+  const socketUrl = () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${root.dataset.wsPath || '/ws/inbox/'}`;
 
-  function counts(c) { Object.entries(c || {}).forEach(([k, v]) => { const n = document.querySelector(`[data-count="${k}"]`); if (n) n.textContent = v; }); }
+  const setConn = (state, seconds) => {
+    const conn = $('conn'), text = $('conn-text'), retry = $('conn-retry');
+    conn.dataset.state = state;
+    retry.hidden = state !== 'down';
+    if (state === 'online') text.textContent = t('connected');
+    else if (state === 'connecting') text.textContent = t('connecting');
+    else text.textContent = t('connLost', { s: seconds }) + (S.attempt >= 4 ? ` ${t('connReload')}` : '');
+    root.classList.toggle('is-offline', state !== 'online');
+  };
 
-  function transferOptions(f) {
-    const select = $('transfer');
-    (f.agents || []).filter((a) => a.id !== f.agent.id).forEach((a) => { const o = el('option', null, a.name); o.value = `agent:${a.id}`; select.append(o); });
-    (f.teams || []).forEach((team) => { const o = el('option', null, team.name); o.value = `team:${team.id}`; select.append(o); });
-  }
+  const connect = () => {
+    clearTimeout(S.retryTimer); S.retryAt = 0;
+    if (S.ws && S.ws.readyState <= WebSocket.OPEN) return;
+    setConn('connecting');
+    let ws;
+    try { ws = new WebSocket(socketUrl()); } catch (e) { scheduleRetry(); return; }
+    S.ws = ws; S.welcomed = false;
+    ws.onopen = () => { if (S.ws === ws) send({ type: 'hello' }); };
+    ws.onmessage = (event) => {
+      if (S.ws !== ws) return;
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame && typeof frame.type === 'string') onFrame(frame);
+    };
+    ws.onclose = () => {
+      if (S.ws !== ws) return;
+      S.ws = null; S.welcomed = false;
+      clearInterval(S.heartbeat);
+      S.typingOn = false; S.typing = {}; renderTyping();
+      scheduleRetry();
+    };
+  };
 
-  function age(seconds) { return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)} min`; }
+  // The widget's backoff (docs/protocol.md): min(15 s, 0.5 s · 2^attempt) · random(0.5..1).
+  const scheduleRetry = () => {
+    const delay = Math.min(15000, 500 * 2 ** S.attempt) * (0.5 + Math.random() / 2);
+    S.attempt += 1;
+    S.retryAt = Date.now() + delay;
+    setConn('down', Math.ceil(delay / 1000));
+    clearTimeout(S.retryTimer);
+    S.retryTimer = setTimeout(connect, delay);
+  };
+  const retryNow = () => { if (!S.ws) connect(); };
 
-  function statusText(item) { return item.status === 'assigned' ? t('assigned', { name: item.assigned_agent ? item.assigned_agent.name : '' }) : t(item.status); }
+  // -- frames ----------------------------------------------------------------------------------
+  const onFrame = (f) => {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'pong': return undefined;
+      case 'presence_ack': $('presence').value = f.presence; return undefined;
+      case 'list': return onList(f);
+      case 'update': return onUpdate(f.update || {});
+      case 'conversation': return onConversation(f.conversation);
+      case 'message': return onMessage(f);
+      case 'delta': return onDelta(f);
+      case 'typing': return onTyping(f);
+      case 'handoff': return onHandoff(f);
+      case 'note': return onNote(f);
+      case 'assist': return onAssist(f.assist || {});
+      case 'notification': return notify(f.kind, f.conversation_id, f.title, f.body);
+      case 'ack': return onAck(f);
+      case 'error': return onError(f);
+      default: return undefined;
+    }
+  };
 
-  function renderList(f) {
+  const onWelcome = (f) => {
+    const first = !S.welcomed;
+    S.welcomed = true;
+    S.me = f.agent || S.me;
+    S.bots = Array.isArray(f.bots) ? f.bots : [];
+    S.teams = Array.isArray(f.teams) ? f.teams : [];
+    S.agents = Array.isArray(f.agents) ? f.agents : [];
+    if (typeof f.sla_seconds === 'number') S.sla = f.sla_seconds;
+    // Canned replies: used when the server lists them in the welcome (the contract has inbox.CannedReply).
+    const canned = f.canned_replies || f.canned;
+    if (Array.isArray(canned)) S.canned = canned.filter((c) => c && c.shortcut && c.text);
+    if (f.counts) setCounts(f.counts);
+    renderPresence(); renderBotFilter(); renderTransferOptions();
+    if (!first) return; // a second welcome on the same socket only refreshes the counts
+    S.attempt = 0;
+    setConn('online');
+    clearInterval(S.heartbeat);
+    S.heartbeat = setInterval(() => send({ type: 'heartbeat' }), HEARTBEAT_MS);
+    if (!S.viewChosen && S.counts.mine > 0) setView('mine', false);
+    requestList('reset');
+    // Nothing lost across a reconnect: re-read the open conversation, then resend unconfirmed replies
+    // (the server stores a client_id once, so a resend of a stored reply is not a second message).
+    if (S.openId) send({ type: 'open', conversation_id: S.openId });
+    else if (remembered()) openConversation(remembered());
+    S.pending.forEach((p) => { if (p.state !== 'failed') { p.state = 'sending'; sendReply(p); } });
+    renderPending();
+  };
+
+  const setCounts = (counts) => {
+    for (const view of ['mine', 'unassigned', 'all']) if (typeof counts[view] === 'number') S.counts[view] = counts[view];
+    root.querySelectorAll('[data-count]').forEach((n) => { n.textContent = String(S.counts[n.dataset.count] || 0); });
+    renderTitle();
+  };
+
+  // The list frame has no counts (contract); a second hello returns them. At most every 2 s.
+  const refreshCounts = () => {
+    const now = Date.now();
+    if (now - S.lastCountsAsk < 2000) { setTimeout(refreshCounts, 2000 - (now - S.lastCountsAsk)); return; }
+    S.lastCountsAsk = now;
+    send({ type: 'hello' });
+  };
+
+  const requestList = (mode) => {
+    if (!S.welcomed) return;
+    if (S.listPending) { S.listDirty = mode === 'reset' || S.listDirty; if (mode === 'reset') S.listPending = 'reset'; return; }
+    S.listPending = mode;
+    $('items').setAttribute('aria-busy', 'true');
+    send({ type: 'list', view: S.view, bot_id: S.botId, cursor: mode === 'more' ? S.next : null });
+  };
+
+  const onList = (f) => {
+    const mode = S.listPending || 'reset';
+    S.listPending = null;
+    if (f.view && f.view !== S.view) { requestList('reset'); return; } // an answer for the tab we left
+    const now = performance.now();
+    const items = (Array.isArray(f.items) ? f.items : []).map((item) => ({ ...item, receivedAt: now }));
+    if (mode === 'more') {
+      const known = new Set(S.items.map((i) => i.id));
+      S.items = S.items.concat(items.filter((i) => !known.has(i.id)));
+    } else S.items = items;
+    S.next = f.next_cursor || null;
+    S.items.forEach((i) => { if (typeof i.unread === 'number') S.unread.set(i.id, i.id === S.openId ? 0 : i.unread); });
+    if (f.counts) setCounts(f.counts);
+    else if (S.botId == null && !S.next && mode === 'reset') setCounts({ [S.view]: S.items.length });
+    if (!S.items.some((i) => i.id === S.activeId)) S.activeId = S.items.some((i) => i.id === S.openId) ? S.openId : (S.items[0] || {}).id ?? null;
+    renderList();
+    if (S.listDirty) { S.listDirty = false; requestList('reset'); }
+  };
+
+  const scheduleRelist = () => {
+    clearTimeout(S.relistTimer);
+    S.relistTimer = setTimeout(() => { requestList('reset'); refreshCounts(); }, 250);
+  };
+  const scheduleReopen = () => {
+    clearTimeout(S.reopenTimer);
+    S.reopenTimer = setTimeout(() => { if (S.openId) send({ type: 'open', conversation_id: S.openId }); }, 250);
+  };
+
+  const onUpdate = (u) => {
+    if (u.kind === 'brief' || u.kind === 'suggestion') { onAssist(u); return; }
+    if (u.kind === 'note' || u.type === 'note') { onNote(u); return; }
+    scheduleRelist();
+    if (u.status === 'queued' && (u.kind === 'handoff_requested' || u.kind === 'transferred')) notify('queued', u.conversation_id);
+    if (u.conversation_id === S.openId && u.kind !== 'message' && u.kind !== 'visitor_message') scheduleReopen();
+  };
+
+  const onConversation = (c) => {
+    if (!c || c.id !== S.openId) return;
+    S.conv = {
+      ...c,
+      messages: (Array.isArray(c.messages) ? c.messages : []).slice().sort((a, b) => a.seq - b.seq),
+      events: Array.isArray(c.events) ? c.events : [],
+      notes: Array.isArray(c.notes) ? c.notes : [],
+    };
+    S.streams.clear();
+    // Replies the server has stored are in the transcript now; the rest stay pending (and are resent).
+    const stored = new Set(S.conv.messages.filter((m) => m.role === 'agent').map((m) => m.text));
+    S.pending = S.pending.filter((p) => p.conversation_id !== c.id || p.state === 'failed' || !stored.has(p.text));
+    renderConversation();
+    markRead();
+  };
+
+  const isOpen = (f) => S.conv && (f.conversation_id == null || f.conversation_id === S.openId);
+
+  const onMessage = (m) => {
+    if (!isOpen(m)) return;
+    const msgs = S.conv.messages;
+    if (msgs.some((x) => x.id === m.id || (m.seq != null && x.seq === m.seq))) return;
+    msgs.push(m);
+    const last = msgs.length === 1 || msgs[msgs.length - 2].seq < m.seq;
+    if (!last) msgs.sort((a, b) => a.seq - b.seq);
+    if (m.role === 'user') setTyping('visitor', false);
+    if (m.role === 'bot') { setTyping('bot', false); dropStream(m.reply_to); }
+    if (m.role === 'agent') { confirmPending(m); if (m.author) setTyping('agent', false); }
+    if (last) appendToTranscript(messageItem(m)); else renderTranscript();
+    if (m.role === 'user') {
+      if (document.hidden) { S.unseen += 1; renderTitle(); }
+      if (S.conv.suggestion) { S.conv.suggestion = null; renderSuggestion(); } // it answered an older message
+    }
+    renderBriefTurns();
+    markRead();
+  };
+
+  const onDelta = (d) => {
+    if (!isOpen(d) || d.reply_to == null) return;
+    if (S.conv.messages.some((m) => m.role === 'bot' && m.reply_to === d.reply_to)) return; // final already here
+    let s = S.streams.get(d.reply_to);
+    if (!s) {
+      const body = h('div', { class: 'body' });
+      const li = h('li', { class: 'msg role-bot streaming', 'aria-hidden': 'true', 'data-testid': 'streaming' },
+        h('div', { class: 'who' }, h('span', { class: 'author', text: botName() })), body);
+      s = { text: '', li, body };
+      S.streams.set(d.reply_to, s);
+      appendToTranscript(li);
+    }
+    if (d.offset === 0) s.text = String(d.text || '');
+    else if (d.offset === s.text.length) s.text += String(d.text || '');
+    else return; // a repeat, or a gap: the final message replaces the bubble anyway
+    s.body.textContent = s.text;
+    setTyping('bot', false);
+    keepBottom();
+  };
+  const dropStream = (replyTo) => {
+    const s = S.streams.get(replyTo);
+    if (s) { s.li.remove(); S.streams.delete(replyTo); }
+  };
+
+  const onTyping = (f) => {
+    if (!isOpen(f)) return;
+    const role = f.role === 'visitor' || f.role === 'bot' || f.role === 'agent' ? f.role : null;
+    if (!role) return;
+    setTyping(role, Boolean(f.on), f.author && f.author.name);
+  };
+  const setTyping = (role, on, name) => {
+    const cur = S.typing[role];
+    if (cur) clearTimeout(cur.timer);
+    if (on) S.typing[role] = { name, timer: setTimeout(() => setTyping(role, false), TYPING_SAFETY_MS) };
+    else delete S.typing[role];
+    renderTyping();
+  };
+  const renderTyping = () => {
+    const parts = [];
+    if (S.typing.visitor) parts.push(t('visitorTyping'));
+    if (S.typing.bot) parts.push(t('botTyping'));
+    if (S.typing.agent) parts.push(t('agentTyping', { name: S.typing.agent.name || t('agentAuthor') }));
+    const el = $('typing');
+    el.textContent = parts.join(' ');
+    el.dataset.on = Object.keys(S.typing).join(' ');
+  };
+
+  const onHandoff = (f) => {
+    if (!isOpen(f) || f.status === 'offline') return;
+    S.conv.status = f.status;
+    renderHead(); renderActions(); renderComposer();
+    scheduleReopen(); // the events (who, when) come with the conversation
+  };
+
+  const onNote = (n) => {
+    if (!isOpen(n)) return;
+    if (S.conv.notes.some((x) => x.id === n.id)) return;
+    S.conv.notes.push(n);
+    appendToTranscript(noteItem(n));
+  };
+
+  const onAssist = (raw) => {
+    const a = raw.assist || raw;
+    if (!S.conv || (a.conversation_id != null && a.conversation_id !== S.openId)) return;
+    if (a.kind === 'brief') {
+      if (a.summary == null) { scheduleReopen(); return; }
+      S.conv.brief = a; renderBrief();
+    } else if (a.kind === 'suggestion') {
+      if (a.text == null) { scheduleReopen(); return; }
+      S.conv.suggestion = a; S.suggesting = false; renderSuggestion();
+    }
+  };
+
+  const ACK_TEXT = { claim: 'ack_claim', return_to_bot: 'ack_return_to_bot', resolve: 'ack_resolve', reopen: 'ack_reopen', transfer: 'ack_transfer', note: 'ack_note' };
+  const onAck = (f) => {
+    if (f.action === 'reply') {
+      const p = S.pending.find((x) => x.conversation_id === f.conversation_id && x.state === 'sending');
+      if (p) { p.state = 'sent'; renderPending(); }
+      return;
+    }
+    if (ACK_TEXT[f.action]) announce(t(ACK_TEXT[f.action]));
+    if (f.action in ACK_TEXT && f.action !== 'note') { scheduleRelist(); if (f.conversation_id === S.openId) scheduleReopen(); }
+  };
+
+  const onError = (f) => {
+    if (!f.action) return; // a frame of the visitor's conversation (e.g. the bot failed): not ours to show
+    if (f.action === 'read' || f.action === 'typing' || f.action === 'heartbeat') {
+      if (f.action === 'read' && (f.code === 'unknown_type' || f.code === 'bad_frame')) S.readUnsupported = true;
+      return;
+    }
+    if (f.action === 'open' && f.code === 'not_found') closeConversation();
+    if (f.action === 'reply') {
+      const p = S.pending.find((x) => x.state === 'sending' || x.state === 'sent');
+      if (p) { p.state = 'failed'; p.error = f.code; renderPending(); }
+    }
+    if (f.action === 'suggest') { S.suggesting = false; renderSuggestion(); }
+    const key = `err_${f.code}`;
+    showAlert(t(key) !== key ? t(key) : t('err_generic', { detail: f.detail || f.code || '' }));
+    if (['claim', 'return_to_bot', 'resolve', 'reopen', 'transfer'].includes(f.action)) { scheduleRelist(); scheduleReopen(); }
+  };
+
+  // -- the list --------------------------------------------------------------------------------
+  const statusText = (c) => {
+    if (c.status === 'assigned') {
+      if (c.assigned_agent && S.me && c.assigned_agent.id === S.me.id) return t('st_assignedYou');
+      return t('st_assigned', { name: (c.assigned_agent && c.assigned_agent.name) || t('agentAuthor') });
+    }
+    return t(`st_${c.status}`);
+  };
+  const waitingNow = (item) => (item.waiting_s == null ? null : item.waiting_s + (performance.now() - item.receivedAt) / 1000);
+  const roleLabel = (role) => (role === 'user' ? t('visitor') : role === 'agent' ? t('agentAuthor') : t('botAuthor'));
+
+  const itemOption = (item) => {
+    const active = item.id === S.activeId;
+    const unread = S.unread.get(item.id) || 0;
+    const li = h('li', {
+      id: `conv-${item.id}`, class: `item status-${item.status}`, role: 'option', 'aria-selected': String(active),
+      'data-testid': 'item', 'data-id': item.id, 'data-status': item.status,
+      onclick: () => { S.activeId = item.id; openConversation(item.id); },
+    });
+    const line1 = h('div', { class: 'line1' },
+      h('span', { class: 'bot-name', text: item.bot ? item.bot.name : '' }),
+      h('span', { class: 'conv-id', text: ` #${item.id}` }));
+    if (item.priority > 0) line1.append(h('span', { class: 'badge prio', 'data-testid': 'priority', text: t('priority', { n: item.priority }) }));
+    line1.append(h('span', { class: 'badge sla', 'data-testid': 'sla', hidden: true, text: t('overSla') }));
+    if (unread > 0) line1.append(h('span', { class: 'badge unread', 'data-testid': 'unread', text: t('unread', { n: unread }) }));
+    if (item.id === S.openId) line1.append(h('span', { class: 'visually-hidden', text: t('isOpen') }));
+    const line2 = h('div', { class: 'line2' }, h('span', { class: 'status', text: statusText(item) }));
+    if (item.waiting_s != null) line2.append(' · ', h('span', { class: 'wait', 'data-testid': 'waiting' }));
+    li.append(line1, line2);
+    if (item.last_message) {
+      li.append(h('div', { class: 'last', 'data-testid': 'last-message' },
+        h('span', { class: 'last-role', text: `${roleLabel(item.last_message.role)}: ` }), String(item.last_message.text || '')));
+    }
+    if (item.id === S.openId) li.classList.add('is-open');
+    tickItem(li, item);
+    return li;
+  };
+
+  const tickItem = (li, item) => {
+    const w = waitingNow(item);
+    const late = Boolean(item.sla_breached) || (w != null && item.status === 'queued' && w > S.sla);
+    const sla = li.querySelector('.sla');
+    if (sla) sla.hidden = !late;
+    li.classList.toggle('late', late);
+    const wait = li.querySelector('.wait');
+    if (wait && w != null) wait.textContent = t('waiting', { t: duration(w) });
+  };
+
+  const renderList = () => {
     const ul = $('items');
-    if (!f.cursor) { ul.textContent = ''; state.items = []; }
-    state.items = state.items.concat(f.items);
-    state.cursor = f.next_cursor;
-    $('more').hidden = !f.next_cursor;
-    $('empty').hidden = state.items.length > 0;
-    ul.textContent = '';
-    state.items.forEach((item, i) => {
-      const li = el('li', 'item');
-      li.setAttribute('role', 'option'); li.id = `item-${item.id}`; li.dataset.index = i;
-      li.setAttribute('aria-selected', String(i === state.selected));
-      li.append(el('strong', null, `${item.bot.name} #${item.id}`), el('span', 'meta', statusText(item)));
-      if (item.waiting_s != null) li.append(el('span', item.sla_breached ? 'wait late' : 'wait', t('waiting', { t: age(item.waiting_s) }) + (item.sla_breached ? ` · ${t('late')}` : '')));
-      if (item.last_message) li.append(el('span', 'last', item.last_message.text));
-      li.addEventListener('click', () => { state.selected = i; openSelected(); });
-      ul.append(li);
-    });
-    if (state.items[state.selected]) ul.setAttribute('aria-activedescendant', `item-${state.items[state.selected].id}`);
-  }
+    ul.replaceChildren(...S.items.map(itemOption));
+    ul.setAttribute('aria-busy', 'false');
+    if (S.activeId != null && S.items.some((i) => i.id === S.activeId)) ul.setAttribute('aria-activedescendant', `conv-${S.activeId}`);
+    else ul.removeAttribute('aria-activedescendant');
+    $('list-loading').hidden = true;
+    const empty = $('empty');
+    empty.hidden = S.items.length > 0;
+    empty.textContent = S.view === 'mine' ? t('emptyMine') : t('empty');
+    $('more').hidden = !S.next;
+    renderTitle();
+  };
 
-  function openSelected() { const item = state.items[state.selected]; if (item) send({ type: 'open', conversation_id: item.id }); }
+  const setView = (view, fetch = true) => {
+    S.view = view;
+    root.querySelectorAll('.view').forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.view === view)));
+    if (fetch) { S.items = []; S.next = null; $('items').replaceChildren(); $('list-loading').hidden = false; $('empty').hidden = true; requestList('reset'); }
+  };
 
-  function renderConversation(c) {
-    state.open = c; state.deltas = {};
-    $('none-open').hidden = true; $('open').hidden = false;
-    $('conv-title').textContent = `${c.bot.name} #${c.id} · ${statusText(c)}`;
-    const brief = $('brief'); brief.textContent = '';
-    brief.append(el('p', null, c.visitor.user_id ? `${t('verified')}: ${c.visitor.user_id}` : t('anonymous')));
-    const slots = Object.entries(c.slots || {});
-    if (slots.length) brief.append(el('p', null, `${t('slots')}: ${slots.map(([k, v]) => `${k} = ${v}`).join(', ')}`));
-    const ol = $('transcript'); ol.textContent = '';
-    const timeline = [...c.messages.map((m) => ({ at: m.created_at, m })), ...c.events.map((e) => ({ at: e.created_at, e })), ...c.notes.map((n) => ({ at: n.created_at, n }))];
-    timeline.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
-    timeline.forEach((row) => (row.m ? appendMessage(row.m) : row.e ? appendEvent(row.e) : appendNote(row.n)));
-    renderActions(); showTyping(false);
-  }
+  const move = (step) => {
+    if (!S.items.length) return;
+    const index = S.items.findIndex((i) => i.id === S.activeId);
+    const next = index < 0 ? 0 : Math.max(0, Math.min(S.items.length - 1, index + step));
+    setActive(S.items[next].id);
+  };
+  const setActive = (id) => {
+    S.activeId = id;
+    const ul = $('items');
+    ul.querySelectorAll('[role=option]').forEach((li) => li.setAttribute('aria-selected', String(li.dataset.id === String(id))));
+    ul.setAttribute('aria-activedescendant', `conv-${id}`);
+    const li = $(`conv-${id}`);
+    if (li) li.scrollIntoView({ block: 'nearest' });
+  };
 
-  function appendMessage(m) {
-    const who = m.role === 'user' ? t('visitor') : m.role === 'agent' ? (m.author ? m.author.name : 'Agent') : 'Bot';
-    const li = el('li', `msg ${m.role}`);
-    li.append(el('span', 'who', who), el('span', 'text', m.text));
-    if (m.role === 'user' && m.intent) li.append(el('span', 'nlu', `${t('intent')}: ${m.intent} (${Math.round((m.confidence || 0) * 100)}%)`));
-    const streaming = document.getElementById(`delta-${m.reply_to}`);
-    if (streaming) streaming.replaceWith(li); else $('transcript').append(li);
-    li.scrollIntoView({ block: 'nearest' });
-  }
+  // -- the open conversation -------------------------------------------------------------------
+  // The open conversation survives a reload of the page (per tab, like the widget's open state).
+  const OPEN_KEY = 'chatplatform:inbox:open';
+  const remembered = () => {
+    try { const id = Number(sessionStorage.getItem(OPEN_KEY)); return Number.isInteger(id) && id > 0 ? id : null; } catch (e) { return null; }
+  };
+  const remember = (id) => {
+    try { if (id == null) sessionStorage.removeItem(OPEN_KEY); else sessionStorage.setItem(OPEN_KEY, String(id)); } catch (e) { /* private mode */ }
+  };
+  const openConversation = (id) => {
+    if (id == null) return;
+    if (id !== S.openId) {
+      stopTyping();
+      S.openId = id; S.activeId = id; S.conv = null; S.streams.clear(); remember(id); S.typing = {}; S.fromSuggestion = null; S.suggesting = false;
+      $('none-open').hidden = true; $('open').hidden = false;
+      $('transcript').replaceChildren(h('li', { class: 'state', text: t('loading') }));
+      $('conv-title').textContent = t('convTitle', { id, bot: '' }).replace(/ · $/, '');
+      $('conv-sub').textContent = '';
+      renderTyping();
+    }
+    S.unread.set(id, 0);
+    if (!send({ type: 'open', conversation_id: id })) showAlert(t('offlineAction'));
+    renderList();
+  };
+  const closeConversation = () => {
+    stopTyping();
+    S.openId = null; S.conv = null; remember(null);
+    $('open').hidden = true; $('none-open').hidden = false;
+    renderList();
+  };
 
-  function streamDelta(d) {
-    let li = document.getElementById(`delta-${d.reply_to}`);
-    if (!li) { li = el('li', 'msg bot streaming'); li.id = `delta-${d.reply_to}`; li.append(el('span', 'who', 'Bot'), el('span', 'text', '')); $('transcript').append(li); }
-    const text = state.deltas[d.reply_to] || '';
-    if (d.offset === text.length) state.deltas[d.reply_to] = text + d.text;
-    li.querySelector('.text').textContent = state.deltas[d.reply_to] || '';
-  }
+  const isMine = () => Boolean(S.conv && S.conv.status === 'assigned' && S.conv.assigned_agent && S.me && S.conv.assigned_agent.id === S.me.id);
+  const botName = () => (S.conv && S.conv.bot && S.conv.bot.name) || t('botAuthor');
 
-  function appendEvent(e) {
-    const li = el('li', 'event', `${t(e.kind) !== e.kind ? t(e.kind) : e.kind}${e.agent ? ` · ${e.agent}` : ''}${e.reason ? ` · ${e.reason}` : ''}`);
-    $('transcript').append(li);
-  }
+  const renderConversation = () => {
+    renderHead(); renderActions(); renderBrief(); renderTranscript(); renderSuggestion(); renderComposer(); renderTyping();
+    $('transfer-form').hidden = true; $('transfer-toggle').setAttribute('aria-expanded', 'false');
+  };
 
-  function appendNote(n) {
-    const li = el('li', 'note');
-    li.append(el('span', 'who', `${t('note')} · ${n.author || ''}`), el('span', 'text', n.text));
-    $('transcript').append(li);
-  }
+  const renderHead = () => {
+    const c = S.conv;
+    $('conv-title').textContent = t('convTitle', { id: c.id, bot: c.bot ? c.bot.name : '' });
+    const sub = $('conv-sub');
+    sub.dataset.status = c.status;
+    sub.textContent = statusText(c);
+    if (c.priority > 0) sub.append(' · ', t('priority', { n: c.priority }));
+  };
 
-  function renderActions() {
-    const c = state.open; if (!c) return;
-    const mine = c.status === 'assigned' && c.assigned_agent && state.me && c.assigned_agent.id === state.me.id;
-    const enabled = { claim: c.status === 'queued' || c.status === 'bot', return_to_bot: c.status === 'queued' || mine, resolve: c.status !== 'resolved', reopen: c.status === 'resolved' };
-    document.querySelectorAll('[data-action]').forEach((b) => { b.disabled = !enabled[b.dataset.action]; });
-    $('transfer').disabled = !mine;
-    $('reply').disabled = false;
-  }
+  const ACTION_RULES = {
+    claim: (c) => c.status === 'queued' || c.status === 'bot',
+    transfer: () => isMine(),
+    return_to_bot: (c) => c.status === 'queued' || isMine(),
+    resolve: (c) => c.status === 'queued' || c.status === 'bot' || isMine(),
+    reopen: (c) => c.status === 'resolved',
+  };
+  const actionAllowed = (action) => Boolean(S.conv && ACTION_RULES[action] && ACTION_RULES[action](S.conv));
+  const renderActions = () => {
+    root.querySelectorAll('[data-action]').forEach((b) => { b.disabled = !actionAllowed(b.dataset.action); });
+    $('transfer-toggle').disabled = !actionAllowed('transfer') || !$('transfer-to').options.length;
+    if ($('transfer-toggle').disabled) { $('transfer-form').hidden = true; $('transfer-toggle').setAttribute('aria-expanded', 'false'); }
+  };
 
-  function showTyping(on) { $('typing').textContent = on ? t('typing') : ''; }
+  const act = (action, extra) => {
+    if (!S.openId || !S.conv) { announce(t('openFirst')); return; }
+    if (!actionAllowed(action)) { announce(t('notNow')); return; }
+    if (!send({ type: action, conversation_id: S.openId, ...(extra || {}) })) showAlert(t('offlineAction'));
+  };
 
-  function act(action) { if (state.open) send({ type: action, conversation_id: state.open.id }); }
+  const renderBrief = () => {
+    const c = S.conv, brief = c.brief || null;
+    const summary = $('brief-summary');
+    summary.textContent = brief && brief.summary ? brief.summary : (c.status === 'queued' || c.status === 'assigned') ? t('briefPending') : t('briefNone');
+    summary.classList.toggle('pending', !(brief && brief.summary));
+    const verified = (brief && brief.identity && brief.identity.user_id) || (c.visitor && c.visitor.user_id) || '';
+    const identity = $('brief-identity');
+    identity.textContent = verified ? t('verified', { id: verified }) : t('anonymous');
+    identity.classList.toggle('verified', Boolean(verified));
+    $('brief-locale').textContent = (c.visitor && c.visitor.locale) || '–';
+    const slots = Object.entries((brief && brief.slots) || c.slots || {}).filter(([, v]) => v != null && String(v).trim() !== '');
+    const dl = $('brief-slots');
+    dl.replaceChildren(...slots.map(([k, v]) => h('div', {}, h('dt', { text: k }), h('dd', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) }))));
+    if (!slots.length) dl.append(h('div', { class: 'none', text: t('noSlots') }));
+    renderBriefTurns();
+  };
 
-  function submitReply(ev) {
-    if (ev) ev.preventDefault();
-    const text = $('reply').value.trim();
-    if (!text || !state.open) return;
-    const note = $('as-note').checked;
-    send(note ? { type: 'note', conversation_id: state.open.id, text } : { type: 'reply', conversation_id: state.open.id, client_id: crypto.randomUUID(), text });
-    $('reply').value = '';
-    send({ type: 'typing', conversation_id: state.open.id, on: false });
-  }
+  const nluText = (m) => {
+    const parts = [m.intent || t('noIntent')];
+    if (typeof m.confidence === 'number') parts[0] += ` ${Math.round(m.confidence * 100)}%`;
+    const ents = (Array.isArray(m.entities) ? m.entities : []).map((e) => `${e.entity || e.type || '?'}=${typeof e.value === 'string' ? e.value : JSON.stringify(e.value)}`);
+    if (ents.length) parts.push(ents.join(', '));
+    return parts.join(' · ');
+  };
+  const renderBriefTurns = () => {
+    if (!S.conv) return;
+    const fromBrief = S.conv.brief && Array.isArray(S.conv.brief.turns) ? S.conv.brief.turns : null;
+    const byId = new Map((fromBrief || []).map((x) => [x.seq, x]));
+    // The conversation's own visitor messages carry the annotations too; newer ones than the brief's.
+    const turns = S.conv.messages.filter((m) => m.role === 'user').map((m) => (byId.has(m.seq) && !m.intent ? { ...m, ...byId.get(m.seq) } : m));
+    const ol = $('brief-turns');
+    ol.replaceChildren(...turns.map((m) => h('li', { 'data-testid': 'turn' },
+      h('span', { class: 'turn-text', text: `#${m.seq} “${String(m.text || '').slice(0, 80)}”` }), ' → ', h('span', { class: 'nlu', text: nluText(m) }))));
+    if (!turns.length) ol.append(h('li', { class: 'none', text: t('noTurns') }));
+  };
 
-  // A short two-tone chime from the Web Audio API (no sound file), and a browser notification if allowed.
-  function notify(body) {
-    document.title = `(!) ${document.title.replace(/^\(!\) /, '')}`;
+  const EVENT_ORDER = { event: 0, message: 1, note: 2 };
+  const renderTranscript = () => {
+    const c = S.conv;
+    const rows = [
+      ...c.messages.map((m) => ({ at: m.created_at, kind: 'message', seq: m.seq, el: () => messageItem(m) })),
+      ...c.events.map((e) => ({ at: e.created_at, kind: 'event', seq: 0, el: () => eventItem(e) })),
+      ...c.notes.map((n) => ({ at: n.created_at, kind: 'note', seq: 0, el: () => noteItem(n) })),
+    ];
+    rows.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : EVENT_ORDER[a.kind] - EVENT_ORDER[b.kind] || a.seq - b.seq));
+    const ol = $('transcript');
+    ol.replaceChildren(...rows.map((r) => r.el()));
+    for (const s of S.streams.values()) ol.append(s.li);
+    renderPending();
+    ol.scrollTop = ol.scrollHeight;
+  };
+
+  const nearBottom = () => { const ol = $('transcript'); return ol.scrollHeight - ol.scrollTop - ol.clientHeight < 120; };
+  const keepBottom = () => { const ol = $('transcript'); if (nearBottom()) ol.scrollTop = ol.scrollHeight; };
+  const appendToTranscript = (li) => {
+    const ol = $('transcript'), stick = nearBottom();
+    const firstPending = ol.querySelector('.pending, .streaming');
+    if (firstPending && !li.classList.contains('streaming') && !li.classList.contains('pending')) ol.insertBefore(li, firstPending);
+    else ol.append(li);
+    if (stick) ol.scrollTop = ol.scrollHeight;
+  };
+
+  const messageItem = (m) => {
+    const role = m.role === 'user' || m.role === 'agent' ? m.role : 'bot';
+    let author;
+    if (role === 'user') author = t('visitor');
+    else if (role === 'agent') {
+      const name = (m.author && m.author.name) || t('agentAuthor');
+      author = S.me && S.me.name === name ? t('youSuffix', { name }) : name;
+    } else author = botName();
+    const li = h('li', { class: `msg role-${role}`, 'data-testid': 'message', 'data-role': role, 'data-seq': m.seq },
+      h('div', { class: 'who' }, h('span', { class: 'author', 'data-testid': 'author', text: author }), ' ', timeEl(m.created_at)),
+      richText(h('div', { class: 'body', 'data-testid': 'text' }), m.text));
+    if (role === 'user' && (m.intent !== undefined || m.confidence !== undefined)) li.append(h('div', { class: 'nlu', 'data-testid': 'nlu', text: nluText(m) }));
+    return li;
+  };
+
+  const eventText = (e) => {
+    const actor = e.actor || '', agent = e.agent || '', team = e.team || '';
+    switch (e.kind) {
+      case 'handoff_requested': return team ? t('ev_handoff_requested_team', { team }) : t('ev_handoff_requested');
+      case 'assigned': return actor && actor !== agent ? t('ev_assigned_by', { actor, agent }) : t('ev_assigned', { agent: agent || t('someone') });
+      case 'transferred': return agent ? t('ev_transferred_agent', { actor: actor || t('someone'), agent }) : t('ev_transferred_team', { actor: actor || t('someone'), team });
+      case 'returned_to_bot': return actor ? t('ev_returned_to_bot_by', { actor }) : t('ev_returned_to_bot');
+      case 'resolved': return actor ? t('ev_resolved_by', { actor }) : t('ev_resolved');
+      case 'reopened': return actor ? t('ev_reopened_by', { actor }) : t('ev_reopened');
+      case 'offline_ticket': return t('ev_offline_ticket');
+      default: return String(e.kind || '');
+    }
+  };
+  const eventItem = (e) => h('li', { class: 'event', 'data-testid': 'event', 'data-kind': e.kind },
+    h('span', { class: 'event-text', text: eventText(e) + (e.reason ? ` — ${e.reason}` : '') }), ' ', timeEl(e.created_at));
+
+  const noteItem = (n) => h('li', { class: 'note', 'data-testid': 'note' },
+    h('div', { class: 'who' }, h('span', { class: 'note-label', text: t('noteBy', { name: n.author || t('agentAuthor') }) }), ' ', timeEl(n.created_at)),
+    richText(h('div', { class: 'body' }), n.text));
+
+  // Our replies before the server confirms them: shown greyed, resent after a reconnect.
+  const renderPending = () => {
+    const ol = $('transcript');
+    ol.querySelectorAll('.pending').forEach((n) => n.remove());
+    if (!S.conv) return;
+    for (const p of S.pending.filter((x) => x.conversation_id === S.openId)) {
+      const status = p.state === 'failed'
+        ? h('span', { class: 'bad', 'data-testid': 'msg-status' }, `${t('notSent')} `, h('button', { type: 'button', class: 'link', onclick: () => { p.state = 'sending'; sendReply(p); renderPending(); }, text: t('retry') }))
+        : h('span', { 'data-testid': 'msg-status', text: t('sending') });
+      ol.append(h('li', { class: `msg role-agent pending ${p.state}`, 'data-testid': 'pending', 'data-state': p.state },
+        h('div', { class: 'who' }, h('span', { class: 'author', text: t('youSuffix', { name: (S.me && S.me.name) || t('agentAuthor') }) }), ' ', status),
+        richText(h('div', { class: 'body' }), p.text)));
+    }
+    keepBottom();
+  };
+  const sendReply = (p) => send({ type: 'reply', conversation_id: p.conversation_id, client_id: p.client_id, text: p.text, suggestion_id: p.suggestion_id });
+  const confirmPending = (m) => {
+    const mineNow = S.pending.filter((p) => p.conversation_id === S.openId);
+    const p = mineNow.find((x) => x.text === m.text) || (m.author && S.me && m.author.name === S.me.name ? mineNow.find((x) => x.state === 'sent') : null);
+    if (p) { S.pending = S.pending.filter((x) => x !== p); renderPending(); }
+  };
+
+  const markRead = () => {
+    if (!S.conv || S.readUnsupported || document.hidden) return;
+    const last = S.conv.messages.length ? S.conv.messages[S.conv.messages.length - 1].seq : 0;
+    if (last && last !== S.conv.readSeq) { S.conv.readSeq = last; send({ type: 'read', conversation_id: S.conv.id, seq: last }); }
+  };
+
+  // -- copilot ---------------------------------------------------------------------------------
+  const renderSuggestion = () => {
+    const box = $('suggestion'), s = S.conv && S.conv.suggestion;
+    const show = isMine() && (Boolean(s) || S.suggesting);
+    box.hidden = !show;
+    $('suggest').hidden = !isMine() || show || $('as-note').checked;
+    if (!show) return;
+    box.setAttribute('aria-busy', String(S.suggesting));
+    $('suggestion-text').textContent = S.suggesting ? t('suggesting') : s.text;
+    $('suggestion-use').disabled = S.suggesting || !s;
+    $('suggestion-discard').disabled = S.suggesting || !s;
+    $('suggestion-regenerate').disabled = S.suggesting;
+  };
+  const suggestionUse = () => {
+    const s = S.conv && S.conv.suggestion;
+    if (!s) return;
+    $('as-note').checked = false;
+    $('reply').value = s.text;
+    S.fromSuggestion = { id: s.id, text: s.text };
+    renderComposer();
+    $('reply').focus();
+  };
+  const suggestionDiscard = () => {
+    const s = S.conv && S.conv.suggestion;
+    if (!s) return;
+    send({ type: 'suggestion_discard', suggestion_id: s.id });
+    S.conv.suggestion = null;
+    if (S.fromSuggestion && S.fromSuggestion.id === s.id) S.fromSuggestion = null;
+    renderSuggestion();
+    $('reply').focus();
+  };
+  const suggestionRequest = () => {
+    if (!S.conv || !send({ type: 'suggest', conversation_id: S.conv.id })) return;
+    S.suggesting = true;
+    renderSuggestion();
+  };
+
+  // -- composer --------------------------------------------------------------------------------
+  const renderComposer = () => {
+    const note = $('as-note').checked, reply = $('reply');
+    $('composer').classList.toggle('note-mode', note);
+    $('reply-label').textContent = note ? t('noteLabel') : t('reply');
+    reply.placeholder = note ? t('notePlaceholder') : isMine() ? t('replyPlaceholder') : t('claimToReply');
+    const button = $('send');
+    button.textContent = note ? t('addNote') : t('send');
+    button.disabled = !S.conv || (!note && !isMine());
+    renderSuggestion();
+  };
+
+  const submit = () => {
+    const box = $('reply'), text = box.value.trim();
+    if (!text || !S.conv) return;
+    if ($('as-note').checked) {
+      if (send({ type: 'note', conversation_id: S.conv.id, text })) box.value = '';
+      else showAlert(t('offlineAction'));
+      return;
+    }
+    if (!isMine()) { announce(t('claimToReply')); return; }
+    // The copilot's outcome (sent as is or edited) is told by the suggestion_id on the reply.
+    const suggestionId = S.fromSuggestion ? S.fromSuggestion.id : null;
+    const p = { client_id: uuid(), conversation_id: S.conv.id, text, suggestion_id: suggestionId, state: 'sending' };
+    S.pending.push(p);
+    if (!sendReply(p)) p.state = 'sending'; // sent after the next welcome
+    box.value = '';
+    S.fromSuggestion = null;
+    if (suggestionId != null && S.conv.suggestion && S.conv.suggestion.id === suggestionId) { S.conv.suggestion = null; renderSuggestion(); }
+    stopTyping();
+    closeCanned();
+    renderPending();
+  };
+
+  const typingKeystroke = () => {
+    if (!S.conv || $('as-note').checked || !isMine()) return;
+    if (!S.typingOn) { S.typingOn = send({ type: 'typing', conversation_id: S.conv.id, on: true }); }
+    clearTimeout(S.typingTimer);
+    S.typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  };
+  const stopTyping = () => {
+    clearTimeout(S.typingTimer);
+    if (S.typingOn && S.conv) send({ type: 'typing', conversation_id: S.conv.id, on: false });
+    S.typingOn = false;
+  };
+
+  // Canned replies: "/" + shortcut at the start of the box lists the matching ones.
+  const cannedMatches = () => {
+    const m = /^\/(\S*)$/.exec($('reply').value);
+    if (!m || !S.canned.length) return [];
+    const q = m[1].toLowerCase();
+    return S.canned.filter((c) => String(c.shortcut).toLowerCase().startsWith(q)).slice(0, 8);
+  };
+  const renderCanned = () => {
+    const list = $('canned'), matches = cannedMatches(), box = $('reply');
+    if (!matches.length) { closeCanned(); return; }
+    S.cannedActive = Math.min(Math.max(S.cannedActive, 0), matches.length - 1);
+    list.replaceChildren(...matches.map((c, i) => h('li', {
+      id: `canned-${i}`, role: 'option', 'aria-selected': String(i === S.cannedActive), 'data-testid': 'canned-option',
+      onmousedown: (e) => { e.preventDefault(); cannedInsert(c); },
+    }, h('span', { class: 'shortcut', text: `/${c.shortcut}` }), ' ', h('span', { class: 'canned-text', text: c.text }))));
+    list.hidden = false;
+    box.setAttribute('aria-expanded', 'true');
+    box.setAttribute('aria-activedescendant', `canned-${S.cannedActive}`);
+  };
+  const closeCanned = () => {
+    $('canned').hidden = true; $('canned').replaceChildren();
+    $('reply').setAttribute('aria-expanded', 'false'); $('reply').removeAttribute('aria-activedescendant');
+    S.cannedActive = -1;
+  };
+  const cannedInsert = (c) => { $('reply').value = c.text; closeCanned(); $('reply').focus(); };
+
+  // -- transfer --------------------------------------------------------------------------------
+  const renderTransferOptions = () => {
+    const select = $('transfer-to'), keep = select.value;
+    const groups = [];
+    const agents = S.agents.filter((a) => !S.me || a.id !== S.me.id);
+    if (agents.length) groups.push(h('optgroup', { label: t('agentsGroup') }, ...agents.map((a) => h('option', { value: `agent:${a.id}`, text: `${a.name} (${t(a.presence || 'offline')})` }))));
+    if (S.teams.length) groups.push(h('optgroup', { label: t('teamsGroup') }, ...S.teams.map((x) => h('option', { value: `team:${x.id}`, text: x.name }))));
+    select.replaceChildren(...groups);
+    if (keep) select.value = keep;
+    if (S.conv) renderActions();
+  };
+  const transferToggle = (open) => {
+    const form = $('transfer-form');
+    form.hidden = !open;
+    $('transfer-toggle').setAttribute('aria-expanded', String(open));
+    if (open) $('transfer-to').focus(); else $('transfer-toggle').focus();
+  };
+  const transferSubmit = (e) => {
+    e.preventDefault();
+    const [kind, id] = String($('transfer-to').value).split(':');
+    if (!id) return;
+    act('transfer', kind === 'agent' ? { to_agent_id: Number(id) } : { to_team_id: Number(id) });
+    transferToggle(false);
+  };
+
+  // -- header: presence, bot filter, notifications, title -------------------------------------
+  const renderPresence = () => {
+    const select = $('presence');
+    select.disabled = false;
+    if (S.me && S.me.presence) select.value = S.me.presence;
+  };
+  const renderBotFilter = () => {
+    const select = $('bot-filter'), keep = select.value;
+    select.replaceChildren(h('option', { value: '', text: t('allBots') }), ...S.bots.map((b) => h('option', { value: String(b.id), text: b.name })));
+    select.value = S.bots.some((b) => String(b.id) === keep) ? keep : '';
+    select.closest('label').hidden = S.bots.length < 2;
+  };
+
+  const renderNotifyState = () => {
+    const button = $('notify-enable'), state = $('notify-state');
+    if (!('Notification' in window)) { button.hidden = true; state.hidden = true; return; }
+    const p = Notification.permission;
+    button.hidden = p !== 'default';
+    state.hidden = p === 'default';
+    state.dataset.permission = p;
+    state.textContent = p === 'granted' ? t('notifyOn') : t('notifyDenied');
+  };
+  const notifyEnable = () => {
+    if (!('Notification' in window)) return;
+    const done = () => renderNotifyState();
     try {
-      const ctx = new AudioContext(); const osc = ctx.createOscillator(); const gain = ctx.createGain();
-      osc.connect(gain); gain.connect(ctx.destination); gain.gain.value = 0.05;
-      osc.frequency.setValueAtTime(880, ctx.currentTime); osc.frequency.setValueAtTime(660, ctx.currentTime + 0.12);
-      osc.start(); osc.stop(ctx.currentTime + 0.25);
-    } catch (_) { /* audio blocked until the page was used: the title and the list still show it */ }
-    if ('Notification' in window && Notification.permission === 'granted') new Notification('chatplatform', { body });
-  }
+      const asked = Notification.requestPermission(done);
+      if (asked && asked.then) asked.then(done, done);
+    } catch (e) { done(); }
+  };
 
-  function bind() {
-    document.querySelectorAll('#tabs [role="tab"]').forEach((tab) => tab.addEventListener('click', () => {
-      document.querySelectorAll('#tabs [role="tab"]').forEach((x) => x.setAttribute('aria-selected', String(x === tab)));
-      state.view = tab.dataset.view; state.selected = 0; list(true);
-    }));
-    $('more').addEventListener('click', () => list(false));
-    document.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => act(b.dataset.action)));
-    $('transfer').addEventListener('change', (e) => {
-      const [kind, id] = e.target.value.split(':'); if (!id || !state.open) return;
-      send({ type: 'transfer', conversation_id: state.open.id, [kind === 'agent' ? 'to_agent_id' : 'to_team_id']: Number(id) });
-      e.target.value = '';
-    });
-    $('presence').addEventListener('change', (e) => send({ type: 'presence', presence: e.target.value }));
-    $('composer').addEventListener('submit', submitReply);
-    $('reply').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !e.shiftKey) submitReply(e); });
-    $('reply').addEventListener('input', () => {
-      if (!state.open || $('as-note').checked || Date.now() - state.typingSent < 4000) return;
-      state.typingSent = Date.now(); send({ type: 'typing', conversation_id: state.open.id, on: true });
-    });
-    $('notify').addEventListener('click', async () => {
-      if (!('Notification' in window)) return;
-      const answer = await Notification.requestPermission();
-      if (answer === 'denied') $('status').textContent = t('denied');
-    });
-    $('help-open').addEventListener('click', () => $('help').showModal());
-    document.addEventListener('keydown', (e) => {
-      if (e.target.closest('textarea, input, select') || e.metaKey || e.ctrlKey || e.altKey) return;
-      const keys = { j: () => move(1), k: () => move(-1), Enter: openSelected, c: () => act('claim'), e: () => act('resolve'), b: () => act('return_to_bot'), r: () => $('reply').focus(), '?': () => $('help').showModal() };
-      if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
-    });
-    window.addEventListener('focus', () => { document.title = document.title.replace(/^\(!\) /, ''); });
-    setInterval(() => send({ type: 'heartbeat' }), 30000);
-  }
+  // A short two-note chime made with the Web Audio API (no sound file). Browsers keep audio locked
+  // until the page was used, so the context is created on the first click or key press.
+  const audioUnlock = () => {
+    const AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC || S.audio) return;
+    try { S.audio = new AC(); } catch (e) { S.audio = null; }
+  };
+  const chime = () => {
+    S.chimes += 1;
+    root.dataset.chimes = String(S.chimes);
+    if (!$('sound').checked) return;
+    audioUnlock();
+    const ctx = S.audio;
+    if (!ctx) return;
+    try {
+      if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+      const now = ctx.currentTime;
+      [[880, 0], [1318.5, 0.15]].forEach(([freq, at]) => {
+        const osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.type = 'sine'; osc.frequency.value = freq;
+        gain.gain.setValueAtTime(0.0001, now + at);
+        gain.gain.exponentialRampToValueAtTime(0.08, now + at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, now + at + 0.2);
+        osc.connect(gain); gain.connect(ctx.destination);
+        osc.start(now + at); osc.stop(now + at + 0.22);
+      });
+    } catch (e) { /* no sound: the list, the title and the announcement still say it */ }
+  };
 
-  function move(step) {
-    if (!state.items.length) return;
-    state.selected = Math.max(0, Math.min(state.items.length - 1, state.selected + step));
-    document.querySelectorAll('#items [role="option"]').forEach((li, i) => li.setAttribute('aria-selected', String(i === state.selected)));
-    $('items').setAttribute('aria-activedescendant', `item-${state.items[state.selected].id}`);
-    document.getElementById(`item-${state.items[state.selected].id}`).scrollIntoView({ block: 'nearest' });
-  }
+  const notify = (kind, conversationId, title, body) => {
+    if (conversationId == null) return;
+    const key = `${kind}:${conversationId}`, now = Date.now();
+    if (now - (S.notified.get(key) || 0) < NOTIFY_DEDUPE_MS) return;
+    S.notified.set(key, now);
+    const assigned = kind === 'assigned';
+    const heading = title || t(assigned ? 'notifyAssignedTitle' : 'notifyQueuedTitle');
+    const text = body || t(assigned ? 'notifyAssignedBody' : 'notifyQueuedBody', { id: conversationId });
+    announce(`${heading}. ${text}`);
+    chime();
+    if (document.hidden || !document.hasFocus()) { S.unseen += 1; renderTitle(); }
+    if ('Notification' in window && Notification.permission === 'granted') {
+      try {
+        const n = new Notification(heading, { body: text, tag: `chatplatform-inbox-${key}`, lang: LANG });
+        n.onclick = () => { window.focus(); S.activeId = conversationId; openConversation(conversationId); n.close(); };
+      } catch (e) { /* e.g. Android Chrome wants a service worker: the in-page notice stays */ }
+    }
+    if (assigned || S.view !== 'mine') scheduleRelist();
+  };
 
-  document.addEventListener('DOMContentLoaded', () => { bind(); connect(); });
+  const renderTitle = () => {
+    let unread = S.unseen;
+    for (const n of S.unread.values()) unread += n;
+    document.title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
+  };
+  const seen = () => { if (!document.hidden && S.unseen) { S.unseen = 0; renderTitle(); } markRead(); };
+
+  // -- help ------------------------------------------------------------------------------------
+  const helpOpen = () => {
+    const d = $('help');
+    if (d.open) return;
+    if (d.showModal) d.showModal(); else d.setAttribute('open', '');
+    $('help-close').focus();
+  };
+  const helpClose = () => {
+    const d = $('help');
+    if (d.close) d.close(); else d.removeAttribute('open');
+    $('help-open').focus();
+  };
+
+  // -- keyboard --------------------------------------------------------------------------------
+  const SHORTCUTS = {
+    j: () => move(1),
+    k: () => move(-1),
+    Enter: () => { if (S.activeId != null) openConversation(S.activeId); },
+    c: () => { if (!S.openId && S.activeId != null) openConversation(S.activeId); else act('claim'); },
+    r: () => { if (S.conv) $('reply').focus(); else announce(t('openFirst')); },
+    e: () => act('resolve'),
+    b: () => act('return_to_bot'),
+    '?': helpOpen,
+  };
+  const onKeydown = (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    const target = e.target instanceof Element ? e.target : document.body;
+    if (e.key === 'Escape') {
+      if (!$('canned').hidden) { closeCanned(); e.preventDefault(); return; }
+      if (!$('transfer-form').hidden && target.closest('#transfer-form')) { transferToggle(false); e.preventDefault(); return; }
+      // Out of the reply box or any other field (the note switch, a search): shortcuts apply again.
+      if (target.closest('input, textarea')) { target.blur(); $('items').focus(); e.preventDefault(); }
+      return;
+    }
+    if ($('help').open) return;
+    if (target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+    if (e.key === 'Enter' && target.closest('button, a, summary, [role=option] button')) return; // Enter activates them
+    const action = SHORTCUTS[e.key];
+    if (!action) return;
+    e.preventDefault();
+    action();
+  };
+  const onListKeydown = (e) => {
+    const keys = { ArrowDown: () => move(1), ArrowUp: () => move(-1), Home: () => S.items[0] && setActive(S.items[0].id), End: () => S.items.length && setActive(S.items[S.items.length - 1].id) };
+    if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
+  };
+  const onReplyKeydown = (e) => {
+    const canned = !$('canned').hidden;
+    if (canned && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+      e.preventDefault();
+      S.cannedActive += e.key === 'ArrowDown' ? 1 : -1;
+      renderCanned();
+      return;
+    }
+    if (canned && (e.key === 'Enter' || e.key === 'Tab') && !e.shiftKey) {
+      const match = cannedMatches()[S.cannedActive];
+      if (match) { e.preventDefault(); cannedInsert(match); return; }
+    }
+    // Enter sends, Shift+Enter is a new line; not while an IME composition is open (Chinese input).
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
+  };
+
+  // -- wiring ----------------------------------------------------------------------------------
+  const bind = () => {
+    relabel();
+    renderNotifyState();
+    root.querySelectorAll('.view').forEach((b) => b.addEventListener('click', () => { S.viewChosen = true; if (b.dataset.view !== S.view) setView(b.dataset.view); }));
+    $('bot-filter').addEventListener('change', (e) => { S.botId = e.target.value ? Number(e.target.value) : null; setView(S.view); });
+    $('items').addEventListener('keydown', onListKeydown);
+    $('items').addEventListener('focus', () => { if (S.activeId == null && S.items.length) setActive(S.items[0].id); });
+    $('more').addEventListener('click', () => requestList('more'));
+    root.querySelectorAll('[data-action]').forEach((b) => b.addEventListener('click', () => act(b.dataset.action)));
+    $('transfer-toggle').addEventListener('click', () => transferToggle($('transfer-form').hidden));
+    $('transfer-cancel').addEventListener('click', () => transferToggle(false));
+    $('transfer-form').addEventListener('submit', transferSubmit);
+    $('presence').addEventListener('change', (e) => { if (!send({ type: 'presence', presence: e.target.value })) showAlert(t('offlineAction')); });
+    $('composer').addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+    $('reply').addEventListener('keydown', onReplyKeydown);
+    $('reply').addEventListener('input', () => { typingKeystroke(); renderCanned(); if (S.fromSuggestion && !$('reply').value) S.fromSuggestion = null; });
+    $('reply').addEventListener('blur', () => { stopTyping(); setTimeout(closeCanned, 150); });
+    $('as-note').addEventListener('change', () => { stopTyping(); renderComposer(); });
+    $('suggest').addEventListener('click', suggestionRequest);
+    $('suggestion-use').addEventListener('click', suggestionUse);
+    $('suggestion-discard').addEventListener('click', suggestionDiscard);
+    $('suggestion-regenerate').addEventListener('click', suggestionRequest);
+    $('notify-enable').addEventListener('click', notifyEnable);
+    $('help-open').addEventListener('click', helpOpen);
+    $('help-close').addEventListener('click', helpClose);
+    $('help').addEventListener('close', () => $('help-open').focus());
+    $('conn-retry').addEventListener('click', retryNow);
+    document.addEventListener('keydown', onKeydown);
+    document.addEventListener('pointerdown', audioUnlock, { once: true });
+    document.addEventListener('keydown', audioUnlock, { once: true });
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) { seen(); retryNow(); } });
+    window.addEventListener('focus', seen);
+    window.addEventListener('online', retryNow);
+    // The browser says the network is gone: the socket is dead even if it has not noticed yet.
+    window.addEventListener('offline', () => { if (S.ws) S.ws.close(); });
+    // One clock for the waiting times in the list and the reconnect countdown.
+    setInterval(() => {
+      S.items.forEach((item) => { const li = $(`conv-${item.id}`); if (li) tickItem(li, item); });
+      if (!S.ws && S.retryAt) setConn('down', Math.max(0, Math.ceil((S.retryAt - Date.now()) / 1000)));
+    }, 1000);
+  };
+
+  bind();
+  connect();
 })();

@@ -1,0 +1,157 @@
+"""The frames an inbox page sends (the inbox WebSocket of the handoff contract), as pydantic models:
+one per `type`, one union. Strict like the widget's (`conversations.ws.inbound`): JSON `true` is
+not an id and `"5"` is not a seq. Unknown fields are ignored. Texts stay loosely typed here: the
+services clean them and say what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+
+from bots.models import AgentProfile
+
+Id = Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]
+Seq = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+View = Literal["mine", "unassigned", "all", "bot"]
+Presence = Literal["online", "away", "offline"]
+if set(get_args(Presence)) != set(AgentProfile.Presence.values):  # one list of presences, kept in step
+    raise RuntimeError("inbound.Presence differs from AgentProfile.Presence")
+
+
+class FrameInvalid(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class HelloFrame(_Frame):
+    type: Literal["hello"]
+
+
+class HeartbeatFrame(_Frame):
+    type: Literal["heartbeat"]
+
+
+class PresenceFrame(_Frame):
+    type: Literal["presence"]
+    presence: Presence
+
+
+class ListFrame(_Frame):
+    type: Literal["list"]
+    view: View = "unassigned"
+    bot_id: Id | None = None
+    cursor: Annotated[StrictStr, Field(max_length=512)] | None = None
+
+
+class OpenFrame(_Frame):
+    type: Literal["open"]
+    conversation_id: Id
+
+
+class CloseConversationFrame(_Frame):
+    type: Literal["close_conversation"]
+
+
+class TransitionFrame(_Frame):
+    type: Literal["claim", "return_to_bot", "resolve", "reopen"]
+    conversation_id: Id
+
+
+class TransferFrame(_Frame):
+    type: Literal["transfer"]
+    conversation_id: Id
+    to_agent_id: Id | None = None
+    to_team_id: Id | None = None
+
+
+class ReplyFrame(_Frame):
+    type: Literal["reply"]
+    conversation_id: Id
+    text: Any = None
+    client_id: Any = None
+    suggestion_id: Id | None = None
+
+
+class NoteFrame(_Frame):
+    type: Literal["note"]
+    conversation_id: Id
+    text: Any = None
+
+
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    conversation_id: Id
+    on: StrictBool = True
+
+
+class SuggestFrame(_Frame):
+    type: Literal["suggest"]
+    conversation_id: Id
+
+
+class SuggestionDiscardFrame(_Frame):
+    type: Literal["suggestion_discard"]
+    suggestion_id: Id
+
+
+class ReadFrame(_Frame):
+    type: Literal["read"]
+    conversation_id: Id
+    seq: Seq
+
+
+InboundFrame = Annotated[
+    HelloFrame
+    | HeartbeatFrame
+    | PresenceFrame
+    | ListFrame
+    | OpenFrame
+    | CloseConversationFrame
+    | TransitionFrame
+    | TransferFrame
+    | ReplyFrame
+    | NoteFrame
+    | TypingFrame
+    | SuggestFrame
+    | SuggestionDiscardFrame
+    | ReadFrame,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[InboundFrame] = TypeAdapter(InboundFrame)
+FRAME_TYPES = frozenset(
+    t
+    for model in (
+        HelloFrame,
+        HeartbeatFrame,
+        PresenceFrame,
+        ListFrame,
+        OpenFrame,
+        CloseConversationFrame,
+        TransitionFrame,
+        TransferFrame,
+        ReplyFrame,
+        NoteFrame,
+        TypingFrame,
+        SuggestFrame,
+        SuggestionDiscardFrame,
+        ReadFrame,
+    )
+    for t in get_args(model.model_fields["type"].annotation)
+)
+
+
+def frame_validate(raw: dict[str, Any]) -> InboundFrame:
+    """The typed frame; FrameInvalid naming the first offending field."""
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"][1:]) or "frame"
+        raise FrameInvalid(f"{field}: {error['msg']}") from exc
