@@ -85,17 +85,33 @@ async def agent_socket(url: str, origin: str, session: str) -> Any:
             raise RuntimeError(f"inbox hello refused: {frame}")
 
 
-async def receive_updates(ws: Any, seen: dict[int, float], expected: int) -> None:
-    """Record when each conversation's first `update` (kind handoff_requested) reached this socket."""
+RELIST_EVERY_S = 0.5  # static/inbox/inbox.js: at most one re-read per half second, one in flight
+
+
+async def receive_updates(
+    ws: Any, seen: dict[int, float], expected: int, *, relist: bool, list_timings: list[float]
+) -> None:
+    """Record when each conversation's first `update` (kind handoff_requested) reached this socket.
+    With `relist`, behave like the inbox page: an update makes the page re-read its list (at most
+    every RELIST_EVERY_S, one request in flight), which is the load that real pages add."""
     deadline = time.perf_counter() + UPDATE_TIMEOUT_S + 60
+    asked_at: float | None = None
+    last_ask = 0.0
     while len(seen) < expected and time.perf_counter() < deadline:
         try:
             frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=UPDATE_TIMEOUT_S))
         except TimeoutError:
             return
+        now = time.perf_counter()
+        if frame.get("type") == "list" and asked_at is not None:
+            list_timings.append(now - asked_at)
+            asked_at = None
         update = frame.get("update") if frame.get("type") == "update" else None
         if update and update.get("kind") == "handoff_requested":
-            seen.setdefault(int(update["conversation_id"]), time.perf_counter())
+            seen.setdefault(int(update["conversation_id"]), now)
+            if relist and asked_at is None and now - last_ask >= RELIST_EVERY_S:
+                asked_at = last_ask = now
+                await ws.send(json.dumps({"type": "list", "view": "unassigned", "bot_id": None, "cursor": None}))
 
 
 def handoffs_make(bot: Any, count: int, interval_s: float, started: dict[int, float]) -> None:
@@ -134,11 +150,15 @@ async def list_latency(url: str, origin: str, session: str, samples: int) -> lis
 
 
 async def run(
-    url: str, origin: str, sessions: list[str], bot: Any, *, conversations: int, rate: float
+    url: str, origin: str, sessions: list[str], bot: Any, *, conversations: int, rate: float, relist: bool
 ) -> dict[str, Any]:
     sockets = [await agent_socket(url, origin, s) for s in sessions]
     seen: list[dict[int, float]] = [{} for _ in sockets]
-    receivers = [asyncio.create_task(receive_updates(ws, seen[i], conversations)) for i, ws in enumerate(sockets)]
+    lists_under_load: list[float] = []
+    receivers = [
+        asyncio.create_task(receive_updates(ws, seen[i], conversations, relist=relist, list_timings=lists_under_load))
+        for i, ws in enumerate(sockets)
+    ]
     started: dict[int, float] = {}
     maker = threading.Thread(target=handoffs_make, args=(bot, conversations, 1 / rate, started))
     maker.start()
@@ -152,7 +172,34 @@ async def run(
         "deliveries": len(latencies),
         "latency_s": latencies,
         "list_s": listing,
+        "list_under_load_s": lists_under_load,
     }
+
+
+def queue_empty(bot: Any) -> None:
+    """Between runs: the next run starts with an empty queue, like the first."""
+    from bots.models import Conversation
+
+    Conversation.objects.filter(bot=bot).delete()
+
+
+RUNS = (("receive only", False), ("re-read like the page", True))
+
+
+def row(label: str, result: dict[str, Any]) -> list[str]:
+    ms = [s * 1000 for s in result["latency_s"]]
+    loaded = [s * 1000 for s in result["list_under_load_s"]]
+    idle = [s * 1000 for s in result["list_s"]]
+    return [
+        label,
+        f"{result['deliveries']}/{result['deliveries_expected']}",
+        f"{percentile(ms, 0.5):.0f}",
+        f"{percentile(ms, 0.99):.0f}",
+        f"{max(ms) if ms else float('nan'):.0f}",
+        f"{percentile(loaded, 0.5):.0f}" if loaded else "-",
+        f"{percentile(loaded, 0.99):.0f}" if loaded else "-",
+        f"{percentile(idle, 0.5):.0f}",
+    ]
 
 
 def main() -> None:
@@ -186,47 +233,52 @@ def main() -> None:
     children.start("web", web_argv(port))
     try:
         children.wait_for_port("web", port)
-        result = asyncio.run(
-            run(
-                f"ws://127.0.0.1:{port}/ws/inbox/",
-                origin,
-                sessions,
-                bot,
-                conversations=args.conversations,
-                rate=args.rate,
+        results = {}
+        for label, relist in RUNS:
+            queue_empty(bot)
+            results[label] = asyncio.run(
+                run(
+                    f"ws://127.0.0.1:{port}/ws/inbox/",
+                    origin,
+                    sessions,
+                    bot,
+                    conversations=args.conversations,
+                    rate=args.rate,
+                    relist=relist,
+                )
             )
-        )
     finally:
         children.stop()
         stop_own_redis()
         if server is not None:
             cast(Any, server).cleanup()
-    ms = [s * 1000 for s in result["latency_s"]]
-    list_ms = [s * 1000 for s in result["list_s"]]
-    rows = [
-        [
-            f"{args.conversations} queued, {args.agents} agents",
-            f"{result['deliveries']}/{result['deliveries_expected']}",
-            f"{percentile(ms, 0.5):.0f}",
-            f"{percentile(ms, 0.99):.0f}",
-            f"{max(ms) if ms else float('nan'):.0f}",
-            f"{percentile(list_ms, 0.5):.0f}",
-            f"{percentile(list_ms, 0.99):.0f}",
-        ]
+    rows = [row(label, result) for label, result in results.items()]
+    headers = [
+        "pages",
+        "updates delivered",
+        "update p50 ms",
+        "update p99 ms",
+        "max ms",
+        "list under load p50 ms",
+        "list under load p99 ms",
+        "list idle p50 ms",
     ]
-    headers = ["run", "updates delivered", "update p50 ms", "update p99 ms", "max ms", "list p50 ms", "list p99 ms"]
     out = table(headers, rows)
     print(out)
     if args.no_write:
         return
     JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
-    JSON_OUT.write_text(json.dumps({"machine": machine, "parameters": vars(args), **result}, indent=1))
+    JSON_OUT.write_text(json.dumps({"machine": machine, "parameters": vars(args), "runs": results}, indent=1))
     write_section(
         "Inbox updates (#12)",
         f"`.venv/bin/python bench/inbox_updates.py` on {machine}. From a handoff's commit to the `update` "
-        "frame on every open inbox page (one web process, embedded PostgreSQL and Redis, no worker so the "
-        f"conversations stay queued), and the time to list the queue (25 per page) with {args.conversations} "
-        f"waiting. Target: updates within 1 s p99.\n\n{out}\n",
+        f"frame on every open inbox page: {args.conversations} handoffs at {args.rate:g}/s, {args.agents} agents "
+        "(one web process, embedded PostgreSQL and Redis, no worker so the conversations stay queued). "
+        "Two runs: pages that only receive, and pages that re-read their list on updates as "
+        "`static/inbox/inbox.js` does (at most every 0.5 s, one request in flight); list times are "
+        "for 25 per page. Target: updates within 1 s p99. Before the updates carried their own "
+        "notification text (each page read it from the database, on one thread per process) the "
+        f"receive-only run measured 1506 ms p50, 2816 ms p99.\n\n{out}\n",
     )
 
 

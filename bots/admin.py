@@ -289,7 +289,7 @@ class ConversationEventInline(admin.TabularInline):
 
 @admin.register(AgentTeam)
 class AgentTeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "routing", "capacity_per_agent")
+    list_display = ("name", "routing", "capacity_per_agent", "sla_seconds", "priority")
     filter_horizontal = ("bots", "members")
 
 

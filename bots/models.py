@@ -301,9 +301,30 @@ class AgentTeam(models.Model):
     capacity_per_agent = models.PositiveSmallIntegerField(
         default=3, validators=[MinValueValidator(1)], help_text=_("Conversations one agent holds at once.")
     )
+    sla_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(10)],
+        help_text=_(
+            "A conversation waiting longer than this for the team shows as late in the inbox. "
+            "Empty: the platform default (INBOX_SLA_SECONDS)."
+        ),
+    )
+    priority = models.SmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=[MinValueValidator(-100), MaxValueValidator(100)],
+        help_text=_(
+            "Conversations queued for this team start at this priority (higher is served first) "
+            "unless the handoff names one."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
+
+    def sla_seconds_effective(self) -> int:
+        return self.sla_seconds or settings.INBOX_SLA_SECONDS
 
     def __str__(self) -> str:
         return self.name

@@ -213,6 +213,21 @@ def expected_wait_seconds(*, conversation: Conversation, position: int | None) -
     return round(waits[len(waits) // 2] * position)
 
 
+NOTICE_TEXT_CHARS = 140
+
+
+def conversation_notice(*, conversation: Conversation) -> dict[str, str]:
+    """What an inbox notification says about a conversation: its bot and the visitor's last words.
+    Read once when a change is published, so no inbox page queries it per update."""
+    last = (
+        Message.objects.filter(conversation_id=conversation.pk, role=Message.Role.USER)
+        .order_by("-seq")
+        .values_list("text", flat=True)
+        .first()
+    )
+    return {"bot": conversation.bot.name, "text": (last or "")[:NOTICE_TEXT_CHARS]}
+
+
 def handoff_state(*, conversation: Conversation) -> dict[str, Any]:
     """The `handoff` object of the widget protocol (docs/protocol.md)."""
     position = queue_position(conversation=conversation)

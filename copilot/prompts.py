@@ -67,6 +67,9 @@ def transcript_window(
     return kept
 
 
+BRIEF_REQUEST = "Write the summary."
+
+
 def brief_prompt(*, lines: Iterable[TranscriptLine], locale: str = "") -> list[ChatMessage]:
     context = list(transcript_window(lines))
     if locale.strip():
@@ -74,5 +77,5 @@ def brief_prompt(*, lines: Iterable[TranscriptLine], locale: str = "") -> list[C
     body = "\n".join(context)
     return [
         ChatMessage(role="system", content=BRIEF_INSTRUCTIONS),
-        ChatMessage(role="user", content=f"{CONTEXT_OPEN}\n{body}\n{CONTEXT_CLOSE}\n\nWrite the summary."),
+        ChatMessage(role="user", content=f"{CONTEXT_OPEN}\n{body}\n{CONTEXT_CLOSE}\n\n{BRIEF_REQUEST}"),
     ]

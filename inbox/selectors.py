@@ -261,34 +261,6 @@ def agent_self(*, user: Any) -> dict[str, Any]:
     return {"id": fresh.pk, "name": _name(fresh), "presence": presence}
 
 
-def conversation_notice(*, conversation_id: int) -> dict[str, Any] | None:
-    """What a notification says about a conversation: its bot and the visitor's last words."""
-    conversation = Conversation.objects.select_related("bot").filter(pk=conversation_id).first()
-    if conversation is None:
-        return None
-    last = (
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER)
-        .order_by("-seq")
-        .values_list("text", flat=True)
-        .first()
-    )
-    return {"bot": conversation.bot.name, "text": (last or "")[:LAST_MESSAGE_CHARS]}
-
-
-def assignment_to(*, conversation_id: int, user_id: int) -> bool:
-    """Whether the conversation was just given to `user_id` by someone else (the router, a transfer,
-    a supervisor): the agent gets a notification; their own claim or reopen is no news to them."""
-    conversation = Conversation.objects.filter(pk=conversation_id).values("status", "assigned_agent_id").first()
-    if (
-        conversation is None
-        or conversation["status"] != Status.ASSIGNED
-        or conversation["assigned_agent_id"] != user_id
-    ):
-        return False
-    last = ConversationEvent.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-pk").first()
-    return last is not None and last.agent_id == user_id and last.actor_id != user_id
-
-
 # --- Canned replies ------------------------------------------------------------------------------
 
 
@@ -347,7 +319,7 @@ def _with_item_columns(rows: QuerySet[Conversation], *, user: Any) -> QuerySet[C
     )
     last_id = Message.objects.filter(conversation=OuterRef("pk")).order_by("-seq").values("pk")[:1]
     return (
-        rows.select_related("bot", "assigned_agent__agent_profile")
+        rows.select_related("bot", "team", "assigned_agent__agent_profile")
         .annotate(read_seq=Coalesce(Subquery(read_seq), 0))
         .annotate(unread=Coalesce(Subquery(unread), 0), last_message_id=Subquery(last_id))
     )
@@ -366,6 +338,7 @@ def _item(conversation: Conversation, *, last: Message | None, now: datetime) ->
         max(0, int((now - conversation.queued_at).total_seconds())) if queued and conversation.queued_at else None
     )
     agent = conversation.assigned_agent
+    sla_s = conversation.team.sla_seconds_effective() if conversation.team is not None else settings.INBOX_SLA_SECONDS
     return {
         "id": conversation.pk,
         "bot": {"id": conversation.bot_id, "name": conversation.bot.name},
@@ -373,7 +346,8 @@ def _item(conversation: Conversation, *, last: Message | None, now: datetime) ->
         "priority": conversation.priority,
         "queued_at": conversation.queued_at.isoformat() if conversation.queued_at else None,
         "waiting_s": waiting_s,
-        "sla_breached": waiting_s is not None and waiting_s > settings.INBOX_SLA_SECONDS,
+        "sla_seconds": sla_s,
+        "sla_breached": waiting_s is not None and waiting_s > sla_s,
         "assigned_agent": {"id": agent.pk, "name": _name(agent)} if agent is not None else None,
         "last_message": (
             {"role": last.role, "text": last.text[:LAST_MESSAGE_CHARS], "created_at": last.created_at.isoformat()}

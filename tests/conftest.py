@@ -18,6 +18,7 @@ from inference_worker.client import reset_llm_client
 from tests.plugins.embedded_services import EmbeddedServices, services_key
 from tests.support.live_server import LiveASGIServer
 from tests.support.stub_llm import StubLLMServer
+from tests.support.worker_idle import worker_idle_wait
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -112,9 +113,13 @@ def own_turn_queue(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def celery_worker(celery_session_worker_thread: object, transactional_db: None) -> object:
-    """Tests using the worker need committed data: the worker's threads use their own connections."""
-    return celery_session_worker_thread
+def celery_worker(celery_session_worker_thread: object, transactional_db: None) -> Iterator[object]:
+    """Tests using the worker need committed data: the worker's threads use their own connections.
+    Torn down before the database flush, after the tasks the test started have finished."""
+    from chatplatform.celery import app
+
+    yield celery_session_worker_thread
+    worker_idle_wait(app)
 
 
 @pytest.fixture(scope="session")

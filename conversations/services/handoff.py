@@ -23,7 +23,7 @@ from django.utils import timezone
 from bots.models import AgentProfile, AgentTeam, Conversation, ConversationEvent, Message
 from chatplatform.access.scoping import may_handle
 from chatplatform.celery import task_send
-from conversations.selectors import handoff_state
+from conversations.selectors import conversation_notice, handoff_state
 from conversations.services.messages import client_id_clean, visitor_text_clean
 from conversations.services.sequencing import message_insert_next_seq, violated_constraint
 from inference_worker.publisher import get_turn_events
@@ -50,10 +50,11 @@ def handoff_request(
     reason: str,
     actor: Any = None,
     team: AgentTeam | None = None,
-    priority: int = 0,
+    priority: int | None = None,
 ) -> Conversation:
     """Queue the conversation for a person (from the bot, a resolved chat, or an API call). Asking
-    again while queued or assigned changes nothing: the visitor asking twice is not an error."""
+    again while queued or assigned changes nothing: the visitor asking twice is not an error.
+    `priority` None: the team's default priority."""
     with transaction.atomic():
         conversation = _locked(conversation_id)
         if conversation.status in (Status.QUEUED, Status.ASSIGNED):
@@ -71,7 +72,7 @@ def handoff_request(
                 "assigned_agent": None,
                 "assigned_at": None,
                 "team": team,
-                "priority": priority,
+                "priority": priority if priority is not None else (team.priority if team is not None else 0),
                 "ended_at": None,
             },
         )
@@ -114,9 +115,16 @@ def handoff_transfer(
             )
             _profile_touch_assigned(to_agent)
             return conversation
-        if not team_serves(to_team, conversation):
+        if to_team is None or not team_serves(to_team, conversation):
             raise HandoffRefused("not_allowed", "That team does not answer this bot's visitors.")
-        changes = {"assigned_agent": None, "assigned_at": None, "team": to_team, "queued_at": timezone.now()}
+        changes = {
+            "assigned_agent": None,
+            "assigned_at": None,
+            "team": to_team,
+            "queued_at": timezone.now(),
+            # An urgent conversation stays urgent; a team that serves first raises it.
+            "priority": max(conversation.priority, to_team.priority),
+        }
         _transition(
             conversation,
             to=Status.QUEUED,
@@ -350,22 +358,35 @@ def _transition(
         reason=reason[:200],
     )
     log.info("handoff_transition", conversation_id=conversation.pk, kind=kind, from_status=from_status, to_status=to)
-    _notify_after_commit(conversation, kind=kind, agent_ids=tuple(a.pk for a in (agent, actor) if a is not None))
+    _notify_after_commit(
+        conversation,
+        kind=kind,
+        agent_ids=tuple(a.pk for a in (agent, actor) if a is not None),
+        actor_id=getattr(actor, "pk", None),
+    )
 
 
-def _notify_after_commit(conversation: Conversation, *, kind: str, agent_ids: tuple[int, ...]) -> None:
+def _notify_after_commit(
+    conversation: Conversation, *, kind: str, agent_ids: tuple[int, ...], actor_id: int | None
+) -> None:
     conversation_id, bot_id = conversation.pk, conversation.bot_id
 
     def notify() -> None:
         # Read after commit: the visitor sees the state that was stored (position counts included).
-        fresh = Conversation.objects.select_related("assigned_agent__agent_profile").get(pk=conversation_id)
+        fresh = Conversation.objects.select_related("assigned_agent__agent_profile", "bot").get(pk=conversation_id)
         events = get_turn_events()
         events.handoff(conversation_id=conversation_id, state=handoff_state(conversation=fresh))
-        events.inbox(
-            bot_id=bot_id,
-            payload={"kind": kind, "conversation_id": conversation_id, "status": fresh.status},
-            agent_ids=agent_ids,
-        )
+        # Everything an inbox page needs to decide on a notification travels with the update: with
+        # many pages open, one read here replaces one query per page.
+        payload = {
+            "kind": kind,
+            "conversation_id": conversation_id,
+            "status": fresh.status,
+            "assignee_id": fresh.assigned_agent_id,
+            "actor_id": actor_id,
+            "notice": conversation_notice(conversation=fresh),
+        }
+        events.inbox(bot_id=bot_id, payload=payload, agent_ids=agent_ids)
 
     # robust: live notices are best effort (the state is stored; pages and widgets re-read it on
     # reconnect), so a dead channel layer must not fail what was committed.

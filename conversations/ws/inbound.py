@@ -35,13 +35,15 @@ class FrameInvalid(Exception):
         self.detail = detail
 
 
-class _Frame(BaseModel):
+class StrictFrame(BaseModel):
+    """The base of every socket frame model (the widget's here, the inbox's in inbox.ws.inbound)."""
+
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
     # The error detail per offending field; `_default` when the field has none.
     details: ClassVar[dict[str, str]] = {}
 
 
-class HelloFrame(_Frame):
+class HelloFrame(StrictFrame):
     type: Literal["hello"]
     # Compared with ==, as before: a client sending 1.0 speaks v1 too. Omitted: v1 (the old default
     # was the only version there was).
@@ -67,25 +69,25 @@ class HelloFrame(_Frame):
         return self.version is not None
 
 
-class MessageFrame(_Frame):
+class MessageFrame(StrictFrame):
     type: Literal["message"]
     client_id: Any = None
     text: Any = None
 
 
-class ResumeFrame(_Frame):
+class ResumeFrame(StrictFrame):
     type: Literal["resume"]
     last_seq: Seq | None = None
     details: ClassVar[dict[str, str]] = {"last_seq": _SEQ_DETAIL}
 
 
-class TypingFrame(_Frame):
+class TypingFrame(StrictFrame):
     type: Literal["typing"]
     on: StrictBool = False
     details: ClassVar[dict[str, str]] = {"_default": "typing needs a boolean 'on'."}
 
 
-class FeedbackFrame(_Frame):
+class FeedbackFrame(StrictFrame):
     type: Literal["feedback"]
     # Any integer parses; one outside a bigint is answered `not_found` like an unknown id.
     message_id: StrictInt
@@ -97,17 +99,17 @@ class FeedbackFrame(_Frame):
     }
 
 
-class CsatFrame(_Frame):
+class CsatFrame(StrictFrame):
     type: Literal["csat"]
     score: Annotated[StrictInt, Field(ge=1, le=5)]
     details: ClassVar[dict[str, str]] = {"_default": "csat needs an integer score from 1 to 5."}
 
 
-class PingFrame(_Frame):
+class PingFrame(StrictFrame):
     type: Literal["ping"]
 
 
-class OfflineTicketFrame(_Frame):
+class OfflineTicketFrame(StrictFrame):
     """The offline form (nobody can come now). Field checks live in services/tickets.py."""
 
     type: Literal["offline_ticket"]
@@ -121,7 +123,7 @@ InboundFrame = Annotated[
     HelloFrame | MessageFrame | ResumeFrame | TypingFrame | FeedbackFrame | CsatFrame | PingFrame | OfflineTicketFrame,
     Field(discriminator="type"),
 ]
-_MODELS: dict[str, type[_Frame]] = {
+_MODELS: dict[str, type[StrictFrame]] = {
     "hello": HelloFrame,
     "message": MessageFrame,
     "resume": ResumeFrame,

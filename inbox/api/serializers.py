@@ -26,7 +26,8 @@ class InboxItemSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
     queued_at = serializers.DateTimeField(allow_null=True)
     waiting_s = serializers.IntegerField(allow_null=True, help_text="Seconds in the queue (queued only).")
-    sla_breached = serializers.BooleanField(help_text="Queued for longer than INBOX_SLA_SECONDS.")
+    sla_seconds = serializers.IntegerField(help_text="The waiting time allowed: the team's SLA, or INBOX_SLA_SECONDS.")
+    sla_breached = serializers.BooleanField(help_text="Queued for longer than sla_seconds.")
     assigned_agent = InboxRefSerializer(allow_null=True)
     last_message = InboxLastMessageSerializer(allow_null=True)
     unread = serializers.IntegerField(help_text="Visitor messages after your read mark.")
@@ -101,7 +102,14 @@ class InboxNoteCreateSerializer(serializers.Serializer):
 
 class HandoffRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    priority = serializers.IntegerField(required=False, default=0, min_value=-100, max_value=100)
+    priority = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=-100,
+        max_value=100,
+        help_text="Higher is served first. Omitted: the team's default priority.",
+    )
 
 
 class HandoffStateSerializer(serializers.Serializer):

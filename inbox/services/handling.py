@@ -66,7 +66,9 @@ def conversation_transfer(
     return conversation
 
 
-def conversation_handoff_request(*, bot: Bot, conversation_id: int, reason: str, priority: int) -> dict[str, Any]:
+def conversation_handoff_request(
+    *, bot: Bot, conversation_id: int, reason: str, priority: int | None
+) -> dict[str, Any]:
     """The API's trigger: queue one of the bot's conversations for a person. Like the bot's own
     triggers it only promises a person when one can come (business hours, somebody on duty):
     otherwise `no_agents` and nothing changes. Already queued or assigned: unchanged. Returns the

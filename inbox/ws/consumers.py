@@ -281,12 +281,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
             return
         status = update.get("status")
         if kind in NOTIFY_ASSIGNED and status == Conversation.Status.ASSIGNED:
-            if await database_sync_to_async(selectors.assignment_to)(
-                conversation_id=conversation_id, user_id=self.user.pk
-            ):
-                await self._notify("assigned", conversation_id, _("A conversation was assigned to you"))
+            # Given to this agent by someone else (the router, a transfer, a supervisor); their own
+            # claim is no news to them.
+            if update.get("assignee_id") == self.user.pk and update.get("actor_id") != self.user.pk:
+                await self._notify("assigned", conversation_id, _("A conversation was assigned to you"), update)
         elif kind in NOTIFY_QUEUED or (kind == "transferred" and status == Conversation.Status.QUEUED):
-            await self._notify("queued", conversation_id, _("A visitor is waiting for a person"))
+            await self._notify("queued", conversation_id, _("A visitor is waiting for a person"), update)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -301,11 +301,12 @@ class InboxConsumer(AsyncWebsocketConsumer):
         self._recent_updates.append((now, key))
         return False
 
-    async def _notify(self, kind: str, conversation_id: int, title: str) -> None:
-        notice = await database_sync_to_async(selectors.conversation_notice)(conversation_id=conversation_id)
-        if notice is None:
+    async def _notify(self, kind: str, conversation_id: int, title: str, update: dict[str, Any]) -> None:
+        notice = update.get("notice")
+        if not isinstance(notice, dict):
             return
-        body = f"{notice['bot']}: {notice['text']}" if notice["text"] else notice["bot"]
+        bot, text = str(notice.get("bot", "")), str(notice.get("text", ""))
+        body = f"{bot}: {text}" if text else bot
         await self._send(
             {"type": "notification", "kind": kind, "conversation_id": conversation_id, "title": title, "body": body}
         )

@@ -8,70 +8,60 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from bots.models import AgentProfile
+from conversations.ws.inbound import MAX_CLIENT_INT, FrameInvalid, Seq, StrictFrame
 
-Id = Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]
-Seq = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+Id = Annotated[StrictInt, Field(gt=0, le=MAX_CLIENT_INT)]
 View = Literal["mine", "unassigned", "all", "bot"]
 Presence = Literal["online", "away", "offline"]
 if set(get_args(Presence)) != set(AgentProfile.Presence.values):  # one list of presences, kept in step
     raise RuntimeError("inbound.Presence differs from AgentProfile.Presence")
 
 
-class FrameInvalid(Exception):
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class _Frame(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
-class HelloFrame(_Frame):
+class HelloFrame(StrictFrame):
     type: Literal["hello"]
 
 
-class HeartbeatFrame(_Frame):
+class HeartbeatFrame(StrictFrame):
     type: Literal["heartbeat"]
 
 
-class PresenceFrame(_Frame):
+class PresenceFrame(StrictFrame):
     type: Literal["presence"]
     presence: Presence
 
 
-class ListFrame(_Frame):
+class ListFrame(StrictFrame):
     type: Literal["list"]
     view: View = "unassigned"
     bot_id: Id | None = None
     cursor: Annotated[StrictStr, Field(max_length=512)] | None = None
 
 
-class OpenFrame(_Frame):
+class OpenFrame(StrictFrame):
     type: Literal["open"]
     conversation_id: Id
 
 
-class CloseConversationFrame(_Frame):
+class CloseConversationFrame(StrictFrame):
     type: Literal["close_conversation"]
 
 
-class TransitionFrame(_Frame):
+class TransitionFrame(StrictFrame):
     type: Literal["claim", "return_to_bot", "resolve", "reopen"]
     conversation_id: Id
 
 
-class TransferFrame(_Frame):
+class TransferFrame(StrictFrame):
     type: Literal["transfer"]
     conversation_id: Id
     to_agent_id: Id | None = None
     to_team_id: Id | None = None
 
 
-class ReplyFrame(_Frame):
+class ReplyFrame(StrictFrame):
     type: Literal["reply"]
     conversation_id: Id
     text: Any = None
@@ -79,29 +69,29 @@ class ReplyFrame(_Frame):
     suggestion_id: Id | None = None
 
 
-class NoteFrame(_Frame):
+class NoteFrame(StrictFrame):
     type: Literal["note"]
     conversation_id: Id
     text: Any = None
 
 
-class TypingFrame(_Frame):
+class TypingFrame(StrictFrame):
     type: Literal["typing"]
     conversation_id: Id
     on: StrictBool = True
 
 
-class SuggestFrame(_Frame):
+class SuggestFrame(StrictFrame):
     type: Literal["suggest"]
     conversation_id: Id
 
 
-class SuggestionDiscardFrame(_Frame):
+class SuggestionDiscardFrame(StrictFrame):
     type: Literal["suggestion_discard"]
     suggestion_id: Id
 
 
-class ReadFrame(_Frame):
+class ReadFrame(StrictFrame):
     type: Literal["read"]
     conversation_id: Id
     seq: Seq

@@ -250,9 +250,11 @@
     if (S.listDirty) { S.listDirty = false; requestList('reset'); }
   };
 
+  // A throttle, not a debounce: under a steady stream of updates a debounced re-read would never
+  // run. At most one re-read per half second, and requestList keeps one in flight.
   const scheduleRelist = () => {
-    clearTimeout(S.relistTimer);
-    S.relistTimer = setTimeout(() => { requestList('reset'); refreshCounts(); }, 250);
+    if (S.relistTimer) return;
+    S.relistTimer = setTimeout(() => { S.relistTimer = 0; requestList('reset'); refreshCounts(); }, 500);
   };
   const scheduleReopen = () => {
     clearTimeout(S.reopenTimer);
@@ -445,7 +447,7 @@
 
   const tickItem = (li, item) => {
     const w = waitingNow(item);
-    const late = Boolean(item.sla_breached) || (w != null && item.status === 'queued' && w > S.sla);
+    const late = Boolean(item.sla_breached) || (w != null && item.status === 'queued' && w > (item.sla_seconds ?? S.sla));
     const sla = li.querySelector('.sla');
     if (sla) sla.hidden = !late;
     li.classList.toggle('late', late);
@@ -610,6 +612,14 @@
 
   const nearBottom = () => { const ol = $('transcript'); return ol.scrollHeight - ol.scrollTop - ol.clientHeight < 120; };
   const keepBottom = () => { const ol = $('transcript'); if (nearBottom()) ol.scrollTop = ol.scrollHeight; };
+  // The transcript shrinks when a suggestion or the brief appears under or above it; a reader who
+  // was at the bottom stays at the bottom instead of losing the newest lines out of view.
+  const transcriptFollow = () => {
+    const ol = $('transcript');
+    let stuck = true;
+    ol.addEventListener('scroll', () => { stuck = nearBottom(); }, { passive: true });
+    if ('ResizeObserver' in window) new ResizeObserver(() => { if (stuck) ol.scrollTop = ol.scrollHeight; }).observe(ol);
+  };
   const appendToTranscript = (li) => {
     const ol = $('transcript'), stick = nearBottom();
     const firstPending = ol.querySelector('.pending, .streaming');
@@ -992,6 +1002,7 @@
     $('help-close').addEventListener('click', helpClose);
     $('help').addEventListener('close', () => $('help-open').focus());
     $('conn-retry').addEventListener('click', retryNow);
+    transcriptFollow();
     document.addEventListener('keydown', onKeydown);
     document.addEventListener('pointerdown', audioUnlock, { once: true });
     document.addEventListener('keydown', audioUnlock, { once: true });

@@ -24,8 +24,10 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from bots.models import AgentProfile, Conversation, ConversationEvent, Message
+from copilot.prompts import BRIEF_REQUEST
 from tests.browser.conftest import DESKTOP, PW
 from tests.factories import agent_on_duty
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +42,7 @@ NOTE = "Order 1042 delayed by the carrier; offer a voucher if they ask again."
 FOLLOW_UP = "Great, and do you ship to Canada as well?"
 # The stub LLM answers every request with this: the bot's answer after the return, and the copilot.
 BOT_REPLY = "Yes, we ship to Canada: 5-7 business days, free on orders over $50."
+BRIEF = "The visitor asked for a person about an order that has not arrived yet."
 
 # Records the notifications the page creates (the page's own code runs unchanged) and counts
 # permission requests, so the test can prove none is made on load.
@@ -58,16 +61,6 @@ INIT_SCRIPT = """(() => {
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], Any], *, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
 
 
 def open_widget(page: Any, expect: Any, url: str) -> None:
@@ -95,6 +88,7 @@ def inbox_messages(page: Any, role: str) -> Any:
 @pytest.fixture
 def stub(stub_llm):
     stub_llm.behaviour.reply = BOT_REPLY
+    stub_llm.behaviour.replies_when = [(BRIEF_REQUEST, BRIEF)]  # the handoff brief's request
     stub_llm.behaviour.chunk_delay = 0.02
     return stub_llm
 
@@ -303,11 +297,15 @@ def test_visitor_and_agent_talk_and_the_bot_takes_over(
     expect(visitor.locator("[data-testid=handoff][data-status=assigned]")).to_have_text("Alice joined the chat.")
     expect(agent.locator("[data-count=mine]")).to_have_text("1")
     expect(agent.get_by_test_id("brief-identity")).to_have_text("Not verified (anonymous visitor)")
+    expect(agent.get_by_test_id("brief-summary")).to_have_text(BRIEF, timeout=10_000)
 
     typing_both_ways(agent, visitor, expect)
     exchange_messages(agent, visitor, expect)
     private_note(agent, visitor, expect)
 
+    agent.get_by_test_id("view-mine").click()  # the tab that lists what the agent holds
+    expect(agent.locator(f"#conv-{conversation_id}")).to_be_visible()
+    expect(agent.locator("#transcript .note").last).to_be_in_viewport()  # followed to the newest line
     SHOTS.mkdir(parents=True, exist_ok=True)
     agent.screenshot(path=str(SHOTS / "inbox.png"))
     visitor.screenshot(path=str(SHOTS / "widget-agent.png"))

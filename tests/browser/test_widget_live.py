@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bots.models import Conversation, Message
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,16 +59,6 @@ def focused_testid(page: Any) -> str | None:
       const el = host.shadowRoot.activeElement;
       return el ? el.getAttribute('data-testid') : null;
     }""")
-
-
-def wait_until(check: Callable[[], Any], *, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
 
 
 def stored(bot: Any) -> list[tuple[str, str]]:

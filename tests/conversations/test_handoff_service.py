@@ -182,6 +182,24 @@ def test_transfer_to_an_agent_and_to_a_team(bot: Bot, sent_tasks: list) -> None:
         handoff.handoff_transfer(conversation_id=conversation.pk, actor=bob, to_team=AgentTeamFactory())
 
 
+def test_a_teams_priority_applies_unless_the_handoff_names_one_and_a_transfer_never_lowers_it(bot: Bot) -> None:
+    vip = AgentTeamFactory(name="VIP", priority=5)
+    vip.bots.add(bot)
+    calm = AgentTeamFactory(name="Calm", priority=-1)
+    calm.bots.add(bot)
+    by_team = conversation_start(bot=bot, visitor_id="v-team")
+    assert handoff.handoff_request(conversation_id=by_team.pk, reason="x", team=vip).priority == 5
+    named = conversation_start(bot=bot, visitor_id="v-named")
+    assert handoff.handoff_request(conversation_id=named.pk, reason="x", team=vip, priority=0).priority == 0
+
+    alice = agent_on_duty(bot).user
+    handoff.handoff_claim(conversation_id=by_team.pk, agent=alice)
+    moved = handoff.handoff_transfer(conversation_id=by_team.pk, actor=alice, to_team=calm)
+    assert moved.priority == 5  # still urgent in the calmer team's queue
+    handoff.handoff_claim(conversation_id=named.pk, agent=alice)
+    assert handoff.handoff_transfer(conversation_id=named.pk, actor=alice, to_team=vip).priority == 5
+
+
 def test_agent_resend_is_stored_once(bot: Bot) -> None:
     alice = agent_on_duty(bot).user
     conversation = _queued(bot)

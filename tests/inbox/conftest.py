@@ -55,9 +55,9 @@ def role_user(role: str, *bots: Any, team: Any = None, **fields: Any) -> Any:
     return user
 
 
-def queued(bot: Any, *, priority: int = 0, **fields: Any) -> Any:
+def queued(bot: Any, *, priority: int | None = None, team: Any = None, **fields: Any) -> Any:
     conversation = conversation_start(bot=bot, **fields)
-    handoff.handoff_request(conversation_id=conversation.pk, reason="asked for a person", priority=priority)
+    handoff.handoff_request(conversation_id=conversation.pk, reason="asked for a person", priority=priority, team=team)
     conversation.refresh_from_db()
     return conversation
 

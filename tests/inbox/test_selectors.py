@@ -101,6 +101,23 @@ def test_items_carry_waiting_time_sla_and_unread_and_scoping_hides_other_bots(se
     assert selectors.inbox_conversation(user=role_user("agent", other), conversation_id=late.pk) is None
 
 
+def test_a_teams_sla_replaces_the_platform_default(settings) -> None:
+    settings.INBOX_SLA_SECONDS = 300
+    bot = BotFactory()
+    strict = AgentTeamFactory(name="Strict", sla_seconds=60)
+    strict.bots.add(bot)
+    agent = role_user("agent", bot)
+    in_strict = queued(bot, team=strict)
+    in_default = queued(bot)
+    Conversation.objects.filter(pk=in_default.pk).update(team=None)
+    Conversation.objects.filter(pk__in=[in_strict.pk, in_default.pk]).update(
+        queued_at=timezone.now() - timedelta(seconds=90)
+    )
+    items = {i["id"]: i for i in selectors.inbox_page(user=agent, view="unassigned")["items"]}
+    assert (items[in_strict.pk]["sla_seconds"], items[in_strict.pk]["sla_breached"]) == (60, True)
+    assert (items[in_default.pk]["sla_seconds"], items[in_default.pk]["sla_breached"]) == (300, False)
+
+
 @pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJhbGwiLDFd", "x" * 600, "WyJ1bmFzc2lnbmVkIiwiMSIsIngiLDFd"])
 def test_a_cursor_from_elsewhere_is_refused(cursor: str) -> None:
     agent = role_user("agent", BotFactory())

@@ -24,6 +24,9 @@ class StubBehaviour:
     fail_status: int = 500
     die_after_chunks: int | None = None  # close the connection mid-stream
     echo_user: bool = False  # reply with the last user message, to prove the prompt arrived
+    # (text in the last message, reply): the first whose text the request's last message contains
+    # wins over `reply`, so one stub can answer a summary request and a chat turn differently.
+    replies_when: list[tuple[str, str]] = field(default_factory=list)
     model: str = "stub-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -80,7 +83,9 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
                 b.fail_times -= 1
                 self._json(b.fail_status, {"error": {"message": "injected failure", "type": "server_error"}})
                 return
-            text = b.reply
+            messages = body.get("messages") or [{}]
+            last = str(messages[-1].get("content", ""))
+            text = next((reply for marker, reply in b.replies_when if marker in last), b.reply)
             if b.echo_user:
                 users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
                 text = users[-1] if users else ""
