@@ -160,12 +160,9 @@ def _outcome_conditions() -> tuple[Exists, Q, Q]:
     msgs = _conv_messages
     engaged = Exists(msgs().filter(role=Message.Role.USER))
     # Handed to people (issue #12: every request is an event), or at least offered a person.
-    requested = ConversationEvent.objects.filter(
-        conversation=OuterRef("pk"), kind=ConversationEvent.Kind.HANDOFF_REQUESTED
-    )
     handoff = (
         Q(status__in=[Conversation.Status.QUEUED, Conversation.Status.ASSIGNED])
-        | Q(Exists(requested))
+        | Q(handed_off_exists())
         | Q(Exists(msgs().filter(role=Message.Role.BOT, action="offer_handoff")))
     )
     # A reply lives in the conversation of the message it answers (the turn service writes both), so

@@ -517,6 +517,12 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["conversation", "created_at", "id"]
+        indexes = [
+            # "was this conversation ever handed to people" (analytics' outcome, per conversation row)
+            models.Index(
+                fields=["conversation"], condition=Q(kind="handoff_requested"), name="event_handoff_requested"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.kind}"
