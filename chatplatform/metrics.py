@@ -82,6 +82,10 @@ LLM_TOKENS_PER_SECOND = Histogram(
     "Completion tokens per second of streaming, per generated reply.",
     buckets=(1, 5, 10, 20, 40, 80, 160, 320, 640),
 )
+UNANSWERED_SWEPT = Counter(
+    "chatplatform_unanswered_swept_total",
+    "Visitor messages found unanswered in PostgreSQL and enqueued again (their turn was lost).",
+)
 LLM_REQUESTS = Counter(
     "chatplatform_llm_requests_total", "Completion requests by backend and outcome.", ["backend", "outcome"]
 )

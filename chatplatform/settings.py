@@ -195,6 +195,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A turn's claim on its conversation (a lease row, not a held lock): longer than any turn can take,
 # so only a turn whose worker died loses it, and then the redelivered turn takes over.
 TURN_LEASE_SECONDS: int = env.int("TURN_LEASE_SECONDS", default=TURN_HARD_TIME_LIMIT)
+# The sweeper (conversations/services/sweeps.py, run by Celery beat) enqueues again the turns of
+# visitor messages still unanswered after UNANSWERED_SWEEP_AFTER_S: a turn lost with Redis's data.
+UNANSWERED_SWEEP_EVERY_S: int = env.int("UNANSWERED_SWEEP_EVERY_S", default=30)
+UNANSWERED_SWEEP_AFTER_S: int = env.int("UNANSWERED_SWEEP_AFTER_S", default=60)
+UNANSWERED_SWEEP_WITHIN_S: int = env.int("UNANSWERED_SWEEP_WITHIN_S", default=24 * 3600)  # older: too late to answer
+CELERY_BEAT_SCHEDULE = {
+    "unanswered-sweep": {
+        "task": "conversations.unanswered_sweep",
+        "schedule": float(UNANSWERED_SWEEP_EVERY_S),
+        "options": {"expires": float(UNANSWERED_SWEEP_EVERY_S)},  # a backlog runs the latest, not all
+    },
+}
 # The inbox marks a queued conversation late after this long without an agent.
 INBOX_SLA_SECONDS: int = env.int("INBOX_SLA_SECONDS", default=300)
 # The NLU service (python -m nlu.service) the parse API calls; empty: parse through the queue.

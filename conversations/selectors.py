@@ -121,6 +121,15 @@ def _claims(claims: object) -> tuple[int, int | None, str]:
     return cast(int, bot_id), cast("int | None", conversation_id), visitor_id  # checked above: exact ints
 
 
+# Visitor messages the bot never answers: imported history, and what people had (the agents' turn).
+UNANSWERED_ACTIONS = ("imported", "for_agent")
+
+
+def messages_owed_a_reply() -> QuerySet[Message]:
+    """Visitor messages the bot still owes a reply (the turn service and the sweeper agree on it)."""
+    return Message.objects.filter(role=Message.Role.USER, reply__isnull=True).exclude(action__in=UNANSWERED_ACTIONS)
+
+
 def messages_after(*, conversation_id: int, after_seq: int, limit: int = 500) -> list[Message]:
     return list(
         Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq)

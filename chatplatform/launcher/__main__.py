@@ -272,6 +272,27 @@ class Launcher:
                 cwd=ROOT,
             )
         )
+        say("starting Celery beat (the unanswered-message sweeper)")
+        self.children.append(
+            spawn(
+                "beat",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "chatplatform",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(VAR / "celerybeat-schedule"),
+                ],
+                log=LOGS / "beat.log",
+                env=self.env,
+                cwd=ROOT,
+            )
+        )
         say(f"starting the ASGI server on port {web_port}")
         self.children.append(
             spawn(

@@ -40,7 +40,7 @@ from django.utils.translation import gettext_lazy as _
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
-from conversations.selectors import conversation_history, handoff_available
+from conversations.selectors import conversation_history, handoff_available, messages_owed_a_reply
 from conversations.services import messages
 from conversations.services.handoff import (
     handoff_offline_notify,
@@ -106,7 +106,6 @@ class TurnOptions:
 
 # Visitor messages the bot does not answer: history imported through the API, and messages written
 # while a person has the conversation (queued or assigned).
-UNANSWERED_ACTIONS = ("imported", "for_agent")
 LEASE_CHECK_MARGIN_S = 1.0
 _WITH_PEOPLE = (Conversation.Status.QUEUED, Conversation.Status.ASSIGNED)
 
@@ -379,9 +378,7 @@ def _turn_store(
 
 
 def _pending(*, conversation_id: int) -> Any:
-    return Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER, reply__isnull=True).exclude(
-        action__in=UNANSWERED_ACTIONS
-    )
+    return messages_owed_a_reply().filter(conversation_id=conversation_id)
 
 
 def _pending_first(*, conversation_id: int) -> Message | None:

@@ -20,7 +20,7 @@ from django.urls import Resolver404, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
-APP_SERVICES = ("migrate", "web", "worker", "nlu")
+APP_SERVICES = ("migrate", "web", "worker", "beat", "nlu")
 # Read by libraries or other processes, not by chatplatform/settings.py.
 NON_SETTINGS_VARIABLES = {
     "PROMETHEUS_MULTIPROC_DIR",  # prometheus_client's multiprocess mode

@@ -53,7 +53,7 @@ def test_kustomization_lists_every_manifest_but_the_job() -> None:
 
 
 def test_the_expected_workloads_exist() -> None:
-    assert set(by_kind("Deployment")) == {"web", "worker", "nlu", "vllm"}
+    assert set(by_kind("Deployment")) == {"web", "worker", "beat", "nlu", "vllm"}
     assert set(by_kind("Service")) == {"web", "nlu", "vllm"}
     assert set(by_kind("Job")) == {"migrate"}
     assert set(by_kind("HorizontalPodAutoscaler")) == {"web", "worker"}
@@ -65,7 +65,7 @@ def test_every_long_running_container_has_probes_and_resources() -> None:
     for name, deployment in by_kind("Deployment").items():
         for container in containers(deployment).values():
             assert "livenessProbe" in container, name
-            if name != "worker":  # no Service in front of the worker: readiness would mean nothing
+            if name not in ("worker", "beat"):  # no Service in front of them: readiness would mean nothing
                 assert "readinessProbe" in container, name
             assert container["resources"]["requests"] and container["resources"]["limits"], name
 
@@ -122,6 +122,12 @@ def test_app_processes_run_as_in_compose() -> None:
         volume = next(v for v in spec["volumes"] if v["name"] == "prometheus")
         assert mount["mountPath"] == "/run/prometheus" and volume["emptyDir"]["medium"] == "Memory", name
         assert [c["command"] for c in spec["initContainers"]] == [["python", "manage.py", "migrate", "--check"]]
+
+
+def test_one_beat_never_two() -> None:
+    beat = by_kind("Deployment")["beat"]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    assert containers(beat)["beat"]["command"][:4] == ["celery", "-A", "chatplatform", "beat"]
 
 
 def test_config_matches_what_the_processes_read() -> None:

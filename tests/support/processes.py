@@ -23,6 +23,41 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+def _process_env(extra_env: dict[str, str] | None) -> dict[str, str]:
+    """The test run's services (database, Redis, LLM) for a platform subprocess."""
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "VLLM_BASE_URL": settings.VLLM_BASE_URL,
+        "VLLM_MODEL": settings.VLLM_MODEL,
+        **(extra_env or {}),
+    }
+
+
+def start_beat(*, log: Path, schedule: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Celery beat as `make run` and the deployments start it, against the test broker."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "chatplatform",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule),
+        ],
+        cwd=REPO,
+        env=_process_env(extra_env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def start_worker(
     *,
     log: Path,
@@ -33,14 +68,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """A Celery worker subprocess. `queue`: consume only that queue (see `own_turn_queue` in
     tests/conftest.py), so that the session's in-process worker cannot take its turns."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "VLLM_BASE_URL": settings.VLLM_BASE_URL,
-        "VLLM_MODEL": settings.VLLM_MODEL,
-        **(extra_env or {}),
-    }
+    env = _process_env(extra_env)
     return subprocess.Popen(
         [
             sys.executable,
