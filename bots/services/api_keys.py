@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots.models import ApiKey, Bot
-from chatplatform.ratelimit import rate_limit_hit
+from chatplatform.ratelimit import rate_limit_hit_strict
 
 KEY_PREFIX = "cp_"
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -83,14 +83,20 @@ def api_key_bot(*, api_key: ApiKey, slug: str) -> Bot | None:
     return next((bot for bot in api_key_bots(api_key=api_key) if bot.slug == slug), None)
 
 
+# What a refused caller is told to wait while Redis cannot count (a restart takes seconds).
+QUOTA_UNAVAILABLE_RETRY_S = 5
+
+
 def api_key_throttle(*, api_key: ApiKey) -> int | None:
     """Count one API request made with this key: None when allowed, else seconds until it may retry.
 
-    One quota per key over every endpoint (chat completions, models, parse). Keyed by the key's
-    random prefix, not its row id, so a recreated database never inherits an old key's count."""
-    return rate_limit_hit(key=f"api:key:{api_key.prefix}", limit=settings.API_REQUESTS_PER_MINUTE)
+    One quota per key over every endpoint (chat completions, models, parse, handoff). Keyed by the
+    key's random prefix, not its row id, so a recreated database never inherits an old key's count.
+    Fails closed (RateLimitUnavailable) while Redis is unreachable: a key's requests spend LLM time
+    and create rows, and an outage must not lift the quota for every script that holds a key."""
+    return rate_limit_hit_strict(key=f"api:key:{api_key.prefix}", limit=settings.API_REQUESTS_PER_MINUTE)
 
 
 def api_user_throttle(*, user_id: int) -> int | None:
     """As `api_key_throttle`, for a logged-in user calling the parse API with a token or a session."""
-    return rate_limit_hit(key=f"api:user:{user_id}", limit=settings.API_REQUESTS_PER_MINUTE)
+    return rate_limit_hit_strict(key=f"api:user:{user_id}", limit=settings.API_REQUESTS_PER_MINUTE)

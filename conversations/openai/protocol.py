@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from bots.models import Message
+from bots.services.api_keys import QUOTA_UNAVAILABLE_RETRY_S
 from conversations.services.messages import MessageRejected, text_scrub, visitor_text_clean
 
 
@@ -40,6 +41,17 @@ class OpenAIError(Exception):
             type_="requests",
             code="rate_limit_exceeded",
             headers={"Retry-After": str(retry_after)},
+        )
+
+    @classmethod
+    def quota_unavailable(cls) -> OpenAIError:
+        # A 503 the official client retries (with max_retries) after Retry-After, as for an overload.
+        return cls(
+            503,
+            "The request quota cannot be checked just now. Try again shortly.",
+            type_="server_error",
+            code="quota_unavailable",
+            headers={"Retry-After": str(QUOTA_UNAVAILABLE_RETRY_S)},
         )
 
     def body(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from bots.models import ApiKey, Bot, Conversation, Message
 from bots.services.api_keys import api_key_bot, api_key_bots, api_key_throttle
 from chatplatform.access.api_keys import api_key_from_request
 from chatplatform.json_input import json_loads_bounded
+from chatplatform.ratelimit import RateLimitUnavailable
 from conversations.openai.protocol import (
     ChatCompletionRequest,
     OpenAIError,
@@ -61,8 +62,12 @@ def _error(exc: OpenAIError) -> JsonResponse:
 
 
 async def _authenticate(request: HttpRequest) -> ApiKey:
-    """The request's API key, counted against its quota. Raises OpenAIError (401, 429)."""
-    api_key, retry_after = await database_sync_to_async(_key_and_quota)(request)
+    """The request's API key, counted against its quota. Raises OpenAIError (401, 429, and 503
+    while Redis cannot count: the quota fails closed)."""
+    try:
+        api_key, retry_after = await database_sync_to_async(_key_and_quota)(request)
+    except RateLimitUnavailable as exc:
+        raise OpenAIError.quota_unavailable() from exc
     if api_key is None:
         raise OpenAIError(
             401,

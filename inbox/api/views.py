@@ -25,13 +25,13 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from bots.models import ApiKey
-from bots.services.api_keys import api_key_bot, api_key_throttle
+from bots.services.api_keys import api_key_bot
 from chatplatform.access.api_keys import ApiKeyAuthentication
 from chatplatform.access.permissions import workspace_permission
+from chatplatform.access.throttles import ApiQuotaThrottle
 from conversations.services.handoff import HandoffRefused
 from conversations.services.messages import MessageRejected
 from inbox import selectors
@@ -239,23 +239,12 @@ class InboxNotesView(_InboxView):
         return Response(selectors.note_for(user=request.user, note_id=note.pk), status=status.HTTP_201_CREATED)
 
 
-class ApiKeyQuotaThrottle(BaseThrottle):
-    """API_REQUESTS_PER_MINUTE per API key, the quota every key endpoint shares (429 + Retry-After)."""
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        self._wait = api_key_throttle(api_key=request.auth) if isinstance(request.auth, ApiKey) else None
-        return self._wait is None
-
-    def wait(self) -> float | None:
-        return self._wait
-
-
 class HandoffTriggerView(APIView):
     """Hand a visitor over to a person from the customer's backend (e.g. a VIP, or a failed payment)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes: list[Any] = []
-    throttle_classes = [ApiKeyQuotaThrottle]
+    throttle_classes = [ApiQuotaThrottle]
     parser_classes = [BoundedJSONParser]
 
     @extend_schema(

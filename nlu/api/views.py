@@ -28,14 +28,14 @@ from rest_framework.exceptions import APIException, ParseError, PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from bots.models import ApiKey, Bot
-from bots.services.api_keys import api_key_bot, api_key_throttle, api_user_throttle
+from bots.services.api_keys import api_key_bot
 from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication
 from chatplatform.access.scoping import bots_visible_to
+from chatplatform.access.throttles import ApiQuotaThrottle
 from chatplatform.json_input import json_loads_bounded
 from chatplatform.metrics import NLU_PARSE
 from conversations.services.messages import MessageRejected, visitor_text_clean
@@ -93,23 +93,6 @@ class VisitorTextField(serializers.Field):
 
 class ParseRequestSerializer(serializers.Serializer):
     text = VisitorTextField(help_text=f"At most {settings.CHAT_MAX_MESSAGE_CHARS} characters.")
-
-
-class ApiQuotaThrottle(BaseThrottle):
-    """API_REQUESTS_PER_MINUTE per API key (the same quota as /v1/*) or per logged-in user; anonymous
-    requests are refused right after and cost nothing to count. DRF answers 429 + Retry-After."""
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        if isinstance(request.auth, ApiKey):
-            self._wait = api_key_throttle(api_key=request.auth)
-        elif request.user and request.user.is_authenticated:
-            self._wait = api_user_throttle(user_id=request.user.pk)
-        else:
-            self._wait = None
-        return self._wait is None
-
-    def wait(self) -> float | None:
-        return self._wait
 
 
 _score = inline_serializer(

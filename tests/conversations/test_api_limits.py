@@ -134,6 +134,40 @@ def test_quota_is_per_key_over_every_v1_endpoint(client, settings, llm_bot, froz
     assert client.get("/v1/models", **_bearer(other)).status_code == 200
 
 
+def test_with_redis_down_every_key_endpoint_fails_closed_with_503_and_retry_after(
+    client, demo_bot, fake_parse, dead_cache
+) -> None:
+    """The quota cannot be counted: nothing runs unmetered (row 21 of the reliability matrix)."""
+    from conversations.services.conversations import conversation_start
+
+    _, key = api_key_create(name="outage", bots=[demo_bot])
+    conversation = conversation_start(bot=demo_bot, visitor_id="v-outage")
+    models = client.get("/v1/models", **_bearer(key))
+    assert models.status_code == 503 and models["Retry-After"] == "5"
+    assert models.json()["error"]["code"] == "quota_unavailable"
+    completion = client.post(
+        "/v1/chat/completions",
+        {"model": demo_bot.slug, "messages": [USER]},
+        content_type="application/json",
+        **_bearer(key),
+    )
+    assert completion.status_code == 503 and completion.json()["error"]["code"] == "quota_unavailable"
+    parse = client.post(
+        f"/api/v1/bots/{demo_bot.slug}/parse", {"text": "hi"}, content_type="application/json", **_bearer(key)
+    )
+    assert parse.status_code == 503 and parse["Retry-After"] == "5"
+    assert parse.json() == {"detail": "The request quota cannot be checked just now. Try again shortly."}
+    handoff = client.post(
+        f"/api/v1/bots/{demo_bot.slug}/conversations/{conversation.pk}/handoff",
+        {},
+        content_type="application/json",
+        **_bearer(key),
+    )
+    assert handoff.status_code == 503 and handoff["Retry-After"] == "5"
+    assert fake_parse == [] and Conversation.objects.get(pk=conversation.pk).status == Conversation.Status.BOT
+    assert not Conversation.objects.filter(bot=demo_bot, channel=Conversation.Channel.API).exists()
+
+
 def test_parse_quota_per_key_and_per_user_is_drf_shaped(
     client, settings, demo_bot, fake_parse, frozen_rate_window
 ) -> None:
