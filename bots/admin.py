@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -31,6 +31,7 @@ from bots.models import (
     FormSlot,
     Intent,
     KnowledgeChunk,
+    KnowledgeDocument,
     Message,
     NluModel,
     OfflineTicket,
@@ -39,7 +40,9 @@ from bots.models import (
 )
 from bots.services.api_keys import api_key_issue
 from engine.business_hours import business_hours_errors
+from knowledge.ingestion.types import DocumentRejected
 from knowledge.services.changes import knowledge_changed
+from knowledge.services.documents import document_upload
 from nlu.services.scheduling import nlu_training_data_changed
 
 
@@ -224,11 +227,80 @@ class EntityTypeAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
     inlines = [EntityValueInline]
 
 
+class KnowledgeDocumentUploadForm(forms.ModelForm):
+    """Adding a document is uploading a file; the worker parses, chunks and embeds it."""
+
+    upload = forms.FileField(
+        label=_("File"),
+        help_text=_(
+            "Markdown, text, HTML, PDF, DOCX, JSONL of documents, CSV of FAQ pairs (question,answer), or a ZIP "
+            "of them. The same file name again re-syncs the document."
+        ),
+    )
+
+    class Meta:
+        model = KnowledgeDocument
+        fields = ["bot"]
+
+
+@admin.register(KnowledgeDocument)
+class KnowledgeDocumentAdmin(admin.ModelAdmin):
+    """The customer's documents and where each one is: queued, parsing, embedding, ready, or failed (why)."""
+
+    list_display = ("__str__", "bot", "kind", "status", "chunk_count", "error", "updated_at")
+    list_filter = ("bot", "status", "kind")
+    search_fields = ("title", "filename", "external_id")
+    readonly_fields = (
+        "kind",
+        "filename",
+        "external_id",
+        "title",
+        "url",
+        "status",
+        "error",
+        "chunk_count",
+        "collection",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[KnowledgeDocument]:
+        return super().get_queryset(request).defer("source", "text")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = KnowledgeDocumentUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["bot", "upload"]
+        return ["bot", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("bot", *self.readonly_fields) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: KnowledgeDocument, form: Any, change: bool) -> None:
+        if change:
+            return  # a stored document only changes by uploading its file again
+        upload = form.cleaned_data["upload"]
+        try:
+            stored = document_upload(bot=form.cleaned_data["bot"], filename=upload.name, data=upload.read())
+        except DocumentRejected as exc:
+            self.message_user(request, exc.reason, level=messages.ERROR)
+            return
+        obj.pk = stored.pk  # the change page that follows is the stored document's
+
+    def response_add(self, request: HttpRequest, obj: KnowledgeDocument, post_url_continue: Any = None) -> Any:
+        if obj.pk is None:  # refused: back to the form, with the reason shown above it
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+
 @admin.register(KnowledgeChunk)
 class KnowledgeChunkAdmin(admin.ModelAdmin):
-    list_display = ("title", "bot", "source_url", "embedded", "created_at")
+    list_display = ("title", "bot", "document", "source_url", "embedded", "created_at")
     list_filter = ("bot",)
     search_fields = ("title", "text")
+    readonly_fields = ("document", "heading_path", "char_start", "char_end")
 
     @admin.display(description=_("Searchable"), boolean=True)
     def embedded(self, chunk: KnowledgeChunk) -> bool:

@@ -17,7 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from pgvector.django import VectorField
+from pgvector.django import HnswIndex, VectorField
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
@@ -242,18 +242,98 @@ class FormSlot(models.Model):
         return self.name
 
 
+# The full-text side of knowledge search: English stemming and stop words (Chinese: issue #16).
+KNOWLEDGE_SEARCH_CONFIG = "english"
+
+
+class KnowledgeDocument(models.Model):
+    """One of the customer's documents (a file, a JSONL line, a FAQ pair, a zip member), parsed
+    and chunked in the worker (knowledge/services/documents.py). Its chunks are what retrieval finds."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        PARSING = "parsing", _("Parsing")
+        EMBEDDING = "embedding", _("Embedding")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document", _("Document")
+        FAQ = "faq", _("FAQ pair")
+        COLLECTION = "collection", _("Collection (a zip, JSONL or CSV file of documents)")
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="knowledge_documents")
+    collection = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="members", editable=False
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.DOCUMENT)
+    filename = models.CharField(max_length=300, help_text=_("The uploaded file's name (its format)."))
+    external_id = models.CharField(
+        max_length=300, blank=True, help_text=_("The document's id in its source (a JSONL id, a zip path).")
+    )
+    title = models.CharField(max_length=300, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.CharField(max_length=500, blank=True, help_text=_("Why the document failed."))
+    # The upload until it is parsed (then emptied); the parsed plain text chunk offsets refer to.
+    source = models.BinaryField(null=True, blank=True, editable=False)
+    text = models.TextField(blank=True, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    chunk_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["bot", "-created_at", "pk"]
+        constraints = [
+            # A re-import of the same source document updates it (re-sync) instead of duplicating it.
+            models.UniqueConstraint(
+                fields=["bot", "filename", "external_id"],
+                condition=Q(collection__isnull=True),
+                name="knowledge_document_unique_source",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "external_id"],
+                condition=Q(collection__isnull=False),
+                name="knowledge_document_unique_member",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.filename
+
+
 class KnowledgeChunk(models.Model):
-    """A passage of the bot's knowledge base, retrieved by embedding similarity for generation."""
+    """A passage of the bot's knowledge base: a chunk of a document (with its place in it), or a
+    passage typed by hand in the admin (no document). Found by vector and full-text search."""
 
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="knowledge_chunks")
+    document = models.ForeignKey(
+        KnowledgeDocument, null=True, blank=True, on_delete=models.CASCADE, related_name="chunks", editable=False
+    )
     title = models.CharField(max_length=300)
-    source_url = models.URLField(blank=True)
+    source_url = models.URLField(max_length=1000, blank=True)
     text = models.TextField()
+    heading_path = ArrayField(models.CharField(max_length=300), default=list, blank=True, editable=False)
+    char_start = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    char_end = models.PositiveIntegerField(null=True, blank=True, editable=False)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["bot", "title"]
+        indexes = [
+            # Approximate nearest neighbours over every bot's chunks (cosine, as the embedder's
+            # vectors are normalised); the bot filter is applied to the candidates.
+            HnswIndex(
+                name="knowledge_chunk_embedding",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(SearchVector("title", "text", config=KNOWLEDGE_SEARCH_CONFIG), name="knowledge_chunk_search"),
+        ]
 
     def __str__(self) -> str:
         return self.title

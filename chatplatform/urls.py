@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/widget/<str:public_key>/config", bot_views.widget_config, name="widget-config"),
     path("", include("conversations.openai.urls")),
     path("", include("nlu.api.urls")),
+    path("", include("knowledge.api.urls")),
     path("api/v1/", include("bots.api.admin_api")),
     path("api/v1/", include("analytics.api.urls")),
     path("api/v1/", include("inbox.api.urls")),

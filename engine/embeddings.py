@@ -146,6 +146,12 @@ class SentenceEmbedder:
         # Assigned last: other threads treat a non-None model as "fully loaded".
         self._model = model
 
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text` as this model reads it (no special tokens): the unit of its
+        MAX_SEQ_LENGTH window, so chunks measured with it are never truncated."""
+        self._ensure_loaded()
+        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
     def warm_up(self) -> None:
         """Load the model and run it once, so the first visitor does not pay for either."""
         self.encode(["warm up"])

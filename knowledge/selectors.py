@@ -1,36 +1,97 @@
-"""Retrieval from a bot's knowledge base (pgvector cosine similarity)."""
+"""Retrieval from a bot's knowledge base: hybrid search (pgvector cosine + PostgreSQL full text,
+fused by reciprocal rank), the same for the bot's turns and the search API.
+
+Why fuse ranks rather than scores: cosine similarities and ts_rank values live on unrelated
+scales that differ per corpus; ranks do not, so the fusion needs no per-customer tuning. RRF_K=60
+is the constant of the original paper (Cormack et al. 2009), not a value fitted to our data.
+"""
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
 
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from pgvector.django import CosineDistance
 
-from bots.models import Bot, KnowledgeChunk
+from bots.models import KNOWLEDGE_SEARCH_CONFIG, Bot, KnowledgeChunk
 from chatplatform.metrics import RETRIEVAL
 from engine.types import KnowledgePassage
 from inference_worker.embedder import worker_embedder
 
+KNOWLEDGE_SEARCH_TASK = "knowledge.knowledge_search"
 TOP_K = 3
-
-
-# all-MiniLM-L6-v2 cosine similarity below which a passage is noise rather than evidence.
+RRF_K = 60
+CANDIDATES = 40  # per side, before fusion
+MAX_QUERY_TERMS = 32
+# all-MiniLM-L6-v2 cosine similarity below which a passage is noise rather than evidence: a
+# full-text hit on common words alone is not enough to put a passage in front of the model.
 MIN_SIMILARITY = 0.35
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    text: str
+    title: str
+    url: str
+    heading_path: tuple[str, ...]
+    score: float  # the fused score (higher is better)
+    similarity: float  # cosine similarity to the query
+    document_id: int | None
+    document_external_id: str
+    document_title: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "document": {
+                "id": self.document_id,
+                "external_id": self.document_external_id,
+                "title": self.document_title,
+                "url": self.url,
+            },
+            "chunk_id": self.chunk_id,
+            "text": self.text,
+            "heading_path": list(self.heading_path),
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 4),
+        }
+
+
+def knowledge_search(*, bot: Bot, query: str, k: int = 10) -> list[SearchHit]:
+    """The `k` best chunks for `query`, ranked by reciprocal-rank fusion of vector and full-text search."""
+    with RETRIEVAL.time():  # the query's embedding and both searches
+        vector = worker_embedder().encode([query])[0].tolist()
+        chunks = KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
+        by_vector = list(
+            chunks.annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
+            .values_list("pk", flat=True)[:CANDIDATES]
+        )
+        by_text = _full_text_ranked(chunks, query)
+        fused: dict[int, float] = {}
+        for ranking in (by_vector, by_text):
+            for rank, pk in enumerate(ranking):
+                fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused, key=lambda pk: (-fused[pk], pk))[:k]
+        rows = (
+            KnowledgeChunk.objects.filter(pk__in=best)
+            .select_related("document")
+            .annotate(distance=CosineDistance("embedding", vector))
+        )
+        by_pk = {row.pk: row for row in rows}
+    return [_hit(by_pk[pk], fused[pk]) for pk in best if pk in by_pk]
 
 
 def knowledge_retrieve(*, bot: Bot, text: str, k: int = TOP_K) -> list[KnowledgePassage]:
-    with RETRIEVAL.time():  # the query's embedding and the similarity search
-        query = worker_embedder().encode([text])[0].tolist()
-        rows = (
-            KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", query))
-            .order_by("distance")[:k]
-        )
-        return [
-            KnowledgePassage(title=r.title, url=r.source_url, text=r.text)
-            for r in rows
-            if 1 - r.distance >= MIN_SIMILARITY
-        ]
+    """The passages a turn puts in front of the model: the best `k` that are evidence at all."""
+    hits = [hit for hit in knowledge_search(bot=bot, query=text, k=k * 2) if hit.similarity >= MIN_SIMILARITY]
+    return [KnowledgePassage(title=h.title, url=h.url, text=h.text) for h in hits[:k]]
 
 
 def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]] | None:
@@ -38,3 +99,36 @@ def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]]
     if not KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False).exists():
         return None
     return lambda text: knowledge_retrieve(bot=bot, text=text)
+
+
+def _full_text_ranked(chunks: Any, query: str) -> list[int]:
+    """Chunks matching any of the query's words, best ts_rank first. Any word, not all: a
+    visitor's question rarely repeats every word of the passage that answers it."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:MAX_QUERY_TERMS]
+    if not words:
+        return []
+    search = reduce(operator.or_, (SearchQuery(w, config=KNOWLEDGE_SEARCH_CONFIG) for w in words))
+    vector = SearchVector("title", "text", config=KNOWLEDGE_SEARCH_CONFIG)  # the GIN index's expression
+    return list(
+        chunks.annotate(search_vector=vector)
+        .filter(search_vector=search)
+        .annotate(rank=SearchRank(vector, search))
+        .order_by("-rank", "pk")
+        .values_list("pk", flat=True)[:CANDIDATES]
+    )
+
+
+def _hit(row: KnowledgeChunk, score: float) -> SearchHit:
+    document = row.document
+    return SearchHit(
+        chunk_id=row.pk,
+        text=row.text,
+        title=row.title,
+        url=row.source_url,
+        heading_path=tuple(row.heading_path),
+        score=score,
+        similarity=1.0 - float(getattr(row, "distance", 1.0)),
+        document_id=document.pk if document is not None else None,
+        document_external_id=document.external_id if document is not None else "",
+        document_title=document.title if document is not None else row.title,
+    )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.request import Request
 
-from bots.models import ApiKey
-from bots.services.api_keys import KEY_PREFIX, api_key_authenticate
+from bots.models import ApiKey, Bot
+from bots.services.api_keys import KEY_PREFIX, api_key_authenticate, api_key_bot
+from chatplatform.access.scoping import bots_visible_to
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -71,3 +73,23 @@ try:
             return {"type": "http", "scheme": "bearer", "description": "API key created with create_api_key"}
 except ImportError:  # pragma: no cover - drf-spectacular is a runtime dependency
     pass
+
+
+def bot_for_api_request(request: Request, slug: str) -> Bot:
+    """The bot an API call (parse, knowledge search) names: an API key's bot, or one a staff user
+    can see. A key outside its scope gets 403 whether or not the bot exists (it learns nothing);
+    a user gets 404 for another bot, exactly like a bot that does not exist."""
+    if isinstance(request.auth, ApiKey):
+        bot = api_key_bot(api_key=request.auth, slug=slug)
+        if bot is None:
+            raise exceptions.PermissionDenied("This API key may not use that bot.")
+        return bot
+    user = request.user
+    if user and user.is_authenticated and user.is_staff:
+        # The same scoping rule as transcripts and metrics: an analyst of bot B parsing with bot A
+        # would read A's intents and entities.
+        found = bots_visible_to(user).filter(slug=slug).first()
+        if found is None:
+            raise Http404
+        return found
+    raise exceptions.PermissionDenied("Send an API key (Authorization: Bearer ...) or log in as staff.")

@@ -5,6 +5,8 @@ Kept as plain data (no model imports) so a migration can import it safely.
 
 from __future__ import annotations
 
+from typing import Any
+
 ADMIN = "admin"
 ANALYST = "analyst"
 AGENT = "agent"
@@ -34,3 +36,30 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ANALYST: ANALYST_PERMISSIONS,
     AGENT: AGENT_PERMISSIONS,
 }
+
+
+def roles_reapply(apps: Any, schema_editor: Any) -> None:
+    """A data migration's body: give each role group its permissions, admins every model
+    permission of ADMIN_MODEL_APPS (new models included). Permissions are normally created after
+    all migrations (post_migrate), so they are created here first. Additive only: nothing an
+    operator granted is taken away."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        # create_permissions skips apps without a models module, which a migration state's apps
+        # lack; put back what was there (the project's own registry, in a test, keeps its modules).
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = models_module
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".", 1)
+            wanted.extend(permission_model.objects.filter(content_type__app_label=app_label, codename=codename))
+        if role == ADMIN:
+            wanted.extend(permission_model.objects.filter(content_type__app_label__in=ADMIN_MODEL_APPS))
+        group.permissions.add(*wanted)

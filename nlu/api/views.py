@@ -24,17 +24,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, ParseError, PermissionDenied
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
-from bots.models import ApiKey, Bot
-from bots.services.api_keys import api_key_bot
-from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication
-from chatplatform.access.scoping import bots_visible_to
+from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication, bot_for_api_request
 from chatplatform.access.throttles import ApiQuotaThrottle
 from chatplatform.json_input import json_loads_bounded
 from chatplatform.metrics import NLU_PARSE
@@ -120,7 +117,7 @@ class ParseView(APIView):
 
     @extend_schema(request=ParseRequestSerializer, responses={200: ParseResponseSerializer}, tags=["nlu"])
     def post(self, request: Request, slug: str) -> Response:
-        bot = self._bot_for(request, slug)
+        bot = bot_for_api_request(request, slug)
         self._check_body_size(request)
         payload = ParseRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -141,23 +138,6 @@ class ParseView(APIView):
         finally:
             NLU_PARSE.labels(path="queue").observe(time.perf_counter() - started)
         return Response(result)
-
-    def _bot_for(self, request: Request, slug: str) -> Bot:
-        if isinstance(request.auth, ApiKey):
-            # 403 whether or not the bot exists: a key learns nothing about bots outside its scope.
-            bot = api_key_bot(api_key=request.auth, slug=slug)
-            if bot is None:
-                raise PermissionDenied("This API key may not use that bot.")
-            return bot
-        user = request.user
-        if user and user.is_authenticated and user.is_staff:
-            # The same scoping rule as transcripts and metrics: an analyst of bot B parsing with
-            # bot A would read A's intents and entities. Another bot is 404, no existence leak.
-            bot = bots_visible_to(user).filter(slug=slug).first()
-            if bot is None:
-                raise Http404
-            return bot
-        raise PermissionDenied("Send an API key (Authorization: Bearer ...) or log in as staff.")
 
     @staticmethod
     def _check_body_size(request: Request) -> None:
