@@ -35,7 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bots.models import AgentProfile, AgentTeam, Conversation, ConversationEvent, Message
+from bots.models import AgentProfile, AgentTeam, Conversation, ConversationEvent, Message, OfflineTicket
 from chatplatform.access.scoping import bots_handled_by, sees_all_bots
 from conversations import frames
 from conversations.selectors import AGENT_HEARTBEAT_FRESH, agent_display, conversation_last_seq, messages_after
@@ -361,3 +361,29 @@ def _item(conversation: Conversation, *, last: Message | None, now: datetime) ->
 def _name(user: Any) -> str | None:
     display = agent_display(user)
     return display["name"] if display is not None else None
+
+
+TICKETS_SHOWN = 50
+TICKET_MESSAGE_CHARS = 1000
+
+
+def tickets_open(*, user: Any) -> dict[str, Any]:
+    """The offline messages visitors left for the user's bots and nobody has dealt with yet,
+    oldest first (they have waited longest), with how many there are in all."""
+    rows = OfflineTicket.objects.filter(bot__in=bots_handled_by(user), status=OfflineTicket.Status.OPEN)
+    shown = rows.select_related("bot").order_by("created_at", "pk")[:TICKETS_SHOWN]
+    return {
+        "total": rows.count(),
+        "items": [
+            {
+                "id": t.pk,
+                "bot": {"id": t.bot_id, "name": t.bot.name},
+                "conversation_id": t.conversation_id,
+                "name": t.name,
+                "email": t.email,
+                "message": t.message[:TICKET_MESSAGE_CHARS],
+                "created_at": t.created_at.isoformat(),
+            }
+            for t in shown
+        ],
+    }

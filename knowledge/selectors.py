@@ -16,6 +16,7 @@ from functools import reduce
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db.models import QuerySet
 from pgvector.django import CosineDistance
 
 from bots.models import KNOWLEDGE_SEARCH_CONFIG, Bot, KnowledgeChunk
@@ -67,17 +68,8 @@ def knowledge_search(*, bot: Bot, query: str, k: int = 10) -> list[SearchHit]:
     """The `k` best chunks for `query`, ranked by reciprocal-rank fusion of vector and full-text search."""
     with RETRIEVAL.time():  # the query's embedding and both searches
         vector = worker_embedder().encode([query])[0].tolist()
-        chunks = KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
-        by_vector = list(
-            chunks.annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("pk", flat=True)[:CANDIDATES]
-        )
-        by_text = _full_text_ranked(chunks, query)
-        fused: dict[int, float] = {}
-        for ranking in (by_vector, by_text):
-            for rank, pk in enumerate(ranking):
-                fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+        chunks = searchable_chunks(bot)
+        fused = rank_fuse([vector_ranked(chunks, vector), full_text_ranked(chunks, query)])
         best = sorted(fused, key=lambda pk: (-fused[pk], pk))[:k]
         rows = (
             KnowledgeChunk.objects.filter(pk__in=best)
@@ -86,6 +78,28 @@ def knowledge_search(*, bot: Bot, query: str, k: int = 10) -> list[SearchHit]:
         )
         by_pk = {row.pk: row for row in rows}
     return [_hit(by_pk[pk], fused[pk]) for pk in best if pk in by_pk]
+
+
+def searchable_chunks(bot: Bot) -> QuerySet[KnowledgeChunk]:
+    return KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False)
+
+
+def vector_ranked(chunks: QuerySet[KnowledgeChunk], vector: list[float]) -> list[int]:
+    """Chunk ids, nearest to the query's embedding first (cosine; the HNSW index)."""
+    return list(
+        chunks.annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("pk", flat=True)[:CANDIDATES]
+    )
+
+
+def rank_fuse(rankings: list[list[int]]) -> dict[int, float]:
+    """Reciprocal-rank fusion: each ranking adds 1 / (RRF_K + rank) to the ids it holds."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, pk in enumerate(ranking):
+            fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return fused
 
 
 def knowledge_retrieve(*, bot: Bot, text: str, k: int = TOP_K) -> list[KnowledgePassage]:
@@ -101,7 +115,7 @@ def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]]
     return lambda text: knowledge_retrieve(bot=bot, text=text)
 
 
-def _full_text_ranked(chunks: Any, query: str) -> list[int]:
+def full_text_ranked(chunks: QuerySet[KnowledgeChunk], query: str) -> list[int]:
     """Chunks matching any of the query's words, best ts_rank first. Any word, not all: a
     visitor's question rarely repeats every word of the passage that answers it."""
     words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:MAX_QUERY_TERMS]

@@ -47,7 +47,7 @@ from copilot.publishing import inbox_conversation_group
 from copilot.services import SuggestionRefused
 from inbox import selectors
 from inbox.pagination import CursorInvalid
-from inbox.services import handling, notes, presence, reads, replies
+from inbox.services import handling, notes, presence, reads, replies, tickets
 from inbox.ws import inbound
 
 log = structlog.get_logger(__name__)
@@ -184,6 +184,9 @@ class InboxConsumer(AsyncWebsocketConsumer):
                     user=user, conversation_id=frame.conversation_id, seq=frame.seq
                 )
                 await self._ack("read", frame.conversation_id, seq=seq)
+            case inbound.TicketDoneFrame():
+                await database_sync_to_async(tickets.ticket_done)(user=user, ticket_id=frame.ticket_id)
+                await self._ack("ticket_done", None, ticket_id=frame.ticket_id)
 
     # -- handlers ---------------------------------------------------------------------------
 
@@ -370,6 +373,7 @@ def _welcome(user: Any) -> dict[str, Any]:
         "counts": selectors.inbox_counts(user=user),
         "sla_seconds": settings.INBOX_SLA_SECONDS,
         "canned_replies": selectors.canned_replies_for(user=user),
+        "tickets": selectors.tickets_open(user=user),
     }
 
 

@@ -97,6 +97,11 @@ class ReadFrame(StrictFrame):
     seq: Seq
 
 
+class TicketDoneFrame(StrictFrame):
+    type: Literal["ticket_done"]
+    ticket_id: Id
+
+
 InboundFrame = Annotated[
     HelloFrame
     | HeartbeatFrame
@@ -111,7 +116,8 @@ InboundFrame = Annotated[
     | TypingFrame
     | SuggestFrame
     | SuggestionDiscardFrame
-    | ReadFrame,
+    | ReadFrame
+    | TicketDoneFrame,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[InboundFrame] = TypeAdapter(InboundFrame)
@@ -132,6 +138,7 @@ FRAME_TYPES = frozenset(
         SuggestFrame,
         SuggestionDiscardFrame,
         ReadFrame,
+        TicketDoneFrame,
     )
     for t in get_args(model.model_fields["type"].annotation)
 )

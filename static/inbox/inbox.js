@@ -86,7 +86,7 @@
     ws: null, welcomed: false, attempt: 0, retryTimer: 0, retryAt: 0, heartbeat: 0, lastCountsAsk: 0,
     me: null, bots: [], teams: [], agents: [], counts: { mine: 0, unassigned: 0, all: 0 }, sla: 300, canned: [],
     view: 'unassigned', viewChosen: false, botId: null,
-    items: [], next: null, listPending: null, listDirty: false, relistTimer: 0, activeId: null,
+    tickets: { total: 0, items: [] }, items: [], next: null, listPending: null, listDirty: false, relistTimer: 0, activeId: null,
     openId: null, conv: null, reopenTimer: 0, streams: new Map(), pending: [],
     typing: {}, typingOn: false, typingTimer: 0,
     fromSuggestion: null, suggesting: false, readUnsupported: false,
@@ -193,6 +193,7 @@
     const canned = f.canned_replies || f.canned;
     if (Array.isArray(canned)) S.canned = canned.filter((c) => c && c.shortcut && c.text);
     if (f.counts) setCounts(f.counts);
+    if (f.tickets && Array.isArray(f.tickets.items)) { S.tickets = f.tickets; renderTickets(); }
     renderPresence(); renderBotFilter(); renderTransferOptions();
     if (!first) return; // a second welcome on the same socket only refreshes the counts
     S.attempt = 0;
@@ -263,6 +264,8 @@
 
   const onUpdate = (u) => {
     if (u.kind === 'brief' || u.kind === 'suggestion') { onAssist(u); return; }
+    if (u.kind === 'ticket_done') { refreshCounts(); return; } // the welcome lists the open ones
+    if (u.kind === 'offline_ticket') refreshCounts();
     if (u.kind === 'note' || u.type === 'note') { onNote(u); return; }
     scheduleRelist();
     if (u.status === 'queued' && (u.kind === 'handoff_requested' || u.kind === 'transferred')) notify('queued', u.conversation_id);
@@ -379,8 +382,33 @@
     }
   };
 
-  const ACK_TEXT = { claim: 'ack_claim', return_to_bot: 'ack_return_to_bot', resolve: 'ack_resolve', reopen: 'ack_reopen', transfer: 'ack_transfer', note: 'ack_note' };
+  // Offline messages (the widget's form when nobody could come), oldest first, until marked done.
+  const renderTickets = () => {
+    const items = S.tickets.items || [];
+    $('tickets').hidden = items.length === 0;
+    $('tickets-count').textContent = String(S.tickets.total || items.length);
+    $('ticket-list').replaceChildren(...items.map(ticketItem));
+  };
+  const ticketItem = (tk) => h('li', { class: 'ticket', 'data-testid': 'ticket', 'data-ticket-id': String(tk.id) },
+    h('div', { class: 'who' },
+      h('span', { class: 'author', text: tk.name || tk.email }), ' ',
+      h('a', { href: safeUrl(`mailto:${tk.email}`), text: tk.email, 'data-testid': 'ticket-email' }), ' · ',
+      h('span', { text: (tk.bot && tk.bot.name) || '' }), ' ', timeEl(tk.created_at)),
+    h('p', { class: 'body', 'data-testid': 'ticket-message', text: tk.message }),
+    h('div', { class: 'ticket-actions' },
+      tk.conversation_id ? h('button', { type: 'button', class: 'secondary', text: t('ticketOpen'), onclick: () => openConversation(tk.conversation_id) }) : null,
+      h('button', { type: 'button', 'data-testid': 'ticket-done', text: t('ticketDone'), onclick: () => send({ type: 'ticket_done', ticket_id: tk.id }) })));
+
+  const ACK_TEXT = { claim: 'ack_claim', return_to_bot: 'ack_return_to_bot', resolve: 'ack_resolve', reopen: 'ack_reopen', transfer: 'ack_transfer', note: 'ack_note', ticket_done: 'ack_ticket_done' };
   const onAck = (f) => {
+    if (f.action === 'ticket_done') {
+      const before = (S.tickets.items || []).length;
+      S.tickets.items = (S.tickets.items || []).filter((tk) => tk.id !== f.ticket_id);
+      S.tickets.total = Math.max(0, (S.tickets.total || 0) - (before - S.tickets.items.length));
+      renderTickets();
+      announce(t('ack_ticket_done'));
+      return;
+    }
     if (f.action === 'reply') {
       const p = S.pending.find((x) => x.conversation_id === f.conversation_id && x.state === 'sending');
       if (p) { p.state = 'sent'; renderPending(); }

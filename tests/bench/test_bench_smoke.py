@@ -38,3 +38,10 @@ def test_turn_engine_smoke() -> None:
 def test_inbox_updates_smoke() -> None:
     out = run_bench("bench/inbox_updates.py", "--smoke")
     assert "updates delivered" in out and "60/60" in out  # every agent got every handoff
+
+
+def test_knowledge_retrieval_smoke() -> None:
+    out = run_bench("bench/knowledge_retrieval.py", "--smoke")
+    if out.startswith("skipped:"):
+        pytest.skip(out.strip())
+    assert "hybrid" in out and "hit@5" in out and "chunks/min" in out

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from bots.models import AgentProfile, Conversation, ConversationEvent, Message
+from bots.models import AgentProfile, Conversation, ConversationEvent, Message, OfflineTicket
+from conversations.services.tickets import offline_ticket_leave
 from copilot.prompts import BRIEF_REQUEST
 from tests.browser.conftest import DESKTOP, PW
 from tests.factories import agent_on_duty
@@ -396,3 +397,32 @@ def test_a_visitor_reload_replays_the_agent_messages_and_the_state(
     assert page_events.dialogs == [] and page_events.errors == [], page_events.errors
     # The only errors on the agent's page: Chromium's log lines for the sockets refused while offline.
     assert [e for e in agent_errors if "WebSocket" not in e and "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+# -- 3. an offline message waits in the inbox until an agent marks it done -----------------------
+
+
+def test_an_offline_message_shows_in_the_inbox_until_marked_done(
+    expect, site_bot, alice, agent_page_for, page_events
+) -> None:
+    hostile = 'Call me <img src=x onerror="window.__xss=1"> back'
+    offline_ticket_leave(
+        bot=site_bot,
+        visitor_id="v-off",
+        conversation=None,
+        client_id="t1",
+        name="Ann",
+        email="ann@example.com",
+        message=hostile,
+    )
+    agent, agent_errors = open_inbox(agent_page_for, expect, alice, notifications=False)
+    ticket = agent.get_by_test_id("ticket")
+    expect(ticket).to_have_count(1)
+    expect(agent.get_by_test_id("tickets-count")).to_have_text("1")
+    expect(ticket.get_by_test_id("ticket-message")).to_have_text(hostile)  # shown as text, never markup
+    expect(ticket.get_by_test_id("ticket-email")).to_have_attribute("href", "mailto:ann@example.com")
+    assert agent.evaluate("window.__xss") is None
+    ticket.get_by_test_id("ticket-done").click()
+    expect(agent.get_by_test_id("tickets")).to_be_hidden()
+    wait_until(lambda: OfflineTicket.objects.filter(status="done").count() == 1, what="the ticket marked done")
+    assert agent_errors == [] and page_events.errors == [], page_events.errors

@@ -315,3 +315,49 @@ async def test_closing_a_conversation_stops_its_live_frames_and_notes_reach_only
     assert await AgentNote.objects.filter(conversation=first).acount() == 1
     await inbox.disconnect()
     await other.disconnect()
+
+
+async def test_offline_messages_are_listed_for_the_bots_agents_and_marked_done_once_for_all() -> None:
+    from conversations.services.tickets import offline_ticket_leave
+
+    bot, other = await sync_to_async(BotFactory)(name="Shop"), await sync_to_async(BotFactory)(name="Other")
+    alice, bob = await sync_to_async(role_user)("agent", bot), await sync_to_async(role_user)("agent", bot)
+    leave = sync_to_async(offline_ticket_leave)
+    ticket = await leave(
+        bot=bot,
+        visitor_id="v1",
+        conversation=None,
+        client_id="t1",
+        name="Ann",
+        email="ann@example.com",
+        message="Call me back",
+    )
+    hidden = await leave(
+        bot=other, visitor_id="v2", conversation=None, client_id="t2", name="Zed", email="zed@example.com", message="x"
+    )
+    inbox = await inbox_socket(alice, hello=False)
+    await inbox.send_json_to({"type": "hello"})
+    welcome = await expect(inbox, "welcome")
+    assert welcome["tickets"]["total"] == 1
+    (item,) = welcome["tickets"]["items"]
+    assert (item["id"], item["name"], item["email"], item["message"]) == (
+        ticket.pk,
+        "Ann",
+        "ann@example.com",
+        "Call me back",
+    )
+    assert item["bot"] == {"id": bot.pk, "name": "Shop"}
+
+    watcher = await inbox_socket(bob)
+    refused = await act(inbox, {"type": "ticket_done", "ticket_id": hidden.pk})  # another bot's: not found
+    assert refused["type"] == "error" and refused["code"] == "not_found"
+    done = await act(inbox, {"type": "ticket_done", "ticket_id": ticket.pk})
+    assert done["type"] == "ack" and done["ticket_id"] == ticket.pk
+    assert (await expect(watcher, "update"))["update"]["kind"] == "ticket_done"  # bob's page drops it too
+    await watcher.send_json_to({"type": "hello"})
+    assert (await expect(watcher, "welcome"))["tickets"] == {"total": 0, "items": []}
+    await ticket.arefresh_from_db()
+    assert ticket.status == "done"
+    assert (await act(inbox, {"type": "ticket_done", "ticket_id": ticket.pk}))["type"] == "ack"  # twice: no error
+    await inbox.disconnect()
+    await watcher.disconnect()
