@@ -105,6 +105,21 @@ class BotAdmin(admin.ModelAdmin):
         ),
         (_("LLM"), {"fields": ("llm_model", "llm_temperature", "llm_max_tokens")}),
         (
+            _("Answers from the knowledge base"),
+            {
+                "fields": (
+                    "answer_without_knowledge",
+                    "no_answer_text",
+                    "knowledge_top_k",
+                    "knowledge_min_similarity",
+                    "faq_min_similarity",
+                    "knowledge_vector_weight",
+                    "knowledge_full_text_weight",
+                ),
+                "description": _("How the bot answers questions no intent covers; see docs/knowledge.md."),
+            },
+        ),
+        (
             _("Widget and embedding"),
             {
                 "fields": (

@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
+from engine.types import NO_KNOWLEDGE_TEXT
+
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
@@ -94,6 +96,52 @@ class Bot(models.Model):
     )
     generate_when_out_of_scope = models.BooleanField(
         default=True, help_text=_("Answer out-of-scope messages with the LLM instead of the fallback text.")
+    )
+    # Knowledge policy (issue #13). Defaults are rules, not fits: 0.35 is where all-MiniLM-L6-v2
+    # cosine stops meaning "about the same thing", and equal weights are plain reciprocal-rank fusion.
+    answer_without_knowledge = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=_(
+            "With a knowledge base: let the LLM answer out-of-scope messages that no passage supports. "
+            "Off, the bot says it has no information (and offers a person) instead of guessing."
+        ),
+    )
+    no_answer_text = models.CharField(
+        max_length=500,
+        default=NO_KNOWLEDGE_TEXT,
+        db_default=NO_KNOWLEDGE_TEXT,
+        help_text=_("What the bot says when its knowledge base has nothing on the question."),
+    )
+    knowledge_top_k = models.PositiveSmallIntegerField(
+        default=3,
+        db_default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_("Passages put in front of the model per turn."),
+    )
+    knowledge_min_similarity = models.FloatField(
+        default=0.35,
+        db_default=0.35,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("Cosine similarity below which a passage is not evidence for an answer."),
+    )
+    faq_min_similarity = models.FloatField(
+        default=0.9,
+        db_default=0.9,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("An FAQ question at least this close is answered with its own answer, verbatim (no LLM)."),
+    )
+    knowledge_vector_weight = models.FloatField(
+        default=1.0,
+        db_default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text=_("Weight of meaning (vector) search in the fused ranking."),
+    )
+    knowledge_full_text_weight = models.FloatField(
+        default=1.0,
+        db_default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text=_("Weight of word (full-text) search in the fused ranking."),
     )
     llm_model = models.CharField(max_length=200, blank=True, help_text=_("Empty: the server's default model."))
     llm_temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
@@ -534,6 +582,8 @@ class Message(models.Model):
     total_time_ms = models.PositiveIntegerField(null=True, blank=True)
     quick_replies = ArrayField(models.CharField(max_length=80), default=list, blank=True)
     citations = models.JSONField(default=list, blank=True)
+    # The passages retrieval found for this reply, with scores and whether each was used (analysts).
+    retrieval = models.JSONField(default=list, db_default=[], blank=True)
     feedback = models.CharField(max_length=4, choices=Feedback.choices, blank=True)
     feedback_comment = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -38,6 +38,11 @@ def bot_spec(*, bot: Bot) -> BotSpec:
         generate_when_out_of_scope=bot.generate_when_out_of_scope,
         llm_temperature=bot.llm_temperature,
         llm_max_tokens=bot.llm_max_tokens,
+        knowledge_min_similarity=bot.knowledge_min_similarity,
+        knowledge_top_k=bot.knowledge_top_k,
+        answer_without_knowledge=bot.answer_without_knowledge,
+        no_answer_text=bot.no_answer_text,
+        faq_min_similarity=bot.faq_min_similarity,
         intents={
             i.name: IntentSpec(
                 name=i.name,

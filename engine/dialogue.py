@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable
 
 from .human_request import asks_for_person
-from .types import BotSpec, Decision, Entity, IntentSpec, ParseResult, SlotSpec, Tracker
+from .types import NO_KNOWLEDGE_TEXT, BotSpec, Decision, Entity, IntentSpec, ParseResult, SlotSpec, Tracker
 
 MAX_STEPS_PER_TURN = 10
 
@@ -310,3 +310,33 @@ def _matches(entity: Entity, slot: SlotSpec) -> bool:
 
 def _is_empty(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- after retrieval ---------------------------------------------------------------------------
+# The processor retrieves only for out-of-scope messages, after `decide`; these two adjust what
+# `decide` concluded once the knowledge base has had its say.
+
+NO_KNOWLEDGE_TEXT_ZH = "抱歉，我没有这方面的信息。"
+
+
+def answered_from_faq(*, before: Tracker, after: Tracker) -> Tracker:
+    """A curated FAQ answered the message: an answer, not a fallback, and no offer of a person."""
+    tracker = _copy_tracker(after)
+    tracker.consecutive_fallbacks = 0
+    tracker.handoff_offered = before.handoff_offered
+    return tracker
+
+
+def decline_without_knowledge(*, bot: BotSpec, tracker: Tracker, text: str) -> tuple[Decision, Tracker]:
+    """Nothing in the knowledge base answers: say so instead of letting the LLM invent, and offer
+    a person when one can come now (the visitor's "Talk to a person" is then understood)."""
+    new = _copy_tracker(tracker)
+    chinese = _speaks_chinese(text)
+    words = bot.no_answer_text
+    if chinese and words == NO_KNOWLEDGE_TEXT:  # the default wording has a Chinese version
+        words = NO_KNOWLEDGE_TEXT_ZH
+    replies: tuple[str, ...] = ()
+    if bot.handoff_available and not new.handoff_offered:
+        new.handoff_offered = True
+        replies = HANDOFF_QUICK_REPLIES_ZH if chinese else HANDOFF_QUICK_REPLIES
+    return Decision(action="no_knowledge", template_text=words, quick_replies=replies), new

@@ -248,8 +248,9 @@ def build_prompt(
 def citations_for(knowledge: Iterable[KnowledgePassage], reply_text: str) -> tuple[Citation, ...]:
     """Citations for a generated reply.
 
-    If the reply cites passages as [n], exactly those (in citation order); otherwise every passage
-    that was supplied (small models rarely cite, and the visitor should still see the sources).
+    Exactly the passages the reply cites as [n], in citation order, and nothing when it cites
+    none: a source shown under a reply must be one the reply used, not one that was merely offered
+    (the transcript keeps every offered passage with its scores for analysts).
     """
     passages = list(knowledge)
     chosen: list[KnowledgePassage] = []
@@ -257,8 +258,6 @@ def citations_for(knowledge: Iterable[KnowledgePassage], reply_text: str) -> tup
         index = int(match.group(1)) - 1
         if 0 <= index < len(passages) and passages[index] not in chosen:
             chosen.append(passages[index])
-    if not chosen:
-        chosen = passages
     seen: set[tuple[str, str]] = set()
     result: list[Citation] = []
     for passage in chosen:

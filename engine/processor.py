@@ -14,10 +14,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .coalescing import DeltaCoalescer
-from .dialogue import MAX_STEPS_PER_TURN, decide
+from .dialogue import MAX_STEPS_PER_TURN, answered_from_faq, decide, decline_without_knowledge
 from .nlg import (
     DEFAULT_HISTORY_BUDGET_TOKENS,
     DEFAULT_STOP,
@@ -26,10 +27,12 @@ from .nlg import (
     citations_for,
     render_template,
 )
+from .retrieval_query import retrieval_query
 from .types import (
     LLM,
     BotSpec,
     ChatMessage,
+    Citation,
     CompletionRequest,
     Decision,
     KnowledgePassage,
@@ -96,6 +99,31 @@ class TurnProcessor:
             "confidence": top,
             "entities": [e.as_dict() for e in parse.entities],
         }
+        retrieved: list[KnowledgePassage] = []
+        evidence: list[KnowledgePassage] = []
+        if self.retriever is not None and (decision.action == "generate" or _out_of_scope(decision)):
+            retrieved = list(self.retriever(retrieval_query(user_text, history)))
+            evidence = [p for p in retrieved if p.similarity >= bot.knowledge_min_similarity][: bot.knowledge_top_k]
+        trace = tuple(p.as_trace(used=p in evidence) for p in retrieved)
+        if _out_of_scope(decision) and evidence:
+            faq = evidence[0]
+            if faq.faq_answer and faq.similarity >= bot.faq_min_similarity:
+                # A curated answer to this very question: exact, instant, and no LLM call.
+                reply = self._whole(text=faq.faq_answer, action="faq", on_delta=on_delta, started=started, base=base)
+                tracker = answered_from_faq(before=tracker, after=new_tracker)
+                citation = Citation(title=faq.title, url=faq.url)
+                return TurnOutcome(
+                    reply=replace(reply, citations=(citation,), retrieval=trace), tracker=tracker, parse=parse
+                )
+        if (
+            self.retriever is not None
+            and decision.action == "generate"
+            and decision.intent is None
+            and not evidence
+            and not bot.answer_without_knowledge
+        ):
+            # No grounding, no invention: the LLM is not asked to answer from nothing.
+            decision, new_tracker = decline_without_knowledge(bot=bot, tracker=new_tracker, text=user_text)
         if decision.action == "generate":
             reply = self._generate(
                 bot=bot,
@@ -103,6 +131,7 @@ class TurnProcessor:
                 history=history,
                 user_text=user_text,
                 parse=parse,
+                knowledge=evidence,
                 on_delta=on_delta,
                 coalesce_ms=coalesce_ms,
                 model=model,
@@ -114,7 +143,7 @@ class TurnProcessor:
             reply = self._template(
                 bot=bot, decision=decision, tracker=new_tracker, on_delta=on_delta, started=started, base=base
             )
-        return TurnOutcome(reply=reply, tracker=new_tracker, parse=parse)
+        return TurnOutcome(reply=replace(reply, retrieval=trace), tracker=new_tracker, parse=parse)
 
     def _elapsed_ms(self, since: float) -> int:
         return max(0, round((self.clock() - since) * 1000))
@@ -132,13 +161,16 @@ class TurnProcessor:
         text = render_template(decision.template_text or "", tracker.slots).strip()
         if not text:  # an empty template must not become an empty bot message
             text = bot.fallback_text
+        reply = self._whole(text=text, action=decision.action, on_delta=on_delta, started=started, base=base)
+        return replace(reply, quick_replies=decision.quick_replies, handoff_reason=decision.handoff_reason)
+
+    def _whole(self, *, text: str, action: str, on_delta: DeltaSink, started: float, base: dict[str, Any]) -> Reply:
+        """A reply known in full before it is sent: one delta with all of it."""
         first = self._elapsed_ms(started)
         on_delta(0, text)
         return Reply(
             text=text,
-            action=decision.action,
-            quick_replies=decision.quick_replies,
-            handoff_reason=decision.handoff_reason,
+            action=action,
             time_to_first_token_ms=first,
             total_time_ms=self._elapsed_ms(started),
             **base,
@@ -152,6 +184,7 @@ class TurnProcessor:
         history: list[ChatMessage],
         user_text: str,
         parse: ParseResult,
+        knowledge: list[KnowledgePassage],
         on_delta: DeltaSink,
         coalesce_ms: int,
         model: str | None,
@@ -159,7 +192,6 @@ class TurnProcessor:
         base: dict[str, Any],
         affinity_key: str,
     ) -> Reply:
-        knowledge = list(self.retriever(user_text)) if self.retriever is not None else []
         messages = build_prompt(
             bot=bot,
             history=history,
@@ -215,3 +247,8 @@ class TurnProcessor:
             total_time_ms=total_ms,
             **base,
         )
+
+
+def _out_of_scope(decision: Decision) -> bool:
+    """No intent answers the message: where the knowledge base speaks (or declines)."""
+    return decision.intent is None and decision.action in ("generate", "fallback", "offer_handoff")

@@ -86,6 +86,9 @@ class IntentSpec:
     hands_off: bool = False  # recognising it queues the conversation for a person
 
 
+NO_KNOWLEDGE_TEXT = "Sorry, I don't have information about that."
+
+
 @dataclass(frozen=True, slots=True)
 class BotSpec:
     slug: str
@@ -106,6 +109,15 @@ class BotSpec:
     # Whether this channel can show the offline form (the widget can; the API and the test console
     # cannot, so there the bot only says it cannot connect a person here).
     offline_form: bool = False
+    # Knowledge policy (used only when the bot has a knowledge base): passages below
+    # `knowledge_min_similarity` are not evidence; with `answer_without_knowledge` off, an
+    # out-of-scope message with no evidence is declined without calling the LLM; a curated FAQ whose
+    # question is at least `faq_min_similarity` close is answered with its own text.
+    knowledge_min_similarity: float = 0.35
+    knowledge_top_k: int = 3
+    answer_without_knowledge: bool = False
+    no_answer_text: str = NO_KNOWLEDGE_TEXT
+    faq_min_similarity: float = 0.9
 
 
 # --- Dialogue ----------------------------------------------------------------------------------
@@ -115,7 +127,16 @@ class BotSpec:
 # off; the turn service queues the conversation. "handoff_offline": the same when nobody can come
 # now; the widget shows the offline form instead of a queue.
 ActionName = Literal[
-    "utter_template", "ask_slot", "generate", "fallback", "offer_handoff", "greet", "handoff", "handoff_offline"
+    "utter_template",
+    "ask_slot",
+    "generate",
+    "fallback",
+    "offer_handoff",
+    "greet",
+    "handoff",
+    "handoff_offline",
+    "faq",
+    "no_knowledge",
 ]
 
 
@@ -179,11 +200,27 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class KnowledgePassage:
-    """One retrieved knowledge-base passage offered to the LLM (numbered [1], [2]... in the prompt)."""
+    """One retrieved knowledge-base passage (numbered [1], [2]... when offered to the LLM)."""
 
     title: str
     url: str
     text: str
+    chunk_id: int | None = None
+    document_id: int | None = None
+    similarity: float = 1.0  # cosine similarity to the query: the evidence threshold applies to it
+    score: float = 0.0  # the fused ranking score
+    faq_answer: str = ""  # a curated FAQ's answer, verbatim (empty for document passages)
+
+    def as_trace(self, *, used: bool) -> dict[str, Any]:
+        """What the transcript keeps of a retrieved passage: analysts see why a turn answered."""
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "title": self.title,
+            "similarity": round(self.similarity, 4),
+            "score": round(self.score, 6),
+            "used": used,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +295,8 @@ class Reply:
     entities: list[dict[str, Any]] = field(default_factory=list)
     quick_replies: tuple[str, ...] = ()
     citations: tuple[Citation, ...] = ()
+    # The passages retrieval found for this turn with their scores, and whether each was evidence.
+    retrieval: tuple[dict[str, Any], ...] = ()
     model: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None

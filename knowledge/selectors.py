@@ -19,19 +19,15 @@ from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import QuerySet
 from pgvector.django import CosineDistance
 
-from bots.models import KNOWLEDGE_SEARCH_CONFIG, Bot, KnowledgeChunk
+from bots.models import KNOWLEDGE_SEARCH_CONFIG, Bot, KnowledgeChunk, KnowledgeDocument
 from chatplatform.metrics import RETRIEVAL
 from engine.types import KnowledgePassage
 from inference_worker.embedder import worker_embedder
 
 KNOWLEDGE_SEARCH_TASK = "knowledge.knowledge_search"
-TOP_K = 3
 RRF_K = 60
 CANDIDATES = 40  # per side, before fusion
 MAX_QUERY_TERMS = 32
-# all-MiniLM-L6-v2 cosine similarity below which a passage is noise rather than evidence: a
-# full-text hit on common words alone is not enough to put a passage in front of the model.
-MIN_SIMILARITY = 0.35
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -47,6 +43,7 @@ class SearchHit:
     document_id: int | None
     document_external_id: str
     document_title: str
+    faq_answer: str = ""  # a curated FAQ's answer, verbatim
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +66,10 @@ def knowledge_search(*, bot: Bot, query: str, k: int = 10) -> list[SearchHit]:
     with RETRIEVAL.time():  # the query's embedding and both searches
         vector = worker_embedder().encode([query])[0].tolist()
         chunks = searchable_chunks(bot)
-        fused = rank_fuse([vector_ranked(chunks, vector), full_text_ranked(chunks, query)])
+        fused = rank_fuse(
+            [vector_ranked(chunks, vector), full_text_ranked(chunks, query)],
+            [bot.knowledge_vector_weight, bot.knowledge_full_text_weight],
+        )
         best = sorted(fused, key=lambda pk: (-fused[pk], pk))[:k]
         rows = (
             KnowledgeChunk.objects.filter(pk__in=best)
@@ -93,26 +93,33 @@ def vector_ranked(chunks: QuerySet[KnowledgeChunk], vector: list[float]) -> list
     )
 
 
-def rank_fuse(rankings: list[list[int]]) -> dict[int, float]:
-    """Reciprocal-rank fusion: each ranking adds 1 / (RRF_K + rank) to the ids it holds."""
+def rank_fuse(rankings: list[list[int]], weights: list[float] | None = None) -> dict[int, float]:
+    """Reciprocal-rank fusion: each ranking adds weight / (RRF_K + rank) to the ids it holds."""
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[index]
         for rank, pk in enumerate(ranking):
-            fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[pk] = fused.get(pk, 0.0) + weight / (RRF_K + rank + 1)
     return fused
 
 
-def knowledge_retrieve(*, bot: Bot, text: str, k: int = TOP_K) -> list[KnowledgePassage]:
-    """The passages a turn puts in front of the model: the best `k` that are evidence at all."""
-    hits = [hit for hit in knowledge_search(bot=bot, query=text, k=k * 2) if hit.similarity >= MIN_SIMILARITY]
-    return [KnowledgePassage(title=h.title, url=h.url, text=h.text) for h in hits[:k]]
+def knowledge_candidates(*, bot: Bot, text: str, k: int) -> list[KnowledgePassage]:
+    """The `k` best passages for `text`, evidence or not: the turn decides what counts as evidence
+    (bot.knowledge_min_similarity) and keeps all of them in the transcript with their scores."""
+    return [_passage(hit) for hit in knowledge_search(bot=bot, query=text, k=k)]
+
+
+def knowledge_retrieve(*, bot: Bot, text: str) -> list[KnowledgePassage]:
+    """The passages a turn would put in front of the model: the bot's top k that are evidence."""
+    candidates = knowledge_candidates(bot=bot, text=text, k=bot.knowledge_top_k * 2)
+    return [p for p in candidates if p.similarity >= bot.knowledge_min_similarity][: bot.knowledge_top_k]
 
 
 def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]] | None:
     """None for bots without a knowledge base, so their turns skip the query embedding."""
     if not KnowledgeChunk.objects.filter(bot=bot, embedding__isnull=False).exists():
         return None
-    return lambda text: knowledge_retrieve(bot=bot, text=text)
+    return lambda text: knowledge_candidates(bot=bot, text=text, k=bot.knowledge_top_k * 2)
 
 
 def full_text_ranked(chunks: QuerySet[KnowledgeChunk], query: str) -> list[int]:
@@ -145,4 +152,26 @@ def _hit(row: KnowledgeChunk, score: float) -> SearchHit:
         document_id=document.pk if document is not None else None,
         document_external_id=document.external_id if document is not None else "",
         document_title=document.title if document is not None else row.title,
+        faq_answer=_faq_answer(document),
+    )
+
+
+def _faq_answer(document: KnowledgeDocument | None) -> str:
+    """A FAQ document's text is "question\n\nanswer"; the answer is what the bot may say verbatim."""
+    if document is None or document.kind != KnowledgeDocument.Kind.FAQ:
+        return ""
+    _question, _sep, answer = document.text.partition("\n\n")
+    return answer.strip()
+
+
+def _passage(hit: SearchHit) -> KnowledgePassage:
+    return KnowledgePassage(
+        title=hit.title,
+        url=hit.url,
+        text=hit.text,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        similarity=hit.similarity,
+        score=hit.score,
+        faq_answer=hit.faq_answer,
     )

@@ -443,6 +443,7 @@ def _reply_store(*, conversation: Conversation, user_message: Message, reply: Re
         total_time_ms=total_ms,
         quick_replies=list(reply.quick_replies),
         citations=[{"title": c.title, "url": c.url} for c in reply.citations],
+        retrieval=list(reply.retrieval),
     )
 
 

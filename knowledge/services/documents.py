@@ -183,7 +183,8 @@ def _document_index(
         for chunk in chunks
     ]
     for batch in _batches(rows, EMBED_BATCH):
-        vectors = embedder.encode([embedding_text(row) for row in batch])
+        faq = document.kind == KnowledgeDocument.Kind.FAQ
+        vectors = embedder.encode([embedding_text(row, faq=faq) for row in batch])
         for row, vector in zip(batch, vectors, strict=True):
             row.embedding = vector.tolist()
     with transaction.atomic():  # the old chunks go in the same commit the new ones arrive
@@ -197,8 +198,14 @@ def _document_index(
     return len(rows)
 
 
-def embedding_text(chunk: KnowledgeChunk) -> str:
-    """What is embedded for a chunk: its document's title and headings give a passage its topic."""
+def embedding_text(chunk: KnowledgeChunk, *, faq: bool = False) -> str:
+    """What is embedded for a chunk: its document's title and headings give a passage its topic.
+
+    A curated FAQ embeds its question alone, so that the similarity retrieval reports is how close
+    the visitor's question is to that question: the measure the verbatim FAQ answer is gated on.
+    """
+    if faq:
+        return chunk.title
     headings = " > ".join(h for h in chunk.heading_path if h and h != chunk.title)
     head = f"{chunk.title} > {headings}" if headings else chunk.title
     return f"{head}\n{chunk.text}" if head else chunk.text

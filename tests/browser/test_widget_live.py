@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bots.models import Conversation, Message
+from bots.models import Conversation, KnowledgeChunk, Message
+from knowledge.services.embedding import knowledge_embed_pending
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -316,3 +317,29 @@ def test_chinese_ui(page, expect, shop_url, stub, celery_worker, site_bot) -> No
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "widget-zh.png"))
+
+
+# -- 8. sources -----------------------------------------------------------------------------------
+
+
+def test_a_cited_passage_is_shown_as_a_source_link(chat, expect, stub, site_bot) -> None:
+    page = chat
+    KnowledgeChunk.objects.create(
+        bot=site_bot,
+        title="Shipping",
+        source_url="https://acme.example/help/shipping",
+        text="Standard delivery takes 3-5 business days in the US; express delivery costs $12.",
+    )
+    KnowledgeChunk.objects.create(
+        bot=site_bot,
+        title="Gift cards",
+        source_url="https://acme.example/help/gift-cards",
+        text="Gift cards never expire and can be used on any order, online or in our stores.",
+    )
+    assert knowledge_embed_pending(bot_id=site_bot.pk) == 2
+    stub.behaviour.reply = "Standard delivery takes 3-5 business days [1]."
+    send(page, "How long does standard delivery take?")
+    expect(bot_bubbles(page)).to_contain_text(["3-5 business days"], timeout=15_000)
+    source = page.locator(".cites a")
+    expect(source).to_have_text(["Shipping"])  # the cited passage only, not the gift cards
+    expect(source).to_have_attribute("href", "https://acme.example/help/shipping")

@@ -372,8 +372,10 @@ def test_citations_follow_markers():
     )
 
 
-def test_citations_default_to_supplied_passages():
-    assert citations_for(KNOW, "No markers.") == tuple(Citation(p.title, p.url) for p in KNOW)
+def test_citations_only_when_cited():
+    # A passage that was offered but not cited is not shown as a source (issue #13).
+    assert citations_for(KNOW, "No markers.") == ()
+    assert citations_for(KNOW, "Only the second [2].") == (Citation("B", "https://b"),)
     assert citations_for([], "x [1]") == ()
 
 

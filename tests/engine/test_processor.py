@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -305,3 +306,108 @@ def test_generated_turn_neutralises_untrusted_text_in_the_request():
             assert token not in message.content
     body = "".join(m.content for m in request.messages[1:])
     assert body.count(CONTEXT_OPEN) == body.count(CONTEXT_CLOSE) == 1
+
+
+# --- grounding (issue #13) ---------------------------------------------------------------------
+
+
+def passage(title: str, similarity: float, faq_answer: str = "") -> KnowledgePassage:
+    return KnowledgePassage(
+        title,
+        f"https://k/{title}",
+        f"About {title}.",
+        chunk_id=len(title),
+        similarity=similarity,
+        faq_answer=faq_answer,
+    )
+
+
+def grounded(clock: FakeClock, llm: FakeLLM, found: list[KnowledgePassage], queries: list[str]) -> TurnProcessor:
+    def retriever(query: str) -> list[KnowledgePassage]:
+        queries.append(query)
+        return found
+
+    return TurnProcessor(nlu=lambda text: P(text, None, ranking_top=0.2), llm=llm, retriever=retriever, clock=clock)
+
+
+def turn(proc: TurnProcessor, text: str, bot: BotSpec = BOT, history=None) -> TurnOutcome:
+    return proc.run(bot=bot, tracker=Tracker(), history=history or [], user_text=text, on_delta=lambda o, t: None)
+
+
+def test_no_evidence_declines_without_calling_the_llm_and_offers_a_person():
+    clock, queries = FakeClock(), []
+    llm = FakeLLM(clock, ["Invented answer."])
+    out = turn(grounded(clock, llm, [passage("Shipping", 0.2), passage("Returns", 0.1)], queries), "who won the cup")
+    assert llm.requests == []  # the threshold path makes no LLM call
+    assert out.reply.action == "no_knowledge"
+    assert out.reply.text == "Sorry, I don't have information about that."
+    assert out.reply.quick_replies == ("Talk to a person", "No thanks") and out.tracker.handoff_offered
+    assert out.reply.citations == ()
+    assert [(t["title"], t["used"]) for t in out.reply.retrieval] == [("Shipping", False), ("Returns", False)]
+
+
+def test_decline_speaks_chinese_and_uses_the_bots_own_words():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["x"])
+    out = turn(grounded(clock, llm, [], []), "谁赢得了世界杯")
+    assert out.reply.text == "抱歉，我没有这方面的信息。" and out.reply.quick_replies == ("转人工", "不用了")
+    custom = replace(BOT, no_answer_text="Not in our help center.", handoff_available=False)
+    out = turn(grounded(clock, llm, [], []), "谁赢得了世界杯", bot=custom)
+    assert out.reply.text == "Not in our help center." and out.reply.quick_replies == ()
+    assert llm.requests == []
+
+
+def test_a_bot_may_allow_answers_without_knowledge():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["Chit-chat."])
+    bot = replace(BOT, answer_without_knowledge=True)
+    out = turn(grounded(clock, llm, [passage("Shipping", 0.1)], []), "tell me a joke", bot=bot)
+    assert out.reply.action == "generate" and out.reply.text == "Chit-chat."
+    (request,) = llm.requests
+    assert "Shipping" not in request.messages[-1].content  # a non-evidence passage is not offered
+
+
+def test_only_evidence_up_to_top_k_reaches_the_prompt_and_the_trace_says_which():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["Ships in 2 days [1]."])
+    found = [passage("A", 0.8), passage("B", 0.7), passage("C", 0.3), passage("D", 0.6)]
+    out = turn(grounded(clock, llm, found, []), "when will it ship", bot=replace(BOT, knowledge_top_k=2))
+    (request,) = llm.requests
+    prompt = request.messages[-1].content
+    assert "[1] A" in prompt and "[2] B" in prompt and "C (" not in prompt and "D (" not in prompt
+    assert out.reply.citations == (Citation("A", "https://k/A"),)
+    assert [t["used"] for t in out.reply.retrieval] == [True, True, False, False]
+
+
+def test_a_close_faq_is_answered_verbatim_without_the_llm():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["x"])
+    faq = passage("How long does shipping take?", 0.95, faq_answer="Orders ship within 2 working days.")
+    tracker = Tracker(consecutive_fallbacks=1)
+    proc = grounded(clock, llm, [faq], [])
+    out = proc.run(bot=BOT, tracker=tracker, history=[], user_text="how long is shipping", on_delta=lambda o, t: None)
+    assert llm.requests == []
+    assert out.reply.action == "faq" and out.reply.text == "Orders ship within 2 working days."
+    assert out.reply.citations == (Citation(faq.title, faq.url),)
+    assert out.tracker.consecutive_fallbacks == 0  # an answer, not a fallback
+
+
+def test_a_loose_faq_match_is_evidence_for_the_llm_not_a_verbatim_answer():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["Generated [1]."])
+    faq = passage("How long does shipping take?", 0.6, faq_answer="Orders ship within 2 working days.")
+    out = turn(grounded(clock, llm, [faq], []), "do you ship abroad")
+    assert out.reply.action == "generate" and len(llm.requests) == 1
+
+
+def test_follow_up_is_searched_with_the_previous_question():
+    clock, queries = FakeClock(), []
+    llm = FakeLLM(clock, ["ok"])
+    proc = grounded(clock, llm, [passage("Shipping", 0.9)], queries)
+    history = [ChatMessage("user", "How much is shipping to Canada?"), ChatMessage("assistant", "CA$9 [1].")]
+    turn(proc, "and what about Mexico?", history=history)
+    turn(proc, "Do you sell gift cards in every store?", history=history)
+    assert queries == [
+        "How much is shipping to Canada?\nand what about Mexico?",
+        "Do you sell gift cards in every store?",
+    ]
