@@ -319,8 +319,9 @@ def _is_empty(value: object) -> bool:
 NO_KNOWLEDGE_TEXT_ZH = "抱歉，我没有这方面的信息。"
 
 
-def answered_from_faq(*, before: Tracker, after: Tracker) -> Tracker:
-    """A curated FAQ answered the message: an answer, not a fallback, and no offer of a person."""
+def answered_from_knowledge(*, before: Tracker, after: Tracker) -> Tracker:
+    """The knowledge base answers the message (a curated FAQ, or evidence for the LLM): an answer,
+    not a fallback, so it neither counts towards nor makes an offer of a person."""
     tracker = _copy_tracker(after)
     tracker.consecutive_fallbacks = 0
     tracker.handoff_offered = before.handoff_offered

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .coalescing import DeltaCoalescer
-from .dialogue import MAX_STEPS_PER_TURN, answered_from_faq, decide, decline_without_knowledge
+from .dialogue import MAX_STEPS_PER_TURN, answered_from_knowledge, decide, decline_without_knowledge
 from .nlg import (
     DEFAULT_HISTORY_BUDGET_TOKENS,
     DEFAULT_STOP,
@@ -110,11 +110,16 @@ class TurnProcessor:
             if faq.faq_answer and faq.similarity >= bot.faq_min_similarity:
                 # A curated answer to this very question: exact, instant, and no LLM call.
                 reply = self._whole(text=faq.faq_answer, action="faq", on_delta=on_delta, started=started, base=base)
-                tracker = answered_from_faq(before=tracker, after=new_tracker)
+                tracker = answered_from_knowledge(before=tracker, after=new_tracker)
                 citation = Citation(title=faq.title, url=faq.url)
                 return TurnOutcome(
                     reply=replace(reply, citations=(citation,), retrieval=trace), tracker=tracker, parse=parse
                 )
+            if decision.action == "offer_handoff" and bot.generate_when_out_of_scope:
+                # A streak of misunderstood messages, but this one the documents answer: answer it.
+                decision = Decision(action="generate")
+            if decision.action == "generate":
+                new_tracker = answered_from_knowledge(before=tracker, after=new_tracker)
         if (
             self.retriever is not None
             and decision.action == "generate"

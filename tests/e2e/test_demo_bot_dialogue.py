@@ -21,7 +21,7 @@ async def say(communicator, text: str) -> dict:
 
 
 async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin, stub_llm, celery_worker) -> None:
-    stub_llm.behaviour.reply = "I'm not sure about that, but I can help with orders and returns."
+    stub_llm.behaviour.reply = "Clean it with lukewarm water and dry it fully before storing [1]."
     await sync_to_async(agent_on_duty)(demo_bot)  # a person can come, so the bot may offer one
     communicator = await ws.connect(demo_bot.public_key, allowed_origin)
     welcome = await ws.hello(communicator)
@@ -39,11 +39,17 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     done = await say(communicator, "it's AC-12345")
     assert "Order AC-12345 is on its way" in done["text"]
 
-    first = await say(communicator, "what's the airspeed velocity of an unladen swallow")
-    assert first["text"] == stub_llm.behaviour.reply
-    second = await say(communicator, "recite a poem about quantum chromodynamics")
-    assert second["quick_replies"], "after repeated out-of-scope messages the bot offers a person"
-    accepted = await say(communicator, second["quick_replies"][0])
+    # No intent, but the help pages answer it: a grounded reply from the LLM, with that page offered.
+    grounded = await say(communicator, "how should I clean and dry my tent?")
+    assert grounded["text"] == stub_llm.behaviour.reply
+    assert "lukewarm water" in str(stub_llm.behaviour.requests[-1]["messages"])
+    asked = len(stub_llm.behaviour.requests)
+    # Nothing answers it: the bot says so without asking the LLM, and offers the person on duty.
+    unknown = await say(communicator, "what's the airspeed velocity of an unladen swallow")
+    assert unknown["text"] == "Sorry, I don't have information about that."
+    assert unknown["quick_replies"] == ["Talk to a person", "No thanks"]
+    assert len(stub_llm.behaviour.requests) == asked
+    accepted = await say(communicator, unknown["quick_replies"][0])
     assert "connecting you with a person" in accepted["text"]
     await communicator.disconnect()
 
@@ -61,7 +67,7 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
         "ask_slot",
         "utter_template",
         "generate",
-        "offer_handoff",
+        "no_knowledge",
         "handoff",
     ]
     assert conversation.status in ("queued", "assigned")  # the router may already have given it to the agent

@@ -222,7 +222,7 @@ def test_out_of_scope_generates_streams_and_measures():
     assert (reply.model, reply.prompt_tokens, reply.completion_tokens) == ("smollm2", 37, 5)
     assert reply.citations == (Citation("Kindness", "https://k/2"),)
     assert reply.intent is None and reply.confidence == 0.31
-    assert out.tracker.consecutive_fallbacks == 1
+    assert out.tracker.consecutive_fallbacks == 0  # answered from the documents: not a fallback
 
     (request,) = llm.requests
     assert request.max_tokens == 77 and request.temperature == 0.2 and request.stop == DEFAULT_STOP
@@ -411,3 +411,18 @@ def test_follow_up_is_searched_with_the_previous_question():
         "How much is shipping to Canada?\nand what about Mexico?",
         "Do you sell gift cards in every store?",
     ]
+
+
+def test_a_question_the_documents_answer_is_answered_even_after_a_streak_of_fallbacks():
+    clock = FakeClock()
+    llm = FakeLLM(clock, ["Ships in 2 days [1]."])
+    proc = grounded(clock, llm, [passage("Shipping", 0.8)], [])
+    tracker = Tracker(consecutive_fallbacks=2)  # the next fallback would offer a person
+    out = proc.run(bot=BOT, tracker=tracker, history=[], user_text="when will it ship", on_delta=lambda o, t: None)
+    assert out.reply.action == "generate" and len(llm.requests) == 1
+    assert out.tracker.consecutive_fallbacks == 0 and not out.tracker.handoff_offered
+    # Without evidence the same streak offers a person, as before.
+    out = grounded(clock, llm, [], []).run(
+        bot=BOT, tracker=tracker, history=[], user_text="who won the cup", on_delta=lambda o, t: None
+    )
+    assert out.reply.action == "offer_handoff" and out.tracker.handoff_offered
