@@ -3,6 +3,7 @@ people behind it (an agent team with one agent, a complaint intent that hands of
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from django.contrib.auth import get_user_model
@@ -16,12 +17,11 @@ from bots.models import (
     EntityType,
     FormSlot,
     Intent,
-    KnowledgeChunk,
     ResponseTemplate,
     TrainingPhrase,
 )
 from chatplatform.access.roles import AGENT
-from knowledge.services.changes import knowledge_changed
+from knowledge.services.documents import document_upload
 from nlu.services.scheduling import nlu_training_data_changed
 
 DEMO_SLUG = "acme-support"
@@ -113,27 +113,9 @@ DEMO_INTENTS: list[_DemoIntent] = [
 ]
 
 
-DEMO_KNOWLEDGE = [
-    (
-        "Shipping",
-        "https://acme.example/help/shipping",
-        "Orders ship from our warehouse in Denver within one business day. Standard delivery takes 3-5 business "
-        "days in the US; express delivery (1-2 days) costs $12. International shipping is available to Canada and "
-        "the EU and takes 7-12 business days.",
-    ),
-    (
-        "Tent care",
-        "https://acme.example/help/tent-care",
-        "Dry your tent completely before storing it to prevent mildew. Clean it with lukewarm water and a sponge, "
-        "never in a washing machine. Re-seal seams every two seasons with the seam sealer sold in our shop.",
-    ),
-    (
-        "Warranty",
-        "https://acme.example/help/warranty",
-        "All Acme-brand gear has a lifetime warranty against manufacturing defects. Normal wear and tear is not "
-        "covered. To claim, email photos of the defect and your order number to warranty@acme.example.",
-    ),
-]
+# The pretend shop's help center: real Markdown pages and a CSV of curated FAQs, imported through
+# the same path as a customer's documents (the worker parses, chunks and embeds them).
+DEMO_HELP_CENTER = Path(__file__).resolve().parent.parent / "demo_help_center"
 
 
 @transaction.atomic
@@ -158,10 +140,8 @@ def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
     if not created:
         return bot
     EntityType.objects.create(bot=bot, name="order_number", kind=EntityType.Kind.REGEX, pattern=r"\bAC-\d{5}\b")
-    KnowledgeChunk.objects.bulk_create(
-        KnowledgeChunk(bot=bot, title=t, source_url=u, text=x) for t, u, x in DEMO_KNOWLEDGE
-    )
-    knowledge_changed(bot_id=bot.pk)
+    for page in sorted(DEMO_HELP_CENTER.iterdir()):
+        document_upload(bot=bot, filename=page.name, data=page.read_bytes())
     for spec in DEMO_INTENTS:
         intent = Intent.objects.create(
             bot=bot, name=str(spec["name"]), response_mode=str(spec.get("mode", Intent.ResponseMode.TEMPLATE))

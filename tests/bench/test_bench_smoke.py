@@ -45,3 +45,11 @@ def test_knowledge_retrieval_smoke() -> None:
     if out.startswith("skipped:"):
         pytest.skip(out.strip())
     assert "hybrid" in out and "hit@5" in out and "chunks/min" in out
+
+
+def test_answer_honesty_smoke() -> None:
+    out = run_bench("bench/answer_honesty.py", "--smoke")
+    if out.startswith("skipped:"):
+        pytest.skip(out.strip())
+    # The table is printed for each set; the smoke run itself asserts no decline called the LLM.
+    assert "CAIS valid (zh)" in out and "cite the right article" in out and "similarity threshold" in out

@@ -1,14 +1,16 @@
 """The demo bot through the whole stack: real NLU (embeddings in the worker), templates, a form over
-several turns, a topic change mid-form, and out-of-scope messages going to the LLM then to handoff."""
+several turns, a topic change mid-form, a question its help center answers (grounded, through the
+LLM) and one it does not (declined, a person offered), then the handoff."""
 
 from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from bots.models import Conversation, Message
+from bots.models import Conversation, KnowledgeDocument, Message
 from tests.factories import agent_on_duty
 from tests.support import ws
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -39,6 +41,16 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     done = await say(communicator, "it's AC-12345")
     assert "Order AC-12345 is on its way" in done["text"]
 
+    # The help center (Markdown pages and FAQs) was imported when the bot was created; the worker
+    # embeds it in the background.
+    await sync_to_async(wait_until)(
+        lambda: (
+            KnowledgeDocument.objects.filter(bot=demo_bot).exists()
+            and not KnowledgeDocument.objects.filter(bot=demo_bot).exclude(status="ready").exists()
+        ),
+        what="the demo help center ready",
+        timeout=120,
+    )
     # No intent, but the help pages answer it: a grounded reply from the LLM, with that page offered.
     grounded = await say(communicator, "how should I clean and dry my tent?")
     assert grounded["text"] == stub_llm.behaviour.reply
@@ -79,3 +91,18 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     ]
     assert intents[:3] == ["greet", "track_order", "opening_hours"]
     assert conversation.tracker["slots"]["order_number"] == "AC-12345"
+
+
+async def test_the_demo_help_center_answers_a_curated_faq_verbatim(demo_bot, allowed_origin, stub_llm, celery_worker):
+    await sync_to_async(wait_until)(
+        lambda: KnowledgeDocument.objects.filter(bot=demo_bot, filename="faq.csv", status="ready").exists(),
+        what="the demo FAQs ready",
+        timeout=120,
+    )
+    communicator = await ws.connect(demo_bot.public_key, allowed_origin)
+    await ws.hello(communicator)
+    final = await say(communicator, "When will my card be charged?")
+    await communicator.disconnect()
+    assert final["text"] == "When your order ships, not when you place it."
+    assert final["citations"] == [{"title": "When will my card be charged?", "url": ""}]
+    assert stub_llm.behaviour.requests == []
