@@ -120,6 +120,13 @@ class BotAdmin(admin.ModelAdmin):
             },
         ),
         (
+            _("Actions"),
+            {
+                "fields": ("action_allowed_hosts",),
+                "description": _("The hosts this bot's HTTP actions may call; see docs/actions.md."),
+            },
+        ),
+        (
             _("Widget and embedding"),
             {
                 "fields": (
@@ -214,8 +221,9 @@ class FormSlotInline(admin.TabularInline):
 
 @admin.register(Intent)
 class IntentAdmin(RetrainsOnSaveMixin, admin.ModelAdmin):
-    list_display = ("name", "bot", "response_mode", "hands_off", "phrase_count")
+    list_display = ("name", "bot", "response_mode", "hands_off", "action", "phrase_count")
     list_filter = ("bot", "response_mode", "hands_off")
+    autocomplete_fields = ("action",)
     search_fields = ("name", "description", "training_phrases__text")
     list_select_related = ("bot",)
     inlines = [TrainingPhraseInline, ResponseTemplateInline, FormSlotInline]

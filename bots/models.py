@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -155,6 +156,16 @@ class Bot(models.Model):
         help_text=_("Exact origins allowed to embed the widget, e.g. https://shop.example.com"),
     )
     require_identity_verification = models.BooleanField(default=False)
+    action_allowed_hosts = ArrayField(
+        models.CharField(max_length=255),
+        default=list,
+        db_default=[],
+        blank=True,
+        help_text=_(
+            "Hosts this bot's HTTP actions may call, e.g. api.shop.example or *.shop.example. "
+            "An action whose URL is elsewhere is refused."
+        ),
+    )
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.AUTO)
     widget_title = models.CharField(max_length=80, blank=True)
     widget_color = models.CharField(
@@ -201,6 +212,14 @@ class Intent(models.Model):
     hands_off = models.BooleanField(
         default=False, db_default=False, help_text=_("Recognising this intent queues the conversation for a person.")
     )
+    action = models.ForeignKey(
+        "actions.HttpAction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="intents",
+        help_text=_("Called once the intent's form is complete (or at once, without a form); its answer is the reply."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -209,6 +228,10 @@ class Intent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.action_id is not None and self.action is not None and self.action.bot_id != self.bot_id:
+            raise ValidationError({"action": _("Choose an action of this intent's bot.")})
 
 
 class TrainingPhrase(models.Model):
@@ -584,6 +607,8 @@ class Message(models.Model):
     citations = models.JSONField(default=list, blank=True)
     # The passages retrieval found for this reply, with scores and whether each was used (analysts).
     retrieval = models.JSONField(default=list, db_default=[], blank=True)
+    # The HTTP actions this reply called: arguments, status, latency, a redacted response (analysts).
+    action_calls = models.JSONField(default=list, db_default=[], blank=True)
     feedback = models.CharField(max_length=4, choices=Feedback.choices, blank=True)
     feedback_comment = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -22,9 +22,13 @@ def bot_origin_allowed(*, bot: Bot, origin: str | None) -> bool:
 
 
 def bot_spec(*, bot: Bot) -> BotSpec:
-    intents = Intent.objects.filter(bot=bot).prefetch_related(
-        Prefetch("responses", queryset=ResponseTemplate.objects.order_by("position", "id")),
-        Prefetch("form_slots", queryset=FormSlot.objects.order_by("position", "id")),
+    intents = (
+        Intent.objects.filter(bot=bot)
+        .select_related("action")
+        .prefetch_related(
+            Prefetch("responses", queryset=ResponseTemplate.objects.order_by("position", "id")),
+            Prefetch("form_slots", queryset=FormSlot.objects.order_by("position", "id")),
+        )
     )
     return BotSpec(
         slug=bot.slug,
@@ -52,6 +56,8 @@ def bot_spec(*, bot: Bot) -> BotSpec:
                 ),
                 form_slots=tuple(SlotSpec(name=s.name, entity=s.entity, prompt=s.prompt) for s in i.form_slots.all()),
                 hands_off=i.hands_off,
+                # An inactive action is as good as none: the intent answers with its templates.
+                action=i.action.name if i.action is not None and i.action.is_active else None,
             )
             for i in intents
         },

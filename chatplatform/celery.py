@@ -26,7 +26,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Celery's consumer, except that tidying up a connection Redis dropped can never stop the worker.
 app.conf.worker_consumer = "chatplatform.worker_consumer:BrokerLossTolerantConsumer"
 # Each domain keeps its tasks next to the services they call (docs/architecture.md).
-app.autodiscover_tasks(["conversations", "nlu", "knowledge", "inbox", "copilot"])
+app.autodiscover_tasks(["conversations", "nlu", "knowledge", "inbox", "copilot", "webhooks"])
 
 
 def task_send(name: str, *args: Any, countdown: float | None = None) -> None:

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "analytics",
     "inbox",
     "copilot",
+    "actions",
+    "webhooks",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
 
@@ -200,11 +202,18 @@ TURN_LEASE_SECONDS: int = env.int("TURN_LEASE_SECONDS", default=TURN_HARD_TIME_L
 UNANSWERED_SWEEP_EVERY_S: int = env.int("UNANSWERED_SWEEP_EVERY_S", default=30)
 UNANSWERED_SWEEP_AFTER_S: int = env.int("UNANSWERED_SWEEP_AFTER_S", default=60)
 UNANSWERED_SWEEP_WITHIN_S: int = env.int("UNANSWERED_SWEEP_WITHIN_S", default=24 * 3600)  # older: too late to answer
+# Webhook retries are stored (next_attempt_at), not countdowns in Redis: this sweep sends the due ones.
+WEBHOOK_SWEEP_EVERY_S: int = env.int("WEBHOOK_SWEEP_EVERY_S", default=10)
 CELERY_BEAT_SCHEDULE = {
     "unanswered-sweep": {
         "task": "conversations.unanswered_sweep",
         "schedule": float(UNANSWERED_SWEEP_EVERY_S),
         "options": {"expires": float(UNANSWERED_SWEEP_EVERY_S)},  # a backlog runs the latest, not all
+    },
+    "webhook-deliveries-due": {
+        "task": "webhooks.deliveries_due_dispatch",
+        "schedule": float(WEBHOOK_SWEEP_EVERY_S),
+        "options": {"expires": float(WEBHOOK_SWEEP_EVERY_S)},
     },
 }
 # The inbox marks a queued conversation late after this long without an agent.
@@ -240,6 +249,30 @@ VLLM_MAX_RETRIES: int = env.int("VLLM_MAX_RETRIES", default=2)
 VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=1024)
 # How often streamed text is flushed to the visitor: one frame per window, not one per token.
 STREAM_COALESCE_MS: int = env.int("STREAM_COALESCE_MS", default=40)
+
+# --- Outbound calls (HTTP actions, webhooks) ----------------------------------------------
+# Secrets the platform must send later (action headers, webhook signing keys) are encrypted at rest
+# with Fernet. SECRETS_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first (older ones still
+# decrypt, so keys can be rotated); without it a key is derived from SECRET_KEY.
+SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+# Hosts (or CIDR ranges) that outbound calls may reach even though they resolve to private or
+# loopback addresses. Empty by default: a customer's URL may not point at the platform's own network.
+OUTBOUND_ALLOW_PRIVATE: list[str] = env.list("OUTBOUND_ALLOW_PRIVATE", default=[])
+OUTBOUND_MAX_REDIRECTS: int = env.int("OUTBOUND_MAX_REDIRECTS", default=3)
+OUTBOUND_MAX_RESPONSE_BYTES: int = env.int("OUTBOUND_MAX_RESPONSE_BYTES", default=1_000_000)
+# Outgoing webhooks (webhooks/, docs/webhooks.md). Retries wait up to each delay (full jitter) after a
+# failed attempt; the last attempt is WEBHOOK_RETRY_WINDOW_S after the event, then it has failed.
+WEBHOOK_TIMEOUT_S: float = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_RETRY_DELAYS_S: list[float] = [
+    float(d) for d in env.list("WEBHOOK_RETRY_DELAYS_S", default=[30, 120, 600, 1800, 7200, 21600, 43200])
+]
+WEBHOOK_RETRY_WINDOW_S: int = env.int("WEBHOOK_RETRY_WINDOW_S", default=24 * 3600)
+# An endpoint is disabled after this many failed attempts in a row (a success resets the count).
+WEBHOOK_DISABLE_AFTER_FAILURES: int = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=50)
+# How long a queued or running attempt owns its delivery; past it the attempt counts as lost.
+WEBHOOK_ATTEMPT_LEASE_S: int = env.int("WEBHOOK_ATTEMPT_LEASE_S", default=300)
+# After a secret rotation the old secret keeps signing (a second signature) for this long.
+WEBHOOK_SECRET_OVERLAP_S: int = env.int("WEBHOOK_SECRET_OVERLAP_S", default=24 * 3600)
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -25,7 +25,18 @@ import random
 from collections.abc import Callable
 
 from .human_request import asks_for_person
-from .types import NO_KNOWLEDGE_TEXT, BotSpec, Decision, Entity, IntentSpec, ParseResult, SlotSpec, Tracker
+from .types import (
+    NO_KNOWLEDGE_TEXT,
+    ActionName,
+    ActionResult,
+    BotSpec,
+    Decision,
+    Entity,
+    IntentSpec,
+    ParseResult,
+    SlotSpec,
+    Tracker,
+)
 
 MAX_STEPS_PER_TURN = 10
 
@@ -257,6 +268,8 @@ def _continue_form(turn: _Turn) -> Decision | _Step:
 
 
 def _respond(turn: _Turn, spec: IntentSpec) -> Decision:
+    if spec.action:
+        return Decision(action="call_action", intent=spec.name)
     if spec.response_mode == "generate":
         return Decision(action="generate", intent=spec.name)
     if spec.responses:
@@ -341,3 +354,57 @@ def decline_without_knowledge(*, bot: BotSpec, tracker: Tracker, text: str) -> t
         new.handoff_offered = True
         replies = HANDOFF_QUICK_REPLIES_ZH if chinese else HANDOFF_QUICK_REPLIES
     return Decision(action="no_knowledge", template_text=words, quick_replies=replies), new
+
+
+# --- after an action ---------------------------------------------------------------------------
+# The processor calls the intent's HTTP action when `decide` says "call_action"; this turns what
+# came back into the reply. Every failure is said plainly: never a made-up status.
+
+ACTION_DEFAULT_TEXTS = {
+    "not_found": "I couldn't find anything for that. Please check the details and try again.",
+    "failed": "Sorry, I couldn't reach our system just now, so I can't look that up. Please try again in a few minutes.",
+    "identity_required": "For your security I can only look that up once you're signed in on our website.",
+    "limited": "I've looked that up too often in a short time. Please try again a little later.",
+}
+_ACTION_DEFAULT_TEXTS_ZH = {
+    "not_found": "没有找到相关信息，请核对后再试。",
+    "failed": "抱歉，暂时无法连接我们的系统，现在查不到。请过几分钟再试。",
+    "identity_required": "为了您的账户安全，请先在网站上登录，我才能为您查询。",
+    "limited": "查询过于频繁，请稍后再试。",
+}
+
+
+_ACTION_REPLIES: dict[str, ActionName] = {
+    "not_found": "action_not_found",
+    "failed": "action_failed",
+    "identity_required": "action_identity_required",
+    "limited": "action_limited",
+}
+
+
+def after_action(
+    *, bot: BotSpec, tracker: Tracker, intent: str, result: ActionResult, text: str
+) -> tuple[Decision, Tracker, dict[str, object]]:
+    """(the reply's decision, the tracker to keep, the slots its template is rendered with)."""
+    new = _copy_tracker(tracker)
+    new.slots.update(result.slots)
+    render_slots = dict(new.slots)
+    if result.status == "ok":
+        return Decision(action="action", intent=intent, template_text=result.template), new, render_slots
+    chinese = _speaks_chinese(text)
+    words = result.template or (_ACTION_DEFAULT_TEXTS_ZH if chinese else ACTION_DEFAULT_TEXTS)[result.status]
+    if result.status == "not_found":
+        # The details were wrong: forget them, so asking again asks for them again.
+        spec = bot.intents.get(intent)
+        for slot in _form_slots(spec) if spec else ():
+            new.slots.pop(slot.name, None)
+    replies: tuple[str, ...] = ()
+    if result.status == "failed" and bot.handoff_available and not new.handoff_offered:
+        # We could not do what was asked: a person may be able to.
+        new.handoff_offered = True
+        replies = HANDOFF_QUICK_REPLIES_ZH if chinese else HANDOFF_QUICK_REPLIES
+    return (
+        Decision(action=_ACTION_REPLIES[result.status], intent=intent, template_text=words, quick_replies=replies),
+        new,
+        render_slots,
+    )

@@ -114,6 +114,11 @@ class SentenceEmbedder:
         self.trace_single_texts = trace_single_texts
         self._traced: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._trace_lock = threading.Lock()
+        # A fast tokenizer keeps its truncation and padding settings in shared state that each call
+        # with other settings rewrites: two threads tokenizing at once (a document being indexed
+        # while a turn parses) get each other's padding and fail. Tokenizing is ~1 % of a forward
+        # pass, so serialising only that costs nothing measurable.
+        self._tokenize_lock = threading.Lock()
         self._tokenizer: Any = None
         self._model: Any = None
 
@@ -146,11 +151,18 @@ class SentenceEmbedder:
         # Assigned last: other threads treat a non-None model as "fully loaded".
         self._model = model
 
+    def tokenize_batch(self, texts: list[str], *, max_length: int) -> Any:
+        """Padded, truncated tensors for a batch; safe to call from many threads at once."""
+        self._ensure_loaded()
+        with self._tokenize_lock:
+            return self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text` as this model reads it (no special tokens): the unit of its
         MAX_SEQ_LENGTH window, so chunks measured with it are never truncated."""
         self._ensure_loaded()
-        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        with self._tokenize_lock:
+            return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
     def warm_up(self) -> None:
         """Load the model and run it once, so the first visitor does not pay for either."""
@@ -197,7 +209,7 @@ class SentenceEmbedder:
     def _encode_batch(self, model: Any, texts: list[str], max_length: int) -> np.ndarray:
         import torch
 
-        features = self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        features = self.tokenize_batch(texts, max_length=max_length)
         with torch.inference_mode():
             traced = self._single_text_forward(model) if len(texts) == 1 else None
             if traced is not None:
@@ -237,13 +249,15 @@ class SentenceEmbedder:
             return model(**features).last_hidden_state
 
         try:
-            example = self._tokenizer(["trace this sentence"], return_tensors="pt")
+            with self._tokenize_lock:
+                example = self._tokenizer(["trace this sentence"], return_tensors="pt")
             inputs = (example["input_ids"], example["attention_mask"], example["token_type_ids"])
             with torch.inference_mode(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TorchScript's tracer warnings about Python branches
                 traced = torch.jit.freeze(torch.jit.trace(model, inputs, strict=False).eval())
                 for probe in _TRACE_PROBES:
-                    features = self._tokenizer([probe], return_tensors="pt")
+                    with self._tokenize_lock:
+                        features = self._tokenizer([probe], return_tensors="pt")
                     got = _last_hidden_state(
                         traced(features["input_ids"], features["attention_mask"], features["token_type_ids"])
                     )

@@ -69,13 +69,16 @@ _PER_MESSAGE_OVERHEAD_TOKENS = 4  # role markers of the chat template
 # --- templates ---------------------------------------------------------------------------------
 
 
-def render_template(template: str, slots: Mapping[str, Any], *, missing: str = "") -> str:
+def render_template(
+    template: str, slots: Mapping[str, Any], *, missing: str = "", encode: Callable[[str], str] | None = None
+) -> str:
     """Replace `{slot_name}` by the slot's value as plain text.
 
     Deliberately not `str.format`: only bare identifiers are placeholders, so `{x.__class__}` or
     `{x[0]}` stay literal text instead of reaching into Python objects. One pass over the template,
     so a value that itself contains `{other}` is not expanded again. `{{` / `}}` give literal braces
     (what an admin used to `str.format` expects). A missing or empty slot renders as `missing`.
+    `encode` escapes each value for where it goes (a URL path, a header) before it is inserted.
     """
 
     def substitute(match: re.Match[str]) -> str:
@@ -84,7 +87,8 @@ def render_template(template: str, slots: Mapping[str, Any], *, missing: str = "
             return "{"
         if token == "}}":
             return "}"
-        return _slot_text(slots.get(match.group(1)), missing)
+        value = _slot_text(slots.get(match.group(1)), missing)
+        return encode(value) if encode is not None else value
 
     return _PLACEHOLDER.sub(substitute, template)
 

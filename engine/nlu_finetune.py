@@ -87,9 +87,11 @@ def _pool(hidden: Any, mask: Any) -> Any:
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
-def _base(embedder: SentenceEmbedder) -> tuple[Any, Any]:
+def _base(embedder: SentenceEmbedder) -> Any:
+    """The embedder's base model (its tokenizer is reached through `embedder.tokenize_batch`,
+    which serialises the tokenizer's shared state across threads)."""
     embedder._ensure_loaded()
-    return embedder._tokenizer, embedder._model
+    return embedder._model
 
 
 def lower_states(
@@ -99,16 +101,14 @@ def lower_states(
     and the base model's final embedding (for initialising the intent prototypes)."""
     import torch
 
-    tokenizer, model = _base(embedder)
+    model = _base(embedder)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     states: list[Any] = [None] * len(texts)
     final = np.zeros((len(texts), EMBEDDING_DIMENSIONS), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             ids = order[start : start + batch_size]
-            features = tokenizer(
-                [texts[i] for i in ids], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
-            )
+            features = embedder.tokenize_batch([texts[i] for i in ids], max_length=MAX_TOKENS)
             mask = features["attention_mask"]
             hidden = model.embeddings(input_ids=features["input_ids"], token_type_ids=features.get("token_type_ids"))
             hidden = _run_layers(model.encoder.layer[:split], hidden, mask)
@@ -173,7 +173,7 @@ class FineTunedIntentModel:
             if self._layers is None:
                 import torch
 
-                _, model = _base(self._require_embedder())
+                model = _base(self._require_embedder())
                 layers = copy.deepcopy(model.encoder.layer[self.split : self.split + _count_layers(self.layer_state)])
                 state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in self.layer_state.items()}
                 layers.load_state_dict(state)
@@ -191,7 +191,7 @@ class FineTunedIntentModel:
                 if self._model is None:
                     import torch
 
-                    _, base = _base(self._require_embedder())
+                    base = _base(self._require_embedder())
                     encoder = copy.copy(base.encoder)
                     encoder._modules = dict(base.encoder._modules)
                     encoder.layer = torch.nn.ModuleList([*base.encoder.layer[: self.split], *tuned])
@@ -289,7 +289,7 @@ def train_finetuned(
         torch.set_num_threads(config.threads)
     try:
         started = time.perf_counter()
-        _, base = _base(embedder)
+        base = _base(embedder)
         tuned_layers = config.tuned_layers or (
             len(base.encoder.layer) if len(pairs) <= SMALL_BOT_PHRASES else LARGE_BOT_TUNED_LAYERS
         )

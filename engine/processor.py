@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from .coalescing import DeltaCoalescer
-from .dialogue import MAX_STEPS_PER_TURN, answered_from_knowledge, decide, decline_without_knowledge
+from .dialogue import MAX_STEPS_PER_TURN, after_action, answered_from_knowledge, decide, decline_without_knowledge
 from .nlg import (
     DEFAULT_HISTORY_BUDGET_TOKENS,
     DEFAULT_STOP,
@@ -30,6 +30,9 @@ from .nlg import (
 from .retrieval_query import retrieval_query
 from .types import (
     LLM,
+    ActionRequest,
+    ActionResult,
+    ActionRunner,
     BotSpec,
     ChatMessage,
     Citation,
@@ -53,6 +56,7 @@ class TurnProcessor:
         nlu: NluFn,
         llm: LLM,
         retriever: Retriever | None = None,
+        act: ActionRunner | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         *,
@@ -63,6 +67,7 @@ class TurnProcessor:
         self.nlu = nlu
         self.llm = llm
         self.retriever = retriever
+        self.act = act
         self.clock = clock
         # None: `decide` seeds per turn from (bot, turn number, text), so a retried turn repeats itself.
         self.rng = rng
@@ -99,6 +104,16 @@ class TurnProcessor:
             "confidence": top,
             "entities": [e.as_dict() for e in parse.entities],
         }
+        if decision.action == "call_action":
+            return self._call_action(
+                bot=bot,
+                decision=decision,
+                tracker=new_tracker,
+                parse=parse,
+                on_delta=on_delta,
+                started=started,
+                base=base,
+            )
         retrieved: list[KnowledgePassage] = []
         evidence: list[KnowledgePassage] = []
         if self.retriever is not None and (decision.action == "generate" or _out_of_scope(decision)):
@@ -150,6 +165,30 @@ class TurnProcessor:
             )
         return TurnOutcome(reply=replace(reply, retrieval=trace), tracker=new_tracker, parse=parse)
 
+    def _call_action(
+        self,
+        *,
+        bot: BotSpec,
+        decision: Decision,
+        tracker: Tracker,
+        parse: ParseResult,
+        on_delta: DeltaSink,
+        started: float,
+        base: dict[str, Any],
+    ) -> TurnOutcome:
+        """The intent's HTTP action answers: its result becomes slots and the reply."""
+        intent = decision.intent or ""
+        name = bot.intents[intent].action or ""
+        if self.act is None:  # no runner wired (a benchmark, the parse API): say so, invent nothing
+            result = ActionResult(status="failed", trace={"action": name, "status": "failed", "error": "unavailable"})
+        else:
+            result = self.act(ActionRequest(name=name, intent=intent, slots=dict(tracker.slots)))
+        decision, tracker, slots = after_action(bot=bot, tracker=tracker, intent=intent, result=result, text=parse.text)
+        reply = self._template(
+            bot=bot, decision=decision, tracker=tracker, on_delta=on_delta, started=started, base=base, slots=slots
+        )
+        return TurnOutcome(reply=replace(reply, action_calls=(result.trace,)), tracker=tracker, parse=parse)
+
     def _elapsed_ms(self, since: float) -> int:
         return max(0, round((self.clock() - since) * 1000))
 
@@ -162,8 +201,9 @@ class TurnProcessor:
         on_delta: DeltaSink,
         started: float,
         base: dict[str, Any],
+        slots: dict[str, Any] | None = None,
     ) -> Reply:
-        text = render_template(decision.template_text or "", tracker.slots).strip()
+        text = render_template(decision.template_text or "", tracker.slots if slots is None else slots).strip()
         if not text:  # an empty template must not become an empty bot message
             text = bot.fallback_text
         reply = self._whole(text=text, action=decision.action, on_delta=on_delta, started=started, base=base)

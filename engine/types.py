@@ -6,7 +6,7 @@ tested and benchmarked without a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -84,6 +84,7 @@ class IntentSpec:
     responses: tuple[ResponseVariant, ...] = ()
     form_slots: tuple[SlotSpec, ...] = ()
     hands_off: bool = False  # recognising it queues the conversation for a person
+    action: str | None = None  # HTTP action called when the form is complete; its answer is the reply
 
 
 NO_KNOWLEDGE_TEXT = "Sorry, I don't have information about that."
@@ -127,6 +128,12 @@ class BotSpec:
 # off; the turn service queues the conversation. "handoff_offline": the same when nobody can come
 # now; the widget shows the offline form instead of a queue.
 ActionName = Literal[
+    "call_action",  # internal: the processor calls the intent's HTTP action, then answers with one below
+    "action",
+    "action_not_found",
+    "action_failed",
+    "action_identity_required",
+    "action_limited",
     "utter_template",
     "ask_slot",
     "generate",
@@ -303,6 +310,8 @@ class Reply:
     time_to_first_token_ms: int | None = None
     total_time_ms: int | None = None
     handoff_reason: str = ""
+    # The HTTP actions this turn called (arguments, status, latency, redacted answer): analysts.
+    action_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,3 +321,31 @@ class TurnOutcome:
     reply: Reply
     tracker: Tracker
     parse: ParseResult
+
+
+# --- Actions (calls to the business's own systems) ----------------------------------------------
+
+ActionStatus = Literal["ok", "not_found", "failed", "identity_required", "limited"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """What the dialogue asks of an action: its name and the conversation's slots so far."""
+
+    name: str
+    intent: str
+    slots: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What came back. `slots` are mapped from the answer; `template` is the admin's wording for this
+    outcome (empty: the engine's honest default); `trace` is stored in the transcript."""
+
+    status: ActionStatus
+    slots: dict[str, Any] = field(default_factory=dict)
+    template: str = ""
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+ActionRunner = Callable[[ActionRequest], ActionResult]

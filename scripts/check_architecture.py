@@ -31,6 +31,8 @@ PACKAGES = tuple(
         "analytics",
         "inbox",
         "copilot",
+        "webhooks",
+        "actions",
         "inference_worker",
         "chatplatform",
     )

@@ -160,6 +160,22 @@ def demo_bot(db: None, allowed_origin: str):
 
 
 @pytest.fixture
+def demo_orders_api(demo_bot, settings, tmp_path: Path):
+    """The pretend shop's orders API on loopback, wired to the demo's track_order as `make run` does
+    (signed requests; the API refuses unsigned ones). Yields the server; `.shutdown()` takes it down."""
+    from bots.services.demo_actions import demo_order_lookup_ensure
+    from chatplatform.launcher.demo_site import demo_site_start_in_thread
+
+    settings.OUTBOUND_ALLOW_PRIVATE = ["127.0.0.1"]
+    port = free_port()
+    secret = demo_order_lookup_ensure(bot=demo_bot, orders_api=f"http://127.0.0.1:{port}")
+    server = demo_site_start_in_thread(port=port, directory=tmp_path, secret=secret)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
 def no_turns(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Record enqueued turns instead of sending them to the broker (tests without a worker)."""
     enqueued: list[int] = []

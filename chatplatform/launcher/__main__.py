@@ -102,6 +102,9 @@ class Launcher:
                 "LOG_FORMAT": self.env.get("LOG_FORMAT", "console"),
                 "HF_HUB_OFFLINE": "1",
                 "TOKENIZERS_PARALLELISM": "false",
+                # The demo's HTTP action calls the pretend shop's orders API on loopback: allowed here
+                # only. Production leaves this empty, so a bot's URL cannot reach the platform's network.
+                "OUTBOUND_ALLOW_PRIVATE": self.env.get("OUTBOUND_ALLOW_PRIVATE", "127.0.0.1"),
             }
         )
         # vLLM keeps its own metrics: it starts before the platform's multiprocess directory is set.
@@ -121,6 +124,10 @@ class Launcher:
             f"http://localhost:{site_port}",
             "--origin",
             f"http://localhost:{web_port}",
+            "--orders-api",
+            f"http://127.0.0.1:{site_port}",
+            "--orders-secret-file",
+            str(VAR / "demo-orders-secret"),
             capture=True,
         )
         self._start_nlu_service()
@@ -323,12 +330,13 @@ class Launcher:
                 [
                     sys.executable,
                     "-m",
-                    "http.server",
+                    "chatplatform.launcher.demo_site",
+                    "--port",
                     str(site_port),
-                    "--bind",
-                    "127.0.0.1",
                     "--directory",
                     str(site_dir),
+                    "--secret-file",
+                    str(VAR / "demo-orders-secret"),
                 ],
                 log=LOGS / "demo-site.log",
                 env=self.env,
@@ -354,6 +362,7 @@ class Launcher:
             "HF_HUB_OFFLINE",
             "NLU_SERVICE_URL",
             "NLU_SERVICE_TOKEN",
+            "OUTBOUND_ALLOW_PRIVATE",
         )
         path = VAR / "run.env"
         path.write_text("".join(f"{k}='{self.env[k]}'\n" for k in keys if k in self.env))

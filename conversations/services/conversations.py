@@ -19,6 +19,12 @@ from conversations.services.messages import (
     user_message_receive,
     visitor_text_clean,
 )
+from conversations.services.webhook_events import (
+    conversation_resolved_emit,
+    conversation_started_emit,
+    csat_submitted_emit,
+    feedback_created_emit,
+)
 from conversations.visitor_tokens import visitor_id_new
 
 
@@ -30,9 +36,11 @@ def conversation_start(
     user_id: str = "",
     locale: str = "",
 ) -> Conversation:
-    return Conversation.objects.create(
+    conversation = Conversation.objects.create(
         bot=bot, channel=channel, visitor_id=visitor_id or visitor_id_new(), user_id=user_id, locale=locale[:16]
     )
+    conversation_started_emit(conversation=conversation)
+    return conversation
 
 
 @transaction.atomic
@@ -129,6 +137,7 @@ def conversation_csat_record(*, conversation: Conversation, score: int) -> Conve
     if not 1 <= score <= 5:
         raise ValueError("CSAT score must be 1..5")
     Conversation.objects.filter(pk=conversation.pk).update(csat=score)
+    csat_submitted_emit(conversation=conversation, score=score)
     bot = conversation.bot
     status = Conversation.objects.values_list("status", flat=True).get(pk=conversation.pk)
     low = score <= bot.handoff_csat_at_most and status in (Conversation.Status.BOT, Conversation.Status.RESOLVED)
@@ -137,6 +146,9 @@ def conversation_csat_record(*, conversation: Conversation, score: int) -> Conve
     elif status == Conversation.Status.BOT:
         Conversation.objects.filter(pk=conversation.pk).update(
             ended_at=timezone.now(), status=Conversation.Status.RESOLVED
+        )
+        conversation_resolved_emit(
+            conversation=conversation, actor=None, reason=f"The visitor rated the chat {score}/5."
         )
     conversation.refresh_from_db(fields=["csat", "ended_at", "status"])
     return conversation
@@ -150,6 +162,7 @@ def message_feedback_record(*, conversation: Conversation, message_id: int, rati
     message.feedback = rating
     message.feedback_comment = comment[:1000]
     message.save(update_fields=["feedback", "feedback_comment"])
+    feedback_created_emit(conversation=conversation, message=message)
     if (
         rating == Message.Feedback.DOWN
         and _thumbs_down_streak(conversation)

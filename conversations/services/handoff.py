@@ -26,6 +26,7 @@ from chatplatform.celery import task_send
 from conversations.selectors import conversation_notice, handoff_state
 from conversations.services.messages import client_id_clean, visitor_text_clean
 from conversations.services.sequencing import message_insert_next_seq, violated_constraint
+from conversations.services.webhook_events import handoff_changed_emit, message_created_emit
 from inference_worker.publisher import get_turn_events
 
 log = structlog.get_logger(__name__)
@@ -250,6 +251,7 @@ def agent_message_send(*, conversation_id: int, agent: Any, text: str, client_id
         Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
         message = Message.objects.select_related("author__agent_profile").get(pk=message.pk)
         bot_id, agent_id = conversation.bot_id, agent.pk
+        message_created_emit(bot_id=bot_id, message=message)
         transaction.on_commit(lambda: get_turn_events().message(message=message), robust=True)
         transaction.on_commit(
             lambda: get_turn_events().inbox(
@@ -357,6 +359,7 @@ def _transition(
         team=team,
         reason=reason[:200],
     )
+    handoff_changed_emit(conversation=conversation, kind=kind, agent=agent, actor=actor, reason=reason[:200])
     log.info("handoff_transition", conversation_id=conversation.pk, kind=kind, from_status=from_status, to_status=to)
     _notify_after_commit(
         conversation,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from bots.models import Conversation, Message
 from chatplatform.celery import task_send
 from conversations.services.sequencing import message_insert_next_seq, violated_constraint
+from conversations.services.webhook_events import message_created_emit
 
 # What `text_scrub` removes. Group 1 is the one thing kept: an emoji tag sequence (black flag, 2-6
 # tag letters/digits, cancel tag: the England/Scotland/Wales flags). Every other tag character
@@ -148,6 +149,7 @@ def user_message_receive(
             return ReceivedMessage(
                 message=Message.objects.get(conversation=conversation, client_id=client_id), created=False
             )
+        message_created_emit(bot_id=conversation.bot_id, message=message)
         transaction.on_commit(lambda: turn_enqueue(user_message_id=message.pk, options=turn_options))
     return ReceivedMessage(message=message, created=True)
 

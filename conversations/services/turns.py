@@ -37,6 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from actions.selectors import action_runner_for
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
@@ -49,6 +50,7 @@ from conversations.services.handoff import (
     visitor_message_for_agent_notify,
 )
 from conversations.services.sequencing import message_insert_next_seq
+from conversations.services.webhook_events import action_failed_emit, message_created_emit
 from engine.processor import TurnProcessor
 from engine.types import LLM, BotSpec, CompletionRequest, CompletionStream, ParseResult, Reply, Tracker
 from inference_worker.errors import LLMError
@@ -265,7 +267,12 @@ def _turn_answer(
     failed: LLMError | None = None
     metrics.TURNS_IN_FLIGHT.inc()
     try:
-        processor = TurnProcessor(nlu=nlu(bot), llm=_ReleasesConnectionLLM(llm), retriever=knowledge_retriever_for(bot))
+        processor = TurnProcessor(
+            nlu=nlu(bot),
+            llm=_ReleasesConnectionLLM(llm),
+            retriever=knowledge_retriever_for(bot),
+            act=action_runner_for(conversation),
+        )
         # People and the offline form are reached through the widget; an API client or the admin's
         # test console gets no queue it could never see answered.
         widget = conversation.channel == Conversation.Channel.WIDGET
@@ -342,6 +349,8 @@ def _turn_store(
             stored = Message.objects.get(reply_to=user_message)
             metrics.TURN_CONFLICTS.labels(kind="answered_elsewhere").inc()
         else:
+            message_created_emit(bot_id=conversation.bot_id, message=stored)
+            action_failed_emit(conversation=conversation, message=stored)
             if parse is not None:
                 _user_message_annotate(user_message=user_message, parse=parse)
             if conversation.tracker == claim.tracker_seen:
@@ -444,6 +453,7 @@ def _reply_store(*, conversation: Conversation, user_message: Message, reply: Re
         quick_replies=list(reply.quick_replies),
         citations=[{"title": c.title, "url": c.url} for c in reply.citations],
         retrieval=list(reply.retrieval),
+        action_calls=list(reply.action_calls),
     )
 
 

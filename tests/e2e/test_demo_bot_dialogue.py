@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from bots.models import Conversation, KnowledgeDocument, Message
+from bots.services.demo import demo_help_center_ensure
 from tests.factories import agent_on_duty
 from tests.support import ws
 from tests.support.waiting import wait_until
@@ -22,7 +23,9 @@ async def say(communicator, text: str) -> dict:
     return final
 
 
-async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin, stub_llm, celery_worker) -> None:
+async def test_templates_form_topic_change_and_handoff(
+    demo_bot, allowed_origin, stub_llm, celery_worker, demo_orders_api
+) -> None:
     stub_llm.behaviour.reply = "Clean it with lukewarm water and dry it fully before storing [1]."
     await sync_to_async(agent_on_duty)(demo_bot)  # a person can come, so the bot may offer one
     communicator = await ws.connect(demo_bot.public_key, allowed_origin)
@@ -39,10 +42,21 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
     assert "Monday to Saturday" in hours["text"]
     await say(communicator, "track my order")
     done = await say(communicator, "it's AC-12345")
-    assert "Order AC-12345 is on its way" in done["text"]
+    # The shop's orders API answered (a signed request; the API refuses unsigned ones).
+    assert done["text"] == "Order AC-12345 was shipped on 1 December and should arrive by 4 December."
+    unknown_order = await say(communicator, "where is my order AC-99999")
+    assert unknown_order["text"].startswith("I can't find order AC-99999.")
+    calls = await sync_to_async(
+        lambda: [m.action_calls for m in Message.objects.filter(conversation__bot=demo_bot).exclude(action_calls=[])]
+    )()
+    assert [(c[0]["status"], c[0]["http_status"], c[0]["arguments"]) for c in calls] == [
+        ("ok", 200, {"order_number": "AC-12345"}),
+        ("not_found", 404, {"order_number": "AC-99999"}),
+    ]
+    assert calls[0][0]["response"]["status"] == "shipped"
 
-    # The help center (Markdown pages and FAQs) was imported when the bot was created; the worker
-    # embeds it in the background.
+    # The help center (Markdown pages and FAQs), imported as `seed_demo` does; the worker embeds it.
+    await sync_to_async(demo_help_center_ensure)(bot=demo_bot)
     await sync_to_async(wait_until)(
         lambda: (
             KnowledgeDocument.objects.filter(bot=demo_bot).exists()
@@ -77,7 +91,8 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
         "ask_slot",
         "utter_template",
         "ask_slot",
-        "utter_template",
+        "action",
+        "action_not_found",
         "generate",
         "no_knowledge",
         "handoff",
@@ -90,13 +105,16 @@ async def test_templates_form_topic_change_and_handoff(demo_bot, allowed_origin,
         .values_list("intent", flat=True)
     ]
     assert intents[:3] == ["greet", "track_order", "opening_hours"]
-    assert conversation.tracker["slots"]["order_number"] == "AC-12345"
+    # The number the shop did not know is forgotten, so asking again asks for it again.
+    assert "order_number" not in conversation.tracker["slots"]
 
 
 async def test_the_demo_help_center_answers_a_curated_faq_verbatim(demo_bot, allowed_origin, stub_llm, celery_worker):
+    await sync_to_async(demo_help_center_ensure)(bot=demo_bot)
+    # Every page ready, not only the FAQs: nothing may still be indexing when the test's data is flushed.
     await sync_to_async(wait_until)(
-        lambda: KnowledgeDocument.objects.filter(bot=demo_bot, filename="faq.csv", status="ready").exists(),
-        what="the demo FAQs ready",
+        lambda: not KnowledgeDocument.objects.filter(bot=demo_bot).exclude(status="ready").exists(),
+        what="the demo help center ready",
         timeout=120,
     )
     communicator = await ws.connect(demo_bot.public_key, allowed_origin)

@@ -35,3 +35,27 @@ def test_a_failing_trace_falls_back_to_the_eager_model(
     fallback = SentenceEmbedder(cache_size=0)
     assert np.allclose(fallback.encode(["hello there"]), eager.encode(["hello there"]), atol=1e-6)
     assert list(fallback._traced.values()) == [None]
+
+
+def test_many_threads_can_encode_and_count_tokens_at_once(embedder) -> None:
+    """The worker's threads share one tokenizer; its padding/truncation state used to race (a
+    document being indexed while a turn parsed failed with 'Unable to create tensor')."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(15):
+                texts = [f"thread {n} text {i} " + "word " * ((n * 7 + i * 3 + k) % 60) for k in range(3)]
+                assert embedder.encode(texts).shape == (3, 384)
+                assert embedder.count_tokens("long " * (200 + n)) >= 200
+        except BaseException as error:  # collected and re-raised in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

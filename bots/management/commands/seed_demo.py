@@ -11,7 +11,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from bots.services.demo import DEMO_AGENT_USERNAME, demo_bot_ensure, demo_handoff_intent_ensure, demo_team_ensure
+from bots.services.demo import (
+    DEMO_AGENT_USERNAME,
+    demo_bot_ensure,
+    demo_handoff_intent_ensure,
+    demo_help_center_ensure,
+    demo_team_ensure,
+)
+from bots.services.demo_actions import demo_order_lookup_ensure
 
 
 class Command(BaseCommand):
@@ -21,10 +28,23 @@ class Command(BaseCommand):
         parser.add_argument("--origin", action="append", default=[], help="Extra allowed origin for the demo bot.")
         parser.add_argument("--credentials-file", default=str(settings.VAR_DIR / "admin-credentials.txt"))
         parser.add_argument("--agent-credentials-file", default=str(settings.VAR_DIR / "agent-credentials.txt"))
+        parser.add_argument(
+            "--orders-api", default="", help="The pretend shop's orders API the demo's order tracking calls."
+        )
+        parser.add_argument("--orders-secret-file", default=str(settings.VAR_DIR / "demo-orders-secret"))
 
     def handle(self, *args: Any, **options: Any) -> None:
         bot = demo_bot_ensure(extra_origins=[settings.PUBLIC_BASE_URL, *options["origin"]])
         demo_handoff_intent_ensure(bot=bot)
+        uploaded = demo_help_center_ensure(bot=bot)
+        if uploaded:
+            self.stdout.write(f"help center: {uploaded} documents queued for indexing")
+        if options["orders_api"]:
+            secret_file = Path(options["orders_secret_file"])
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(demo_order_lookup_ensure(bot=bot, orders_api=options["orders_api"]))
+            secret_file.chmod(0o600)
+            self.stdout.write(f"orders API: {options['orders_api']} (track_order calls it, signed)")
         username, password = self._admin_user(Path(options["credentials_file"]))
         team, agent_password = self._agent_user(bot, Path(options["agent_credentials_file"]))
         self.stdout.write(f"demo bot: {bot.name} (slug {bot.slug}, public key {bot.public_key})")

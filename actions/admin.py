@@ -1,0 +1,161 @@
+"""HTTP actions in the admin: configured per bot, checked on save, secrets shown once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import jsonpath
+import jsonschema
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from actions.models import HttpAction
+from chatplatform.outbound_http import host_matches
+
+from .selectors import action_headers
+from .services.configuration import action_headers_set, action_signing_secret_rotate
+from .templating import TemplateError, render_body, render_url
+
+
+class HttpActionForm(forms.ModelForm):
+    headers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text=_(
+            'JSON object, e.g. {"Authorization": "Bearer ..."}. Stored encrypted and never shown again: '
+            "leave empty to keep the current headers, enter {} to remove them."
+        ),
+    )
+
+    class Meta:
+        model = HttpAction
+        fields = (
+            "bot",
+            "name",
+            "description",
+            "method",
+            "url",
+            "headers",
+            "body_template",
+            "parameters_schema",
+            "required_identity",
+            "timeout_seconds",
+            "retries",
+            "response_mapping",
+            "reply_template",
+            "not_found_text",
+            "failure_text",
+            "rate_limit_per_minute",
+            "max_calls_per_conversation",
+            "is_active",
+        )
+
+    def clean_headers(self) -> dict[str, str] | None:
+        raw = (self.cleaned_data.get("headers") or "").strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(_("Not JSON: %(error)s") % {"error": error.msg}) from error
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise forms.ValidationError(_("A JSON object of header names to text values."))
+        return {str(k): v for k, v in value.items()}
+
+    def clean_body_template(self) -> str:
+        body = cast(str, self.cleaned_data.get("body_template") or "")
+        try:
+            render_body(body, {})
+        except TemplateError as error:
+            raise forms.ValidationError(str(error)) from error
+        return body
+
+    def clean_parameters_schema(self) -> dict[str, Any]:
+        schema = self.cleaned_data.get("parameters_schema") or {}
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as error:
+            raise forms.ValidationError(error.message) from error
+        return cast("dict[str, Any]", schema)
+
+    def clean_response_mapping(self) -> dict[str, str]:
+        mapping = self.cleaned_data.get("response_mapping") or {}
+        if not isinstance(mapping, dict):
+            raise forms.ValidationError(_('A JSON object of slot names to paths, e.g. {"status": "$.status"}.'))
+        for slot, path in mapping.items():
+            try:
+                jsonpath.compile(str(path))
+            except jsonpath.JSONPathError as error:
+                raise forms.ValidationError(f"{slot}: {error}") from error
+        return {str(k): str(v) for k, v in mapping.items()}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = cast("dict[str, Any]", super().clean())
+        url, bot = cleaned.get("url") or "", cleaned.get("bot")
+        try:
+            render_url(url, {})
+        except TemplateError as error:
+            self.add_error("url", str(error))
+            return cleaned
+        host = urlsplit(url).hostname or ""
+        if urlsplit(url).scheme not in ("http", "https") or not host:
+            self.add_error("url", _("An http:// or https:// URL with a host."))
+        elif bot is not None and not host_matches(host, list(bot.action_allowed_hosts)):
+            self.add_error(
+                "url",
+                _("%(host)s is not among the bot's allowed action hosts; add it to the bot first.") % {"host": host},
+            )
+        return cleaned
+
+
+@admin.register(HttpAction)
+class HttpActionAdmin(admin.ModelAdmin):
+    form = HttpActionForm
+    list_display = ("name", "bot", "method", "url", "required_identity", "is_active", "updated_at")
+    list_filter = ("bot", "is_active", "required_identity", "method")
+    search_fields = ("name", "url", "description")
+    readonly_fields = ("stored_headers", "signing")
+    actions = ("rotate_signing_secret",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HttpAction]:
+        return super().get_queryset(request).select_related("bot")
+
+    @admin.display(description=_("stored headers"))
+    def stored_headers(self, obj: HttpAction) -> str:
+        names = sorted(action_headers(obj))
+        return ", ".join(f"{name}: ••••••••" for name in names) or str(_("none"))
+
+    @admin.display(description=_("request signing"))
+    def signing(self, obj: HttpAction) -> str:
+        if obj.signing_secret_encrypted:
+            return str(_("Signed (Standard Webhooks). The secret was shown once; rotate it to see a new one."))
+        return str(_("Not signed yet: save to create a secret."))
+
+    def save_model(self, request: HttpRequest, obj: HttpAction, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        headers = form.cleaned_data.get("headers")
+        if headers is not None:
+            action_headers_set(action=obj, headers=headers)
+        if not obj.signing_secret_encrypted:
+            self._show_secret(request, obj, action_signing_secret_rotate(action=obj))
+
+    @admin.action(description=_("Rotate the signing secret (the new one is shown once)"))
+    def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[HttpAction]) -> None:
+        for action in queryset:
+            self._show_secret(request, action, action_signing_secret_rotate(action=action))
+
+    def _show_secret(self, request: HttpRequest, action: HttpAction, secret: str) -> None:
+        messages.warning(
+            request,
+            format_html(
+                cast(str, _("Signing secret of {} (shown once, give it to the receiving server): {}")),
+                action.name,
+                format_html("<code>{}</code>", secret),
+            ),
+        )

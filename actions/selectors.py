@@ -1,0 +1,83 @@
+"""Reads: a bot's actions as the worker runs them (secrets decrypted in memory only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+
+from actions.models import HttpAction
+from bots.models import Bot, Conversation
+from chatplatform.encryption import InvalidToken, decrypt
+from engine.types import ActionRequest, ActionResult, ActionRunner
+
+from .execution import ActionConfig, Caller, run_action
+
+log = structlog.get_logger(__name__)
+
+
+def action_headers(action: HttpAction) -> dict[str, str]:
+    """The stored headers, decrypted; {} when none or when no configured key opens them."""
+    if not action.headers_encrypted:
+        return {}
+    try:
+        data = json.loads(decrypt(action.headers_encrypted))
+    except (InvalidToken, json.JSONDecodeError):
+        log.error("action_headers_unreadable", action_id=action.pk, hint="SECRETS_ENCRYPTION_KEYS changed?")
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def action_signing_secret(action: HttpAction) -> str:
+    try:
+        return decrypt(action.signing_secret_encrypted)
+    except InvalidToken:
+        log.error("action_secret_unreadable", action_id=action.pk, hint="SECRETS_ENCRYPTION_KEYS changed?")
+        return ""
+
+
+def action_config(action: HttpAction, *, allowed_hosts: list[str]) -> ActionConfig:
+    return ActionConfig(
+        id=action.pk,
+        bot_id=action.bot_id,
+        name=action.name,
+        method=action.method,
+        url=action.url,
+        body_template=action.body_template,
+        headers=action_headers(action),
+        parameters_schema=action.parameters_schema or {},
+        required_identity=action.required_identity,
+        timeout_seconds=action.timeout_seconds,
+        retries=action.retries,
+        response_mapping=action.response_mapping or {},
+        reply_template=action.reply_template,
+        not_found_text=action.not_found_text,
+        failure_text=action.failure_text,
+        rate_limit_per_minute=action.rate_limit_per_minute,
+        max_calls_per_conversation=action.max_calls_per_conversation,
+        signing_secret=action_signing_secret(action),
+        allowed_hosts=tuple(allowed_hosts),
+    )
+
+
+def action_runner_for(conversation: Conversation) -> ActionRunner | None:
+    """The turn's action runner, or None when the bot has no active action (no query per turn then
+    beyond this one). Loaded before the turn calls anything, so no database is used during a call."""
+    bot: Bot = conversation.bot
+    configs = {
+        a.name: action_config(a, allowed_hosts=list(bot.action_allowed_hosts))
+        for a in HttpAction.objects.filter(bot=bot, is_active=True)
+    }
+    if not configs:
+        return None
+    caller = Caller(conversation_id=conversation.pk, user_id=conversation.user_id)
+
+    def run(request: ActionRequest) -> ActionResult:
+        config = configs.get(request.name)
+        if config is None:
+            trace: dict[str, Any] = {"action": request.name, "status": "failed", "error": "no such active action"}
+            return ActionResult(status="failed", trace=trace)
+        return run_action(config, request, caller)
+
+    return run
