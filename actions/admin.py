@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import urlsplit
 
-import jsonpath
-import jsonschema
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -16,11 +14,16 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from actions.models import HttpAction
-from chatplatform.outbound_http import host_matches
 
 from .selectors import action_headers
 from .services.configuration import action_headers_set, action_signing_secret_rotate
-from .templating import TemplateError, render_body, render_url
+from .validation import (
+    body_template_check,
+    headers_check,
+    parameters_schema_check,
+    response_mapping_check,
+    url_check,
+)
 
 
 class HttpActionForm(forms.ModelForm):
@@ -53,6 +56,7 @@ class HttpActionForm(forms.ModelForm):
             "failure_text",
             "rate_limit_per_minute",
             "max_calls_per_conversation",
+            "offered_to_llm",
             "is_active",
         )
 
@@ -61,63 +65,47 @@ class HttpActionForm(forms.ModelForm):
         if not raw:
             return None
         try:
-            value = json.loads(raw)
+            return headers_check(json.loads(raw))
         except json.JSONDecodeError as error:
             raise forms.ValidationError(_("Not JSON: %(error)s") % {"error": error.msg}) from error
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise forms.ValidationError(_("A JSON object of header names to text values."))
-        return {str(k): v for k, v in value.items()}
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
 
     def clean_body_template(self) -> str:
         body = cast(str, self.cleaned_data.get("body_template") or "")
-        try:
-            render_body(body, {})
-        except TemplateError as error:
-            raise forms.ValidationError(str(error)) from error
+        _checked(body_template_check, body)
         return body
 
     def clean_parameters_schema(self) -> dict[str, Any]:
         schema = self.cleaned_data.get("parameters_schema") or {}
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as error:
-            raise forms.ValidationError(error.message) from error
+        _checked(parameters_schema_check, schema)
         return cast("dict[str, Any]", schema)
 
     def clean_response_mapping(self) -> dict[str, str]:
-        mapping = self.cleaned_data.get("response_mapping") or {}
-        if not isinstance(mapping, dict):
-            raise forms.ValidationError(_('A JSON object of slot names to paths, e.g. {"status": "$.status"}.'))
-        for slot, path in mapping.items():
-            try:
-                jsonpath.compile(str(path))
-            except jsonpath.JSONPathError as error:
-                raise forms.ValidationError(f"{slot}: {error}") from error
-        return {str(k): str(v) for k, v in mapping.items()}
+        return cast("dict[str, str]", _checked(response_mapping_check, self.cleaned_data.get("response_mapping") or {}))
 
     def clean(self) -> dict[str, Any]:
         cleaned = cast("dict[str, Any]", super().clean())
-        url, bot = cleaned.get("url") or "", cleaned.get("bot")
-        try:
-            render_url(url, {})
-        except TemplateError as error:
-            self.add_error("url", str(error))
-            return cleaned
-        host = urlsplit(url).hostname or ""
-        if urlsplit(url).scheme not in ("http", "https") or not host:
-            self.add_error("url", _("An http:// or https:// URL with a host."))
-        elif bot is not None and not host_matches(host, list(bot.action_allowed_hosts)):
-            self.add_error(
-                "url",
-                _("%(host)s is not among the bot's allowed action hosts; add it to the bot first.") % {"host": host},
-            )
+        bot = cleaned.get("bot")
+        if bot is not None:
+            try:
+                url_check(cleaned.get("url") or "", allowed_hosts=bot.action_allowed_hosts)
+            except ValueError as error:
+                self.add_error("url", str(error))
         return cleaned
+
+
+def _checked(check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as error:
+        raise forms.ValidationError(str(error)) from error
 
 
 @admin.register(HttpAction)
 class HttpActionAdmin(admin.ModelAdmin):
     form = HttpActionForm
-    list_display = ("name", "bot", "method", "url", "required_identity", "is_active", "updated_at")
+    list_display = ("name", "bot", "method", "url", "required_identity", "offered_to_llm", "is_active", "updated_at")
     list_filter = ("bot", "is_active", "required_identity", "method")
     search_fields = ("name", "url", "description")
     readonly_fields = ("stored_headers", "signing")

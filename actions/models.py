@@ -71,6 +71,14 @@ class HttpAction(models.Model):
     )
     rate_limit_per_minute = models.PositiveIntegerField(default=60, help_text=_("Calls per minute for the bot."))
     max_calls_per_conversation = models.PositiveIntegerField(default=10)
+    offered_to_llm = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=_(
+            "Also let the LLM call it as a tool while it writes a reply (needs a served model with tool "
+            "calling; see docs/actions.md). The description and parameters schema are what it sees."
+        ),
+    )
     signing_secret_encrypted = models.TextField(blank=True, default="", editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

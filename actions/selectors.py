@@ -10,7 +10,7 @@ import structlog
 from actions.models import HttpAction
 from bots.models import Bot, Conversation
 from chatplatform.encryption import InvalidToken, decrypt
-from engine.types import ActionRequest, ActionResult, ActionRunner
+from engine.types import ActionRequest, ActionResult, ActionRunner, ToolSpec
 
 from .execution import ActionConfig, Caller, run_action
 
@@ -62,15 +62,27 @@ def action_config(action: HttpAction, *, allowed_hosts: list[str]) -> ActionConf
 
 
 def action_runner_for(conversation: Conversation) -> ActionRunner | None:
-    """The turn's action runner, or None when the bot has no active action (no query per turn then
-    beyond this one). Loaded before the turn calls anything, so no database is used during a call."""
+    """The turn's action runner, or None when the bot has no active action."""
+    return turn_actions(conversation)[0]
+
+
+def turn_actions(conversation: Conversation) -> tuple[ActionRunner | None, tuple[ToolSpec, ...]]:
+    """The turn's action runner (None when the bot has no active action) and the actions offered to
+    the LLM as tools. One query, before the turn calls anything: no database during a call."""
     bot: Bot = conversation.bot
-    configs = {
-        a.name: action_config(a, allowed_hosts=list(bot.action_allowed_hosts))
-        for a in HttpAction.objects.filter(bot=bot, is_active=True)
-    }
-    if not configs:
-        return None
+    rows = list(HttpAction.objects.filter(bot=bot, is_active=True))
+    if not rows:
+        return None, ()
+    configs = {a.name: action_config(a, allowed_hosts=list(bot.action_allowed_hosts)) for a in rows}
+    tools = tuple(
+        ToolSpec(
+            name=a.name,
+            description=a.description or a.name.replace("_", " "),
+            parameters=a.parameters_schema or {"type": "object", "properties": {}},
+        )
+        for a in rows
+        if a.offered_to_llm
+    )
     caller = Caller(conversation_id=conversation.pk, user_id=conversation.user_id)
 
     def run(request: ActionRequest) -> ActionResult:
@@ -80,4 +92,4 @@ def action_runner_for(conversation: Conversation) -> ActionRunner | None:
             return ActionResult(status="failed", trace=trace)
         return run_action(config, request, caller)
 
-    return run
+    return run, tools

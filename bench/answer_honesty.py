@@ -25,14 +25,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import time
 from collections.abc import Iterator
 from typing import Any, cast
 
-import psutil
-from common import REPO, setup_django_with_own_database, stop_own_redis, table, write_section
+from common import REPO, machine_description, setup_django_with_own_database, stop_own_redis, table, write_section
 from knowledge_retrieval import ingest, load
 
 DATA = REPO.parent / "shared" / "data"
@@ -145,10 +142,7 @@ def main() -> None:
         from bots.models import Bot, KnowledgeDocument
 
         bot, _ = Bot.objects.update_or_create(slug="bench-honesty", defaults={"name": "Honesty bench"})
-        machine = (
-            f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"Python {platform.python_version()}"
-        )
+        machine = machine_description()
         print(f"machine: {machine}", flush=True)
         print(f"ingesting {len(articles)} articles through the import path...", flush=True)
         ingested = ingest(bot, articles)

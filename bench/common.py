@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
 import statistics
@@ -13,6 +14,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "benchmarks.md"
+
+
+def machine_description() -> str:
+    """The line every results section starts with: host, CPUs, memory, Python."""
+    import psutil
+
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{platform.node()}: {os.cpu_count()} CPUs, {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
 def join_running_platform() -> None:

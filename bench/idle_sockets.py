@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import gc
 import json
-import os
-import platform
 import resource
 import tempfile
 import time
@@ -36,6 +34,7 @@ import websockets
 from common import (
     REPO,
     ChildProcesses,
+    machine_description,
     percentile,
     setup_django_with_own_database,
     stop_own_redis,
@@ -168,7 +167,7 @@ def main() -> None:
     )
     port = free_port()
     children = ChildProcesses(Path(tempfile.mkdtemp(prefix="bench-idle-")), WEB_ENV)
-    machine = f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, Python {platform.python_version()}"
+    machine = machine_description()
     print(
         f"machine: {machine}; fd limit {soft}/{hard}; websockets {websockets.__version__}; hello v{version}", flush=True
     )

@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, cast
 
-import psutil
 import websockets
 from common import (
     REPO,
     ChildProcesses,
+    machine_description,
     percentile,
     setup_django_with_own_database,
     stop_own_redis,
@@ -221,10 +219,7 @@ def main() -> None:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     children = ChildProcesses(Path(tempfile.mkdtemp(prefix="bench-inbox-")), WEB_ENV)
-    machine = (
-        f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-        f"Python {platform.python_version()}"
-    )
+    machine = machine_description()
     print(f"machine: {machine}", flush=True)
     print(
         f"parameters: {args.conversations} handoffs at {args.rate:g}/s, {args.agents} agents with the inbox open",

@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import time
 from typing import Any, cast
 
-import psutil
-from common import REPO, percentile, setup_django_with_own_database, stop_own_redis, table, write_section
+from common import (
+    REPO,
+    machine_description,
+    percentile,
+    setup_django_with_own_database,
+    stop_own_redis,
+    table,
+    write_section,
+)
 
 DATA = REPO.parent / "shared" / "data" / "covid_qa" / "covid_qa.json"
 JSON_OUT = REPO / "docs" / "bench" / "knowledge_retrieval.json"
@@ -133,10 +138,7 @@ def main() -> None:
         from bots.models import Bot
 
         bot, _ = Bot.objects.update_or_create(slug="bench-knowledge", defaults={"name": "Knowledge bench"})
-        machine = (
-            f"{platform.node()}: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"Python {platform.python_version()}"
-        )
+        machine = machine_description()
         print(f"machine: {machine}", flush=True)
         print(f"ingesting {len(articles)} articles through the import path...", flush=True)
         ingested = ingest(bot, articles)

@@ -247,6 +247,10 @@ VLLM_TOTAL_TIMEOUT: float = env.float("VLLM_TOTAL_TIMEOUT", default=90.0)
 VLLM_MAX_RETRIES: int = env.int("VLLM_MAX_RETRIES", default=2)
 # Concurrent streams per worker process to vLLM: at least the worker's concurrency.
 VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=1024)
+# Whether the served model does OpenAI tool calling (vLLM started with --enable-auto-tool-choice and
+# a --tool-call-parser that fits the model, docs/actions.md). Off: actions offered to the LLM are not
+# sent as tools (vLLM would refuse the request), forms still call them.
+VLLM_TOOL_CALLING: bool = env.bool("VLLM_TOOL_CALLING", default=False)
 # How often streamed text is flushed to the visitor: one frame per window, not one per token.
 STREAM_COALESCE_MS: int = env.int("STREAM_COALESCE_MS", default=40)
 

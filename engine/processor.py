@@ -11,6 +11,7 @@ was already sent (it owns `on_delta`) and so whether a retry is still invisible 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -37,13 +38,18 @@ from .types import (
     ChatMessage,
     Citation,
     CompletionRequest,
+    CompletionUsage,
     Decision,
     KnowledgePassage,
     ParseResult,
     Reply,
+    ToolCall,
     Tracker,
     TurnOutcome,
 )
+
+# Rounds of tool calls in one reply before the model must answer with what it has.
+MAX_TOOL_STEPS = 3
 
 NluFn = Callable[[str], ParseResult]
 Retriever = Callable[[str], list[KnowledgePassage]]
@@ -246,15 +252,6 @@ class TurnProcessor:
             knowledge=knowledge,
             history_budget_tokens=self.history_budget_tokens,
         )
-        request = CompletionRequest(
-            messages=messages,
-            max_tokens=bot.llm_max_tokens,
-            temperature=bot.llm_temperature,
-            stop=self.stop,
-            model=model or None,
-            affinity_key=affinity_key,
-        )
-
         first_delta_at: list[float] = []
 
         def emit(offset: int, text: str) -> None:
@@ -264,10 +261,29 @@ class TurnProcessor:
 
         coalescer = DeltaCoalescer(emit, window_ms=coalesce_ms, clock=self.clock)
         sanitizer = StreamSanitizer(stop=self.stop, labels=("assistant", "bot", bot.name))
-        stream = self.llm.stream(request)
-        # Drain the stream even after a stop sequence: usage (token counts) arrives at its end.
-        for chunk in stream:
-            coalescer.feed(sanitizer.feed(chunk.text))
+        tools = bot.tools if self.act is not None else ()
+        action_calls: list[dict[str, Any]] = []
+        usages: list[Any] = []
+        for step in range(MAX_TOOL_STEPS + 1):
+            request = CompletionRequest(
+                messages=messages,
+                max_tokens=bot.llm_max_tokens,
+                temperature=bot.llm_temperature,
+                stop=self.stop,
+                model=model or None,
+                affinity_key=affinity_key,
+                # The last step offers no tools, so the model has to answer with what it has.
+                tools=tools if step < MAX_TOOL_STEPS else (),
+            )
+            stream = self.llm.stream(request)
+            # Drain the stream even after a stop sequence: usage (token counts) arrives at its end.
+            for chunk in stream:
+                coalescer.feed(sanitizer.feed(chunk.text))
+            usages.append(getattr(stream, "usage", None))
+            calls: list[ToolCall] = list(getattr(stream, "tool_calls", None) or []) if request.tools else []
+            if not calls:
+                break
+            messages = [*messages, *self._tool_round(calls, tracker=tracker, intent=parse, traces=action_calls)]
         coalescer.feed(sanitizer.finish())
         coalescer.finish()
 
@@ -278,7 +294,7 @@ class TurnProcessor:
             text = bot.fallback_text
             action = "fallback"
             emit(0, text)
-        usage = getattr(stream, "usage", None)
+        usage = _usage_sum(usages)
         total_ms = self._elapsed_ms(started)
         ttft_ms = max(0, round((first_delta_at[0] - started) * 1000)) if first_delta_at else total_ms
         return Reply(
@@ -290,8 +306,47 @@ class TurnProcessor:
             completion_tokens=usage.completion_tokens if usage is not None else None,
             time_to_first_token_ms=ttft_ms,
             total_time_ms=total_ms,
+            action_calls=tuple(action_calls),
             **base,
         )
+
+    def _tool_round(
+        self, calls: list[ToolCall], *, tracker: Tracker, intent: ParseResult, traces: list[dict[str, Any]]
+    ) -> list[ChatMessage]:
+        """Run the model's tool calls through the action runner (the same identity gate, limits
+        and checks as a form's action); the messages that give it the results."""
+        assert self.act is not None
+        out = [ChatMessage(role="assistant", content="", tool_calls=tuple(calls))]
+        for call in calls:
+            try:
+                arguments = json.loads(call.arguments or "{}")
+            except json.JSONDecodeError:
+                arguments = None
+            if not isinstance(arguments, dict):
+                content = json.dumps({"status": "failed", "error": "the arguments are not a JSON object"})
+                traces.append({"action": call.name, "status": "failed", "error": "bad arguments", "via": "llm"})
+            else:
+                # The model's arguments fill the action's slots; what the conversation already knows
+                # fills the rest. The verified identity is the runner's, never an argument.
+                name = intent.intent.name if intent.intent else ""
+                slots = {**tracker.slots, **{str(k): v for k, v in arguments.items()}}
+                result = self.act(ActionRequest(name=call.name, intent=name, slots=slots))
+                traces.append({**result.trace, "via": "llm"})
+                content = json.dumps({"status": result.status, "result": result.slots}, ensure_ascii=False)
+            out.append(ChatMessage(role="tool", content=content, tool_call_id=call.id))
+        return out
+
+
+def _usage_sum(usages: list[Any]) -> Any:
+    """One usage for the reply: the tokens of every step, the model of the last."""
+    known = [u for u in usages if u is not None]
+    if len(known) <= 1:
+        return known[0] if known else None
+    return CompletionUsage(
+        prompt_tokens=sum(u.prompt_tokens for u in known),
+        completion_tokens=sum(u.completion_tokens for u in known),
+        model=known[-1].model,
+    )
 
 
 def _out_of_scope(decision: Decision) -> bool:

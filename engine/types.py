@@ -119,6 +119,7 @@ class BotSpec:
     answer_without_knowledge: bool = False
     no_answer_text: str = NO_KNOWLEDGE_TEXT
     faq_min_similarity: float = 0.9
+    tools: tuple[ToolSpec, ...] = ()  # HTTP actions the LLM may call while it generates a reply
 
 
 # --- Dialogue ----------------------------------------------------------------------------------
@@ -201,8 +202,28 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant message that called tools
+    tool_call_id: str = ""  # a tool message: the call it answers
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model asked for (OpenAI tool calling); `arguments` is its JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call: an HTTP action offered as a tool."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +267,8 @@ class CompletionRequest:
     # Requests with one key go to one backend while it is healthy (its prefix cache stays warm):
     # the conversation id for a turn, "" for no preference.
     affinity_key: str = ""
+    tools: tuple[ToolSpec, ...] = ()  # offered to the model; the stream's `tool_calls` has its calls
+    tool_choice: str = "auto"  # "auto" (the model decides), "required", or one tool's name (forced)
 
 
 @dataclass(frozen=True, slots=True)

