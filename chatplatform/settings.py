@@ -247,6 +247,9 @@ VLLM_TOTAL_TIMEOUT: float = env.float("VLLM_TOTAL_TIMEOUT", default=90.0)
 VLLM_MAX_RETRIES: int = env.int("VLLM_MAX_RETRIES", default=2)
 # Concurrent streams per worker process to vLLM: at least the worker's concurrency.
 VLLM_MAX_CONNECTIONS: int = env.int("VLLM_MAX_CONNECTIONS", default=1024)
+# vLLM's repetition_penalty for every reply: small models (the CPU demo's 135M) otherwise fall into
+# loops ("bleach bleach bleach ..."). 1.0 sends nothing (the server's default).
+VLLM_REPETITION_PENALTY: float = env.float("VLLM_REPETITION_PENALTY", default=1.1)
 # Whether the served model does OpenAI tool calling (vLLM started with --enable-auto-tool-choice and
 # a --tool-call-parser that fits the model, docs/actions.md). Off: actions offered to the LLM are not
 # sent as tools (vLLM would refuse the request), forms still call them.

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import openai
@@ -67,6 +68,7 @@ class LLMClientConfig:
     probe_timeout: float = 1.0
     cooldown_base: float = 0.5
     cooldown_cap: float = 30.0
+    repetition_penalty: float = 1.0  # vLLM's sampling parameter; 1.0: not sent
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -87,6 +89,7 @@ class LLMClientConfig:
             total_timeout=settings.VLLM_TOTAL_TIMEOUT,
             max_retries=settings.VLLM_MAX_RETRIES,
             max_connections=settings.VLLM_MAX_CONNECTIONS,
+            repetition_penalty=settings.VLLM_REPETITION_PENALTY,
         )
 
 
@@ -125,6 +128,12 @@ class LLMClient:
             cooldown_cap=config.cooldown_cap,
             probe_timeout=config.probe_timeout,
         )
+
+    @property
+    def _sampling_extras(self) -> dict[str, Any]:
+        if self.config.repetition_penalty == 1.0:
+            return {}
+        return {"extra_body": {"repetition_penalty": self.config.repetition_penalty}}
 
     def close(self) -> None:
         self.pool.close()
@@ -261,6 +270,7 @@ class LLMClient:
                 stream_options={"include_usage": True},
                 timeout=self._timeout(min(self.config.read_timeout, remaining)),
                 **tool_params(request),
+                **self._sampling_extras,
             ) as response:
                 for line in response.iter_lines():
                     if time.monotonic() > deadline:

@@ -48,6 +48,7 @@ def test_streams_text_usage_and_the_backend_that_served_it(stub_llm) -> None:
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["model"] == "stub-model" and body["max_tokens"] == 40 and body["temperature"] == 0.2
     assert body["stop"] == ["\nUser:", "a", "b", "c"]  # at most 4 (the API's limit)
+    assert body["repetition_penalty"] == 1.1  # vLLM's own parameter (VLLM_REPETITION_PENALTY)
     assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]
     assert client.list_models() == ["stub-model"]
     reset_llm_client()
