@@ -13,7 +13,6 @@ from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -23,27 +22,18 @@ from rest_framework.response import Response
 from actions.api.serializers import HttpActionCreatedSerializer, HttpActionSerializer
 from actions.models import HttpAction
 from actions.services.configuration import action_headers_set, action_signing_secret_rotate
-from bots.models import Bot
+from chatplatform.access.bot_in_path import BotInPathMixin
 from chatplatform.access.permissions import BotConfigPermission
-from chatplatform.access.scoping import bots_visible_to
 
 BOT_SLUG = OpenApiParameter("bot_slug", str, OpenApiParameter.PATH, description="The bot's slug.")
 
 
 @extend_schema(parameters=[BOT_SLUG])
-class HttpActionViewSet(viewsets.ModelViewSet):
+class HttpActionViewSet(BotInPathMixin, viewsets.ModelViewSet):
     serializer_class = HttpActionSerializer
     perm_model = HttpAction
     permission_classes = [BotConfigPermission]
     lookup_value_regex = r"\d+"
-
-    def get_bot(self) -> Bot:
-        if not hasattr(self, "_bot"):
-            found = bots_visible_to(self.request.user).filter(slug=self.kwargs["bot_slug"]).first()
-            if found is None:
-                raise Http404
-            self._bot = found
-        return self._bot
 
     def get_queryset(self) -> QuerySet[HttpAction]:
         if getattr(self, "swagger_fake_view", False):

@@ -14,7 +14,6 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -23,10 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bots.models import Bot, KnowledgeDocument
+from bots.models import KnowledgeDocument
 from chatplatform.access.api_keys import ApiKeyAuthentication, StrictTokenAuthentication, bot_for_api_request
+from chatplatform.access.bot_in_path import BotInPathMixin
 from chatplatform.access.permissions import BotConfigPermission
-from chatplatform.access.scoping import bots_visible_to
 from chatplatform.access.throttles import ApiQuotaThrottle
 from knowledge.api.serializers import (
     KnowledgeDocumentSerializer,
@@ -45,7 +44,7 @@ Status = KnowledgeDocument.Status
 
 
 class KnowledgeDocumentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    BotInPathMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = KnowledgeDocumentSerializer
     perm_model = KnowledgeDocument
@@ -53,14 +52,6 @@ class KnowledgeDocumentViewSet(
     parser_classes = [MultiPartParser, FormParser]
     lookup_value_regex = r"\d+"
     filterset_fields = ["status", "kind"]
-
-    def get_bot(self) -> Bot:
-        if not hasattr(self, "_bot"):
-            found = bots_visible_to(self.request.user).filter(slug=self.kwargs["bot_slug"]).first()
-            if found is None:
-                raise Http404
-            self._bot = found
-        return self._bot
 
     def get_queryset(self) -> QuerySet[KnowledgeDocument]:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular reads the model, no request

@@ -14,16 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bots.models import Bot
+from chatplatform.access.bot_in_path import BotInPathMixin
 from chatplatform.access.permissions import BotConfigPermission
-from chatplatform.access.scoping import bots_visible_to
 from webhooks.api.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointCreatedSerializer,
@@ -36,21 +34,8 @@ from webhooks.services.endpoints import endpoint_create, endpoint_secret_rotate
 BOT_SLUG = OpenApiParameter("bot_slug", str, OpenApiParameter.PATH, description="The bot's slug.")
 
 
-class _BotScoped:
-    kwargs: dict[str, Any]
-    request: Any
-
-    def get_bot(self) -> Bot:
-        if not hasattr(self, "_bot"):
-            found = bots_visible_to(self.request.user).filter(slug=self.kwargs["bot_slug"]).first()
-            if found is None:
-                raise Http404
-            self._bot = found
-        return self._bot
-
-
 class WebhookEndpointViewSet(
-    _BotScoped,
+    BotInPathMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -109,7 +94,7 @@ class WebhookEndpointViewSet(
         return Response({**WebhookEndpointSerializer(endpoint).data, "secret": secret})
 
 
-class WebhookDeliveryViewSet(_BotScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class WebhookDeliveryViewSet(BotInPathMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookDeliverySerializer
     perm_model = WebhookDelivery
     permission_classes = [BotConfigPermission]
