@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 import jsonpath
 import jsonschema
+from django.core.exceptions import ValidationError
 
-from chatplatform.outbound_http import host_matches
+from chatplatform.outbound_http import host_matches, validate_outbound_url
 
 from .templating import TemplateError, render_body, render_url
 
@@ -25,6 +26,10 @@ def url_check(url: str, *, allowed_hosts: Sequence[str]) -> None:
         raise ValueError("An http:// or https:// URL with a host.")
     if not host_matches(parts.hostname, list(allowed_hosts)):
         raise ValueError(f"{parts.hostname} is not among the bot's allowed action hosts; add it to the bot first.")
+    try:
+        validate_outbound_url(url)  # what every call checks again: public addresses only, unless allowed
+    except ValidationError as error:
+        raise ValueError(" ".join(error.messages)) from error
 
 
 def body_template_check(body: str) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -157,6 +158,17 @@ def check_destination(url: str, *, allowed_hosts: Sequence[str] | None = None) -
             )
     path_and_query = urlunsplit(("", "", parts.path or "/", parts.query, ""))
     return Destination(scheme=scheme, host=host, port=port, address=addresses[0], path_and_query=path_and_query)
+
+
+def validate_outbound_url(url: str) -> None:
+    """Django field validator: refuse on save what the guard would refuse when sending, so an admin
+    learns at once that `http://10.0.0.5/` cannot be called. A name that does not resolve yet is
+    accepted (DNS may come later); every call checks again."""
+    try:
+        check_destination(url)
+    except OutboundRefused as refused:
+        if refused.code != "unresolvable":
+            raise ValidationError(str(refused), code=refused.code) from refused
 
 
 def _read_limited(response: httpx.Response, limit: int, deadline: float) -> bytes:

@@ -215,7 +215,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBHOOK_SWEEP_EVERY_S),
         "options": {"expires": float(WEBHOOK_SWEEP_EVERY_S)},
     },
+    "webhook-log-prune": {"task": "webhooks.log_prune", "schedule": 24 * 3600.0, "options": {"expires": 3600.0}},
 }
+# The webhook delivery log keeps ended events this long (webhooks/services/retention.py).
+WEBHOOK_LOG_KEEP_DAYS: int = env.int("WEBHOOK_LOG_KEEP_DAYS", default=30)
 # The inbox marks a queued conversation late after this long without an agent.
 INBOX_SLA_SECONDS: int = env.int("INBOX_SLA_SECONDS", default=300)
 # The NLU service (python -m nlu.service) the parse API calls; empty: parse through the queue.

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from bots.models import Bot
+from chatplatform.outbound_http import validate_outbound_url
 
 
 class EventType(models.TextChoices):
@@ -42,7 +43,11 @@ class WebhookEndpoint(models.Model):
         related_name="webhook_endpoints",
         help_text=_("Empty: events of every bot."),
     )
-    url = models.URLField(max_length=1000, help_text=_("https://... that accepts a POST of JSON."))
+    url = models.URLField(
+        max_length=1000,
+        validators=[validate_outbound_url],
+        help_text=_("https://... that accepts a POST of JSON; private and loopback addresses are refused."),
+    )
     description = models.CharField(max_length=200, blank=True)
     event_types = ArrayField(
         models.CharField(max_length=40, choices=EventType.choices),

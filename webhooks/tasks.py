@@ -6,6 +6,7 @@ from celery import shared_task
 
 from webhooks.services import delivery
 from webhooks.services.delivery import ATTEMPT_TASK
+from webhooks.services.retention import webhook_log_prune
 
 
 @shared_task(name=ATTEMPT_TASK, ignore_result=True, acks_late=True)
@@ -18,3 +19,9 @@ def delivery_attempt(delivery_id: int, attempt: int) -> None:
 def deliveries_due_dispatch() -> None:
     """Celery beat, every WEBHOOK_SWEEP_EVERY_S: claim and send the deliveries that are due."""
     delivery.deliveries_due_dispatch()
+
+
+@shared_task(name="webhooks.log_prune", ignore_result=True, acks_late=False)
+def log_prune() -> None:
+    """Celery beat, daily: forget ended deliveries older than WEBHOOK_LOG_KEEP_DAYS."""
+    webhook_log_prune()

@@ -65,10 +65,12 @@ def test_admin_creates_lists_updates_and_rotates() -> None:
         ({"response_mapping": {"s": "$[[["}}, "response_mapping"),
         ({"headers": ["x"]}, "headers"),
         ({"parameters_schema": {"type": 5}}, "parameters_schema"),
+        ({"url": "http://127.0.0.1:9000/orders/{n}"}, "url"),  # on the bot's list, but loopback
     ],
 )
-def test_the_api_refuses_what_the_admin_refuses(changes: dict, field: str) -> None:
-    bot = BotFactory(action_allowed_hosts=["api.shop.example"])
+def test_the_api_refuses_what_the_admin_refuses(changes: dict, field: str, settings) -> None:
+    settings.OUTBOUND_ALLOW_PRIVATE = []
+    bot = BotFactory(action_allowed_hosts=["api.shop.example", "127.0.0.1"])
     answer = _client("admin").post(f"/api/v1/bots/{bot.slug}/actions", {**BODY, **changes}, format="json")
     assert answer.status_code == 400 and field in answer.json()
     assert not HttpAction.objects.exists()

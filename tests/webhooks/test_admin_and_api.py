@@ -141,3 +141,15 @@ def test_api_is_for_admins_of_visible_bots_only() -> None:
     admin = _logged_in("admin", APIClient)
     assert admin.get("/api/v1/bots/nope/webhooks/endpoints").status_code == 404
     assert APIClient().get("/api/v1/bots/shop/webhooks/endpoints").status_code in (401, 403)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/hook", "http://169.254.169.254/latest", "http://10.0.0.5/x"])
+def test_private_addresses_are_refused_when_saved(url: str, settings) -> None:
+    settings.OUTBOUND_ALLOW_PRIVATE = []
+    bot = BotFactory()
+    api = _logged_in("admin", APIClient)
+    answer = api.post(f"/api/v1/bots/{bot.slug}/webhooks/endpoints", {"url": url}, format="json")
+    assert answer.status_code == 400 and "private or reserved address" in str(answer.json()["url"])
+    page = _logged_in("admin").post("/admin/webhooks/webhookendpoint/add/", {"url": url, "bot": bot.pk})
+    assert "private or reserved address" in page.content.decode()
+    assert not WebhookEndpoint.objects.exists()

@@ -158,9 +158,9 @@ def test_an_endpoint_failing_again_and_again_is_disabled_until_enabled(
 def test_the_ssrf_guard_refusal_is_a_failed_attempt_with_the_reason(
     receiver: Receiver, attempts_sent, settings, django_capture_on_commit_callbacks
 ) -> None:
-    settings.OUTBOUND_ALLOW_PRIVATE = []
     bot = BotFactory()
-    endpoint_with_secret(url=receiver.url, bot=bot)
+    endpoint_with_secret(url=receiver.url, bot=bot)  # saved while loopback was allowed
+    settings.OUTBOUND_ALLOW_PRIVATE = []  # then the operator took the allowance back
     _emit(bot, capture=django_capture_on_commit_callbacks)
     run_sent(attempts_sent)
     row = WebhookDelivery.objects.get()
