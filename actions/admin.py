@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from actions.models import HttpAction
 
 from .selectors import action_headers
-from .services.configuration import action_headers_set, action_signing_secret_rotate
+from .services.configuration import action_saved, action_signing_secret_rotate
 from .validation import (
     body_template_check,
     headers_check,
@@ -127,11 +127,9 @@ class HttpActionAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: HttpAction, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        headers = form.cleaned_data.get("headers")
-        if headers is not None:
-            action_headers_set(action=obj, headers=headers)
-        if not obj.signing_secret_encrypted:
-            self._show_secret(request, obj, action_signing_secret_rotate(action=obj))
+        secret = action_saved(action=obj, headers=form.cleaned_data.get("headers"))
+        if secret is not None:
+            self._show_secret(request, obj, secret)
 
     @admin.action(description=_("Rotate the signing secret (the new one is shown once)"))
     def rotate_signing_secret(self, request: HttpRequest, queryset: QuerySet[HttpAction]) -> None:

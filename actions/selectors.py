@@ -61,11 +61,6 @@ def action_config(action: HttpAction, *, allowed_hosts: list[str]) -> ActionConf
     )
 
 
-def action_runner_for(conversation: Conversation) -> ActionRunner | None:
-    """The turn's action runner, or None when the bot has no active action."""
-    return turn_actions(conversation)[0]
-
-
 def turn_actions(conversation: Conversation) -> tuple[ActionRunner | None, tuple[ToolSpec, ...]]:
     """The turn's action runner (None when the bot has no active action) and the actions offered to
     the LLM as tools. One query, before the turn calls anything: no database during a call."""

@@ -283,7 +283,7 @@ class TurnProcessor:
             calls: list[ToolCall] = list(getattr(stream, "tool_calls", None) or []) if request.tools else []
             if not calls:
                 break
-            messages = [*messages, *self._tool_round(calls, tracker=tracker, intent=parse, traces=action_calls)]
+            messages = [*messages, *self._tool_round(calls, tracker=tracker, parse=parse, traces=action_calls)]
         coalescer.feed(sanitizer.finish())
         coalescer.finish()
 
@@ -311,7 +311,7 @@ class TurnProcessor:
         )
 
     def _tool_round(
-        self, calls: list[ToolCall], *, tracker: Tracker, intent: ParseResult, traces: list[dict[str, Any]]
+        self, calls: list[ToolCall], *, tracker: Tracker, parse: ParseResult, traces: list[dict[str, Any]]
     ) -> list[ChatMessage]:
         """Run the model's tool calls through the action runner (the same identity gate, limits
         and checks as a form's action); the messages that give it the results."""
@@ -328,7 +328,7 @@ class TurnProcessor:
             else:
                 # The model's arguments fill the action's slots; what the conversation already knows
                 # fills the rest. The verified identity is the runner's, never an argument.
-                name = intent.intent.name if intent.intent else ""
+                name = parse.intent.name if parse.intent else ""
                 slots = {**tracker.slots, **{str(k): v for k, v in arguments.items()}}
                 result = self.act(ActionRequest(name=call.name, intent=name, slots=slots))
                 traces.append({**result.trace, "via": "llm"})

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from actions.api.serializers import HttpActionCreatedSerializer, HttpActionSerializer
 from actions.models import HttpAction
-from actions.services.configuration import action_headers_set, action_signing_secret_rotate
+from actions.services.configuration import action_saved, action_signing_secret_rotate
 from chatplatform.access.bot_in_path import BotInPathMixin
 from chatplatform.access.permissions import BotConfigPermission
 
@@ -53,18 +53,14 @@ class HttpActionViewSet(BotInPathMixin, viewsets.ModelViewSet):
         headers = serializer.validated_data.pop("headers", None)
         with transaction.atomic():
             created = serializer.save(bot=self.get_bot())
-            if headers is not None:
-                action_headers_set(action=created, headers=headers)
-            secret = action_signing_secret_rotate(action=created)
+            secret = action_saved(action=created, headers=headers)
         body = HttpActionCreatedSerializer(created, context=self.get_serializer_context()).data
         return Response({**body, "signing_secret": secret}, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: Any) -> None:
         headers = serializer.validated_data.pop("headers", None)
         with transaction.atomic():
-            updated = serializer.save()
-            if headers is not None:
-                action_headers_set(action=updated, headers=headers)
+            action_saved(action=serializer.save(), headers=headers)
 
     @extend_schema(request=None, responses={200: HttpActionCreatedSerializer}, summary="A new signing secret")
     @action(detail=True, methods=["post"], url_path="rotate-secret")
