@@ -22,6 +22,7 @@ from .validation import (
     headers_check,
     parameters_schema_check,
     response_mapping_check,
+    step_up_sender_check,
     url_check,
 )
 
@@ -57,6 +58,7 @@ class HttpActionForm(forms.ModelForm):
             "rate_limit_per_minute",
             "max_calls_per_conversation",
             "offered_to_llm",
+            "sends_step_up_code",
             "is_active",
         )
 
@@ -92,6 +94,16 @@ class HttpActionForm(forms.ModelForm):
                 url_check(cleaned.get("url") or "", allowed_hosts=bot.action_allowed_hosts)
             except ValueError as error:
                 self.add_error("url", str(error))
+        try:
+            step_up_sender_check(
+                sends_step_up_code=bool(cleaned.get("sends_step_up_code")),
+                url=cleaned.get("url") or "",
+                body_template=cleaned.get("body_template") or "",
+                required_identity=cleaned.get("required_identity") or HttpAction.Identity.ANONYMOUS,
+                offered_to_llm=bool(cleaned.get("offered_to_llm")),
+            )
+        except ValueError as error:
+            self.add_error("sends_step_up_code", str(error))
         return cleaned
 
 
@@ -105,7 +117,17 @@ def _checked(check: Callable[[Any], Any], value: Any) -> Any:
 @admin.register(HttpAction)
 class HttpActionAdmin(admin.ModelAdmin):
     form = HttpActionForm
-    list_display = ("name", "bot", "method", "url", "required_identity", "offered_to_llm", "is_active", "updated_at")
+    list_display = (
+        "name",
+        "bot",
+        "method",
+        "url",
+        "required_identity",
+        "offered_to_llm",
+        "sends_step_up_code",
+        "is_active",
+        "updated_at",
+    )
     list_filter = ("bot", "is_active", "required_identity", "method")
     search_fields = ("name", "url", "description")
     readonly_fields = ("stored_headers", "signing")

@@ -27,7 +27,7 @@ from engine.types import ActionRequest, ActionResult, ActionStatus
 
 from .circuit import breaker_is_open, breaker_record
 from .redaction import redact
-from .templating import TemplateError, render_body, render_headers, render_url, template_values
+from .templating import STEP_UP_CODE, TemplateError, render_body, render_headers, render_url, template_values
 
 log = structlog.get_logger(__name__)
 
@@ -78,9 +78,10 @@ def _identity_allows(config: ActionConfig, caller: Caller) -> bool:
 
 
 def _arguments(config: ActionConfig, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The values the templates use, for the transcript (headers are never recorded)."""
+    """The values the templates use, for the transcript (headers are never recorded, a one-time
+    code is masked)."""
     used = config.url + config.body_template
-    return {k: v for k, v in values.items() if "{" + k + "}" in used}
+    return {k: "••••••" if k == STEP_UP_CODE else v for k, v in values.items() if "{" + k + "}" in used}
 
 
 def _signed_headers(
@@ -157,7 +158,7 @@ def _send_with_retries(
 
 def run_action(config: ActionConfig, request: ActionRequest, caller: Caller) -> ActionResult:
     began = time.monotonic()
-    values = template_values(request.slots, user_id=caller.user_id)
+    values = template_values(request.slots, user_id=caller.user_id, step_up_code=request.code)
     trace: dict[str, Any] = {
         "action": config.name,
         "action_id": config.id,

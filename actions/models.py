@@ -79,6 +79,15 @@ class HttpAction(models.Model):
             "calling; see docs/actions.md). The description and parameters schema are what it sees."
         ),
     )
+    sends_step_up_code = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=_(
+            "This action delivers the one-time code of a step-up (your endpoint sends it by SMS or e-mail to "
+            "the person behind {identity_user_id}); put {step_up_code} in its body or URL. One per bot; it is "
+            "never a tool and never an intent's answer (docs/actions.md)."
+        ),
+    )
     signing_secret_encrypted = models.TextField(blank=True, default="", editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -86,7 +95,12 @@ class HttpAction(models.Model):
 
     class Meta:
         ordering = ["bot", "name"]
-        constraints = [models.UniqueConstraint(fields=["bot", "name"], name="http_action_unique_name_per_bot")]
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "name"], name="http_action_unique_name_per_bot"),
+            models.UniqueConstraint(
+                fields=["bot"], condition=models.Q(sends_step_up_code=True), name="http_action_one_step_up_sender"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

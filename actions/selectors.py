@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from typing import Any
 
 import structlog
+from django.conf import settings
 
 from actions.models import HttpAction
 from bots.models import Bot, Conversation
@@ -13,6 +16,7 @@ from chatplatform.encryption import InvalidToken, decrypt
 from engine.types import ActionRequest, ActionResult, ActionRunner, ToolSpec
 
 from .execution import ActionConfig, Caller, run_action
+from .step_up import step_up_run
 
 log = structlog.get_logger(__name__)
 
@@ -68,23 +72,30 @@ def turn_actions(conversation: Conversation) -> tuple[ActionRunner | None, tuple
     rows = list(HttpAction.objects.filter(bot=bot, is_active=True))
     if not rows:
         return None, ()
-    configs = {a.name: action_config(a, allowed_hosts=list(bot.action_allowed_hosts)) for a in rows}
+    hosts = list(bot.action_allowed_hosts)
+    # The step-up code sender runs only to deliver a code: never by name, never as a tool.
+    sender = next((action_config(a, allowed_hosts=hosts) for a in rows if a.sends_step_up_code), None)
+    callable_rows = [a for a in rows if not a.sends_step_up_code]
+    configs = {a.name: action_config(a, allowed_hosts=hosts) for a in callable_rows}
     tools = tuple(
         ToolSpec(
             name=a.name,
             description=a.description or a.name.replace("_", " "),
             parameters=a.parameters_schema or {"type": "object", "properties": {}},
         )
-        for a in rows
+        for a in callable_rows
         if a.offered_to_llm
     )
     caller = Caller(conversation_id=conversation.pk, user_id=conversation.user_id)
+    key = settings.SECRET_KEY.encode()
 
     def run(request: ActionRequest) -> ActionResult:
         config = configs.get(request.name)
         if config is None:
             trace: dict[str, Any] = {"action": request.name, "status": "failed", "error": "no such active action"}
             return ActionResult(status="failed", trace=trace)
-        return run_action(config, request, caller)
+        if config.required_identity == HttpAction.Identity.STEP_UP:
+            return step_up_run(config, request, caller, sender=sender, run=run_action, key=key, now=time.time())
+        return run_action(config, replace(request, code=""), caller)
 
     return run, tools

@@ -81,9 +81,15 @@ def render_body(template: str, values: Mapping[str, Any]) -> bytes | None:
     return json.dumps(_fill(shape, values), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def template_values(slots: Mapping[str, Any], *, user_id: str) -> dict[str, Any]:
-    """What templates may use: the slots by name, and `identity_user_id`, the verified visitor's id
-    (empty for an anonymous one). Set last, so no slot of the same name can stand in for it."""
+STEP_UP_CODE = "step_up_code"
+
+
+def template_values(slots: Mapping[str, Any], *, user_id: str, step_up_code: str = "") -> dict[str, Any]:
+    """What templates may use: the slots by name, `identity_user_id`, the verified visitor's id
+    (empty for an anonymous one), and for the action that sends step-up codes `step_up_code`.
+    Set last, so no slot of the same name can stand in for them."""
     values: dict[str, Any] = dict(slots)
     values["identity_user_id"] = user_id
+    if step_up_code:
+        values[STEP_UP_CODE] = step_up_code
     return values

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 
 from chatplatform.outbound_http import host_matches, validate_outbound_url
 
-from .templating import TemplateError, render_body, render_url
+from .templating import STEP_UP_CODE, TemplateError, render_body, render_url
 
 
 def url_check(url: str, *, allowed_hosts: Sequence[str]) -> None:
@@ -63,3 +63,21 @@ def headers_check(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError("A JSON object of header names to text values.")
     return {str(k): v for k, v in value.items()}
+
+
+def step_up_sender_check(
+    *, sends_step_up_code: bool, url: str, body_template: str, required_identity: str, offered_to_llm: bool
+) -> None:
+    """The action that delivers step-up codes sends the code, to a verified visitor only, and is
+    no tool; no other action may use the code."""
+    uses_code = "{" + STEP_UP_CODE + "}" in url + body_template
+    if not sends_step_up_code:
+        if uses_code:
+            raise ValueError("Only the action that sends step-up codes can use {step_up_code}.")
+        return
+    if not uses_code:
+        raise ValueError("Put {step_up_code} in the body (or the URL): it is what this action delivers.")
+    if required_identity != "verified":
+        raise ValueError("The code goes to the person behind a verified id: set the identity to verified.")
+    if offered_to_llm:
+        raise ValueError("The code sender is not offered to the LLM: only the step-up runs it.")

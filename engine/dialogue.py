@@ -126,6 +126,7 @@ def _copy_tracker(tracker: Tracker) -> Tracker:
         consecutive_fallbacks=tracker.consecutive_fallbacks,
         handoff_offered=tracker.handoff_offered,
         turn_count=tracker.turn_count,
+        step_up=copy.deepcopy(tracker.step_up),
     )
 
 
@@ -365,12 +366,18 @@ ACTION_DEFAULT_TEXTS = {
     "failed": "Sorry, I couldn't reach our system just now, so I can't look that up. Please try again in a few minutes.",
     "identity_required": "For your security I can only look that up once you're signed in on our website.",
     "limited": "I've looked that up too often in a short time. Please try again a little later.",
+    "code_sent": "To keep your account safe I've sent you a one-time code. Please type it here to continue.",
+    "code_wrong": "That code doesn't match. Please check it and type it again.",
+    "code_expired": "That code has expired or was tried too many times. Ask me again and I'll send a new one.",
 }
 _ACTION_DEFAULT_TEXTS_ZH = {
     "not_found": "没有找到相关信息，请核对后再试。",
     "failed": "抱歉，暂时无法连接我们的系统，现在查不到。请过几分钟再试。",
     "identity_required": "为了您的账户安全，请先在网站上登录，我才能为您查询。",
     "limited": "查询过于频繁，请稍后再试。",
+    "code_sent": "为了您的账户安全，我已向您发送了一次性验证码，请在此输入验证码以继续。",
+    "code_wrong": "验证码不正确，请核对后重新输入。",
+    "code_expired": "验证码已过期或尝试次数过多。请重新提出请求，我会再发送一个新的验证码。",
 }
 
 
@@ -379,7 +386,17 @@ _ACTION_REPLIES: dict[str, ActionName] = {
     "failed": "action_failed",
     "identity_required": "action_identity_required",
     "limited": "action_limited",
+    "code_sent": "action_code_sent",
+    "code_wrong": "action_code_wrong",
+    "code_expired": "action_code_expired",
 }
+
+
+def code_turn(tracker: Tracker) -> Tracker:
+    """The tracker of a turn whose message is a one-time code: a turn like any other, nothing decided."""
+    new = _copy_tracker(tracker)
+    new.turn_count += 1
+    return new
 
 
 def after_action(
@@ -388,6 +405,8 @@ def after_action(
     """(the reply's decision, the tracker to keep, the slots its template is rendered with)."""
     new = _copy_tracker(tracker)
     new.slots.update(result.slots)
+    if result.step_up is not None:
+        new.step_up = dict(result.step_up)
     render_slots = dict(new.slots)
     if result.status == "ok":
         return Decision(action="action", intent=intent, template_text=result.template), new, render_slots

@@ -19,7 +19,14 @@ from dataclasses import replace
 from typing import Any
 
 from .coalescing import DeltaCoalescer
-from .dialogue import MAX_STEPS_PER_TURN, after_action, answered_from_knowledge, decide, decline_without_knowledge
+from .dialogue import (
+    MAX_STEPS_PER_TURN,
+    after_action,
+    answered_from_knowledge,
+    code_turn,
+    decide,
+    decline_without_knowledge,
+)
 from .nlg import (
     DEFAULT_HISTORY_BUDGET_TOKENS,
     DEFAULT_STOP,
@@ -28,6 +35,7 @@ from .nlg import (
     citations_for,
     render_template,
 )
+from .one_time_code import code_waiting_action, typed_code
 from .retrieval_query import retrieval_query
 from .types import (
     LLM,
@@ -102,6 +110,25 @@ class TurnProcessor:
         `affinity_key` keeps one conversation on one vLLM backend (its prefix cache stays warm).
         """
         started = self.clock()
+        waiting = code_waiting_action(tracker) if self.act is not None else None
+        code = typed_code(user_text) if waiting else ""
+        if waiting and code:
+            # The one-time code an action asked for: it goes to that action, not to the NLU.
+            action, intent = waiting
+            request = ActionRequest(
+                name=action, intent=intent, slots=dict(tracker.slots), step_up=tracker.step_up, code=code
+            )
+            no_parse = ParseResult(text=user_text, intent=None, ranking=[], entities=[])
+            base_code: dict[str, Any] = {"intent": None, "confidence": None, "entities": []}
+            return self._call_action(
+                bot=bot,
+                request=request,
+                tracker=code_turn(tracker),
+                parse=no_parse,
+                on_delta=on_delta,
+                started=started,
+                base=base_code,
+            )
         parse = self.nlu(user_text)
         decision, new_tracker = decide(bot=bot, tracker=tracker, parse=parse, rng=self.rng, max_steps=self.max_steps)
         top = parse.ranking[0].confidence if parse.ranking else (parse.intent.confidence if parse.intent else None)
@@ -111,9 +138,16 @@ class TurnProcessor:
             "entities": [e.as_dict() for e in parse.entities],
         }
         if decision.action == "call_action":
+            intent = decision.intent or ""
+            request = ActionRequest(
+                name=bot.intents[intent].action or "",
+                intent=intent,
+                slots=dict(new_tracker.slots),
+                step_up=new_tracker.step_up,
+            )
             return self._call_action(
                 bot=bot,
-                decision=decision,
+                request=request,
                 tracker=new_tracker,
                 parse=parse,
                 on_delta=on_delta,
@@ -175,7 +209,7 @@ class TurnProcessor:
         self,
         *,
         bot: BotSpec,
-        decision: Decision,
+        request: ActionRequest,
         tracker: Tracker,
         parse: ParseResult,
         on_delta: DeltaSink,
@@ -183,13 +217,14 @@ class TurnProcessor:
         base: dict[str, Any],
     ) -> TurnOutcome:
         """The intent's HTTP action answers: its result becomes slots and the reply."""
-        intent = decision.intent or ""
-        name = bot.intents[intent].action or ""
         if self.act is None:  # no runner wired (a benchmark, the parse API): say so, invent nothing
-            result = ActionResult(status="failed", trace={"action": name, "status": "failed", "error": "unavailable"})
+            trace = {"action": request.name, "status": "failed", "error": "unavailable"}
+            result = ActionResult(status="failed", trace=trace)
         else:
-            result = self.act(ActionRequest(name=name, intent=intent, slots=dict(tracker.slots)))
-        decision, tracker, slots = after_action(bot=bot, tracker=tracker, intent=intent, result=result, text=parse.text)
+            result = self.act(request)
+        decision, tracker, slots = after_action(
+            bot=bot, tracker=tracker, intent=request.intent, result=result, text=parse.text
+        )
         reply = self._template(
             bot=bot, decision=decision, tracker=tracker, on_delta=on_delta, started=started, base=base, slots=slots
         )
@@ -330,7 +365,11 @@ class TurnProcessor:
                 # fills the rest. The verified identity is the runner's, never an argument.
                 name = parse.intent.name if parse.intent else ""
                 slots = {**tracker.slots, **{str(k): v for k, v in arguments.items()}}
-                result = self.act(ActionRequest(name=call.name, intent=name, slots=slots))
+                result = self.act(ActionRequest(name=call.name, intent=name, slots=slots, step_up=tracker.step_up))
+                if result.step_up is not None:
+                    # A code was sent (or a step-up confirmed): the turn's own tracker keeps it, so
+                    # the code the visitor types next goes to this action.
+                    tracker.step_up = dict(result.step_up)
                 traces.append({**result.trace, "via": "llm"})
                 content = json.dumps({"status": result.status, "result": result.slots}, ensure_ascii=False)
             out.append(ChatMessage(role="tool", content=content, tool_call_id=call.id))

@@ -6,7 +6,7 @@ tested and benchmarked without a database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -135,6 +135,9 @@ ActionName = Literal[
     "action_failed",
     "action_identity_required",
     "action_limited",
+    "action_code_sent",
+    "action_code_wrong",
+    "action_code_expired",
     "utter_template",
     "ask_slot",
     "generate",
@@ -159,6 +162,9 @@ class Tracker:
     consecutive_fallbacks: int = 0
     handoff_offered: bool = False
     turn_count: int = 0
+    # The step-up of identity (a one-time code): the action runner's own state, kept here so it
+    # travels with the turn; the engine only reads which action waits for a code (engine/one_time_code.py).
+    step_up: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +175,7 @@ class Tracker:
             "consecutive_fallbacks": self.consecutive_fallbacks,
             "handoff_offered": self.handoff_offered,
             "turn_count": self.turn_count,
+            "step_up": self.step_up,
         }
 
     @classmethod
@@ -182,6 +189,7 @@ class Tracker:
             consecutive_fallbacks=int(data.get("consecutive_fallbacks") or 0),
             handoff_offered=bool(data.get("handoff_offered")),
             turn_count=int(data.get("turn_count") or 0),
+            step_up=dict(data.get("step_up") or {}),
         )
 
 
@@ -348,16 +356,22 @@ class TurnOutcome:
 
 # --- Actions (calls to the business's own systems) ----------------------------------------------
 
-ActionStatus = Literal["ok", "not_found", "failed", "identity_required", "limited"]
+# code_sent / code_wrong / code_expired: the step-up of an action that needs a one-time code.
+ActionStatus = Literal[
+    "ok", "not_found", "failed", "identity_required", "limited", "code_sent", "code_wrong", "code_expired"
+]
 
 
 @dataclass(frozen=True, slots=True)
 class ActionRequest:
-    """What the dialogue asks of an action: its name and the conversation's slots so far."""
+    """What the dialogue asks of an action: its name and the conversation's slots so far; the
+    tracker's step-up state, and `code`, a one-time code the visitor just typed ('' = none)."""
 
     name: str
     intent: str
     slots: dict[str, Any]
+    step_up: Mapping[str, Any] = field(default_factory=dict)
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +383,7 @@ class ActionResult:
     slots: dict[str, Any] = field(default_factory=dict)
     template: str = ""
     trace: dict[str, Any] = field(default_factory=dict)
+    step_up: dict[str, Any] | None = None  # the tracker's new step-up state; None = unchanged
 
 
 ActionRunner = Callable[[ActionRequest], ActionResult]

@@ -177,7 +177,27 @@ def demo_orders_api(demo_bot, settings, tmp_path: Path):
     settings.OUTBOUND_ALLOW_PRIVATE = ["127.0.0.1"]
     port = free_port()
     secret = demo_order_lookup_ensure(bot=demo_bot, orders_api=f"http://127.0.0.1:{port}")
-    server = demo_site_start_in_thread(port=port, directory=tmp_path, secret=secret)
+    server = demo_site_start_in_thread(port=port, directory=tmp_path, secrets=[secret])
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def demo_shop_api(demo_bot, settings, tmp_path: Path):
+    """The pretend shop as `make run` seeds it: order lookup, the signed-in customer's actions
+    (my_orders, account_details with a one-time code) and its sign-in with the bot's secret."""
+    from bots.services.demo_actions import demo_account_actions_ensure, demo_order_lookup_ensure
+    from chatplatform.launcher.demo_site import demo_site_start_in_thread
+
+    settings.OUTBOUND_ALLOW_PRIVATE = ["127.0.0.1"]
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    secrets = [
+        demo_order_lookup_ensure(bot=demo_bot, orders_api=api),
+        *demo_account_actions_ensure(bot=demo_bot, shop_api=api),
+    ]
+    server = demo_site_start_in_thread(port=port, directory=tmp_path, secrets=secrets, identity_secret=demo_bot.secret)
     yield server
     server.shutdown()
     server.server_close()

@@ -11,6 +11,7 @@ from actions.validation import (
     headers_check,
     parameters_schema_check,
     response_mapping_check,
+    step_up_sender_check,
     url_check,
 )
 from bots.models import Intent
@@ -35,11 +36,15 @@ FIELDS: tuple[str, ...] = (
     "rate_limit_per_minute",
     "max_calls_per_conversation",
     "offered_to_llm",
+    "sends_step_up_code",
     "is_active",
     "intents",
     "created_at",
     "updated_at",
 )
+
+
+_SENDER_FIELDS = ("sends_step_up_code", "body_template", "required_identity", "offered_to_llm")
 
 
 def _checked(check: Any, value: Any) -> Any:
@@ -89,6 +94,23 @@ class HttpActionSerializer(serializers.ModelSerializer):
             url_check(url, allowed_hosts=bot.action_allowed_hosts)
         except ValueError as error:
             raise serializers.ValidationError({"url": str(error)}) from error
+        current = {f: attrs.get(f, getattr(self.instance, f, None)) for f in _SENDER_FIELDS}
+        try:
+            step_up_sender_check(
+                sends_step_up_code=bool(current["sends_step_up_code"]),
+                url=url,
+                body_template=str(current["body_template"] or ""),
+                required_identity=str(current["required_identity"] or HttpAction.Identity.ANONYMOUS),
+                offered_to_llm=bool(current["offered_to_llm"]),
+            )
+        except ValueError as error:
+            raise serializers.ValidationError({"sends_step_up_code": str(error)}) from error
+        if current["sends_step_up_code"]:
+            others = HttpAction.objects.filter(bot=bot, sends_step_up_code=True)
+            if self.instance is not None:
+                others = others.exclude(pk=self.instance.pk)
+            if others.exists():
+                raise serializers.ValidationError({"sends_step_up_code": "Another action of this bot sends them."})
         return attrs
 
 

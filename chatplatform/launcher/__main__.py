@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from chatplatform.launcher.demo_site import demo_site_page
 from chatplatform.launcher.embedded import (
     EmbeddedPostgres,
     ManagedProcess,
@@ -128,6 +129,8 @@ class Launcher:
             f"http://127.0.0.1:{site_port}",
             "--orders-secret-file",
             str(VAR / "demo-orders-secret"),
+            "--identity-secret-file",
+            str(VAR / "demo-identity-secret"),
             capture=True,
         )
         self._start_nlu_service()
@@ -337,6 +340,8 @@ class Launcher:
                     str(site_dir),
                     "--secret-file",
                     str(VAR / "demo-orders-secret"),
+                    "--identity-secret-file",
+                    str(VAR / "demo-identity-secret"),
                 ],
                 log=LOGS / "demo-site.log",
                 env=self.env,
@@ -369,18 +374,7 @@ class Launcher:
         path.chmod(0o600)
 
     def _write_demo_site(self, site_port: int, public: str, public_key: str) -> None:
-        (VAR / "demo-site" / "index.html").write_text(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Acme Outdoor Gear</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f1ea;color:#1f2937}}
-header{{background:#14532d;color:#fff;padding:1.25rem 2rem}}main{{max-width:760px;margin:2rem auto;padding:0 1.25rem}}</style>
-</head><body><header><h1>Acme Outdoor Gear</h1></header>
-<main><p>This page is served from a different origin (port {site_port}) than the platform ({public}),
-exactly like a customer's website. The chat button in the corner is one script tag:</p>
-<pre>&lt;script src="{public}/static/widget/chatplatform.js" data-bot="{public_key}" async&gt;&lt;/script&gt;</pre></main>
-<script src="{public}/static/widget/chatplatform.js" data-bot="{public_key}" async></script>
-</body></html>
-""")
+        (VAR / "demo-site" / "index.html").write_text(demo_site_page(public=public, public_key=public_key))
 
     def _manage(self, *argv: str, capture: bool = False) -> str:
         result = subprocess.run(

@@ -82,3 +82,40 @@ def test_analysts_and_agents_get_no_actions() -> None:
         client = _client(role)
         assert client.get(f"/api/v1/bots/{bot.slug}/actions").status_code == 403
         assert client.post(f"/api/v1/bots/{bot.slug}/actions", BODY, format="json").status_code == 403
+
+
+SENDER = {
+    "name": "send_code",
+    "method": "POST",
+    "url": "https://api.shop.example/codes",
+    "body_template": '{"user": "{identity_user_id}", "code": "{step_up_code}"}',
+    "required_identity": "verified",
+    "sends_step_up_code": True,
+    "reply_template": "-",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"body_template": '{"user": "{identity_user_id}"}'}, "Put {step_up_code}"),
+        ({"required_identity": "anonymous"}, "verified"),
+        ({"offered_to_llm": True}, "not offered"),
+        ({"sends_step_up_code": False}, "Only the action that sends"),
+    ],
+)
+def test_the_step_up_code_sender_is_checked(changes: dict, reason: str) -> None:
+    bot = BotFactory(action_allowed_hosts=["api.shop.example"])
+    answer = _client("admin").post(f"/api/v1/bots/{bot.slug}/actions", {**SENDER, **changes}, format="json")
+    assert answer.status_code == 400 and reason in str(answer.json()["sends_step_up_code"])
+
+
+def test_a_bot_has_one_step_up_code_sender() -> None:
+    bot = BotFactory(action_allowed_hosts=["api.shop.example"])
+    client = _client("admin")
+    url = f"/api/v1/bots/{bot.slug}/actions"
+    first = client.post(url, SENDER, format="json")
+    assert first.status_code == 201 and first.json()["sends_step_up_code"] is True
+    second = client.post(url, {**SENDER, "name": "send_code_2"}, format="json")
+    assert second.status_code == 400 and "Another action" in str(second.json())
+    assert client.patch(f"{url}/{first.json()['id']}", {"timeout_seconds": 3}, format="json").status_code == 200

@@ -224,3 +224,58 @@ def test_no_runner_no_tools_offered() -> None:
     processor = TurnProcessor(nlu=_nlu_shipping, llm=llm)
     outcome = processor.run(bot=GENERATE_BOT, tracker=Tracker(), history=[], user_text="hi", on_delta=lambda o, d: None)
     assert outcome.reply.text == "Plain answer." and llm.requests[0].tools == ()
+
+
+WAITING = {"pending": {"action": "account_details", "intent": "account", "nonce": "n", "digest": "d", "tries": 0}}
+
+
+def test_a_code_typed_while_an_action_waits_for_one_goes_to_that_action_not_the_nlu() -> None:
+    confirmed = {"confirmed": {"user_id": "u", "until": 1.0}}
+    ok = ActionResult(
+        status="ok", template="Your address is {address}.", slots={"address": "12 Birch Lane"}, step_up=confirmed
+    )
+
+    def no_nlu(text: str) -> ParseResult:
+        raise AssertionError("a code is not a sentence to understand")
+
+    seen: list[ActionRequest] = []
+    processor = TurnProcessor(nlu=no_nlu, llm=NoLLM(), act=lambda r: seen.append(r) or ok)
+    tracker = Tracker(step_up=WAITING, turn_count=4)
+    outcome = processor.run(bot=BOT, tracker=tracker, history=[], user_text="１２３ ４５６", on_delta=lambda o, d: None)
+    (request,) = seen
+    assert (request.name, request.intent, request.code, request.step_up) == (
+        "account_details",
+        "account",
+        "123456",
+        WAITING,
+    )
+    assert outcome.reply.text == "Your address is 12 Birch Lane."
+    assert outcome.tracker.step_up == confirmed and outcome.tracker.turn_count == 5
+
+
+def test_other_messages_while_a_code_waits_are_understood_as_usual_and_the_wait_is_kept() -> None:
+    outcome, seen, _ = _turn(
+        ActionResult(status="ok", template="Order {order_number}."), tracker=Tracker(step_up=WAITING)
+    )
+    (request,) = seen
+    assert request.name == "order_lookup" and request.code == "" and request.step_up == WAITING
+    assert outcome.tracker.step_up == WAITING
+
+
+def test_the_code_outcomes_have_honest_defaults_in_both_languages() -> None:
+    sent = ActionResult(status="code_sent", step_up=WAITING)
+    outcome, _, _ = _turn(sent)
+    assert outcome.reply.action == "action_code_sent" and "one-time code" in outcome.reply.text
+    assert outcome.tracker.step_up == WAITING
+    outcome, _, _ = _turn(ActionResult(status="code_wrong"), text="查询订单 AC-12345")
+    assert outcome.reply.text.startswith("验证码不正确")
+
+
+def test_a_tool_call_that_needs_a_code_leaves_the_conversation_waiting_for_it() -> None:
+    def act(request: ActionRequest) -> ActionResult:
+        return ActionResult(status="code_sent", step_up=WAITING, trace={"action": request.name, "status": "code_sent"})
+
+    llm = ToolCallingLLM([ToolCall(id="c1", name="order_lookup", arguments="{}")], "Please type the code we sent.")
+    outcome = _generate_turn(llm, act)
+    assert outcome.tracker.step_up == WAITING  # so the code typed next goes to that action
+    assert '"status": "code_sent"' in llm.requests[1].messages[-1].content

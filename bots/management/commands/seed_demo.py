@@ -18,7 +18,7 @@ from bots.services.demo import (
     demo_help_center_ensure,
     demo_team_ensure,
 )
-from bots.services.demo_actions import demo_order_lookup_ensure
+from bots.services.demo_actions import demo_account_actions_ensure, demo_order_lookup_ensure
 
 
 class Command(BaseCommand):
@@ -31,7 +31,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--orders-api", default="", help="The pretend shop's orders API the demo's order tracking calls."
         )
-        parser.add_argument("--orders-secret-file", default=str(settings.VAR_DIR / "demo-orders-secret"))
+        parser.add_argument(
+            "--orders-secret-file",
+            default=str(settings.VAR_DIR / "demo-orders-secret"),
+            help="Where the demo actions' signing secrets go (one a line), for the shop's API to check.",
+        )
+        parser.add_argument(
+            "--identity-secret-file",
+            default=str(settings.VAR_DIR / "demo-identity-secret"),
+            help="Where the bot's identity secret goes, for the pretend shop's sign-in to sign visitors with.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         bot = demo_bot_ensure(extra_origins=[settings.PUBLIC_BASE_URL, *options["origin"]])
@@ -40,11 +49,14 @@ class Command(BaseCommand):
         if uploaded:
             self.stdout.write(f"help center: {uploaded} documents queued for indexing")
         if options["orders_api"]:
-            secret_file = Path(options["orders_secret_file"])
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(demo_order_lookup_ensure(bot=bot, orders_api=options["orders_api"]))
-            secret_file.chmod(0o600)
-            self.stdout.write(f"orders API: {options['orders_api']} (track_order calls it, signed)")
+            api = options["orders_api"]
+            secrets = [
+                demo_order_lookup_ensure(bot=bot, orders_api=api),
+                *demo_account_actions_ensure(bot=bot, shop_api=api),
+            ]
+            _secret_write(Path(options["orders_secret_file"]), "\n".join(secrets))
+            _secret_write(Path(options["identity_secret_file"]), bot.secret)
+            self.stdout.write(f"shop API: {api} (track_order, my_orders and account_details call it, signed)")
         username, password = self._admin_user(Path(options["credentials_file"]))
         team, agent_password = self._agent_user(bot, Path(options["agent_credentials_file"]))
         self.stdout.write(f"demo bot: {bot.name} (slug {bot.slug}, public key {bot.public_key})")
@@ -78,9 +90,13 @@ class Command(BaseCommand):
 
 
 def _credentials_write(path: Path, username: str, password: str) -> None:
+    _secret_write(path, f"{username}:{password}")
+
+
+def _secret_write(path: Path, text: str) -> None:
     """Created 0600 (never readable by others, not even for a moment); an existing file is narrowed too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(f"{username}:{password}\n")
+        f.write(text + "\n")
     path.chmod(0o600)
