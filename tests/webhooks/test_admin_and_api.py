@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -152,4 +153,48 @@ def test_private_addresses_are_refused_when_saved(url: str, settings) -> None:
     assert answer.status_code == 400 and "private or reserved address" in str(answer.json()["url"])
     page = _logged_in("admin").post("/admin/webhooks/webhookendpoint/add/", {"url": url, "bot": bot.pk})
     assert "private or reserved address" in page.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_api_manages_endpoints_for_every_bot(attempts_sent, django_capture_on_commit_callbacks) -> None:
+    shop, other = BotFactory(slug="shop"), BotFactory(slug="other")
+    client = _logged_in("admin", APIClient)
+    base = "/api/v1/webhooks"
+    created = client.post(f"{base}/endpoints", {"url": "https://crm.example.com/in"}, format="json")
+    assert created.status_code == 201, created.content
+    endpoint_id = created.json()["id"]
+    assert WebhookEndpoint.objects.get(pk=endpoint_id).bot is None and created.json()["secret"].startswith("whsec_")
+    bot_one, _ = endpoint_with_secret(url="https://hooks.example.com/shop", bot=shop)
+    # Each list holds only its own: the global list no bot's endpoint, the bot's list no global one.
+    assert [e["id"] for e in client.get(f"{base}/endpoints").json()["results"]] == [endpoint_id]
+    assert [e["id"] for e in client.get("/api/v1/bots/shop/webhooks/endpoints").json()["results"]] == [bot_one.pk]
+    assert client.get(f"/api/v1/bots/shop/webhooks/endpoints/{endpoint_id}").status_code == 404
+
+    emit_event(event_type="conversation.started", bot_id=shop.pk, conversation_id=1, data={})
+    emit_event(event_type="conversation.started", bot_id=other.pk, conversation_id=2, data={})
+    deliveries = client.get(f"{base}/deliveries").json()["results"]
+    assert sorted(d["conversation_id"] for d in deliveries) == [1, 2]  # both bots' events
+    assert all(d["endpoint"] == endpoint_id for d in deliveries)
+
+    patched = client.patch(f"{base}/endpoints/{endpoint_id}", {"event_types": ["handoff.requested"]}, format="json")
+    assert patched.status_code == 200 and patched.json()["event_types"] == ["handoff.requested"]
+    WebhookEndpoint.objects.filter(pk=endpoint_id).update(
+        enabled=False, consecutive_failures=50, disabled_at=timezone.now(), disabled_reason="50 failures"
+    )
+    enabled = client.post(f"{base}/endpoints/{endpoint_id}/enable").json()
+    assert (enabled["enabled"], enabled["consecutive_failures"], enabled["disabled_reason"]) == (True, 0, "")
+    assert client.post(f"{base}/endpoints/{endpoint_id}/rotate-secret").json()["secret"].startswith("whsec_")
+    assert client.delete(f"{base}/endpoints/{endpoint_id}").status_code == 204
+
+
+def test_endpoints_for_every_bot_need_a_user_who_sees_every_bot() -> None:
+    bot = BotFactory(slug="shop")
+    user = UserFactory(role="analyst", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="webhooks"))
+    bot.analyst_assignments.create(user=user)
+    client = APIClient()
+    client.force_authenticate(user)
+    assert client.get("/api/v1/bots/shop/webhooks/endpoints").status_code == 200  # their bot's: yes
+    assert client.get("/api/v1/webhooks/endpoints").status_code == 403  # every bot's: no
+    assert client.post("/api/v1/webhooks/endpoints", {"url": "https://x.example/in"}, format="json").status_code == 403
     assert not WebhookEndpoint.objects.exists()

@@ -13,5 +13,7 @@ router.register(
     views.WebhookDeliveryViewSet,
     basename="webhook-delivery",
 )
+router.register(r"api/v1/webhooks/endpoints", views.GlobalWebhookEndpointViewSet, basename="webhook-endpoint-global")
+router.register(r"api/v1/webhooks/deliveries", views.GlobalWebhookDeliveryViewSet, basename="webhook-delivery-global")
 
 urlpatterns = router.urls
