@@ -13,6 +13,8 @@ SQL is written, and analysts reload the dashboard and flip between filters. Resu
   a bot would keep seeing its cached aggregates until the timeout. Any insert raises the max, any
   delete lowers the count, so the pair changes on every change of that append-only-id table.
 
+- the highest erasure receipt and retention run ids: deleted conversations vanish at once.
+
 Edits of existing rows (a thumbs rating, a CSAT score, a suggestion's outcome) show after at most
 the timeout. If the cache backend is down the value is computed as if there were no cache.
 """
@@ -32,6 +34,7 @@ from django.utils import timezone, translation
 from analytics.models import BotAssignment, ConversationTag, MessageTag
 from bots.models import Conversation, ConversationEvent, Message
 from copilot.models import ReplySuggestion
+from privacy.models import ErasureReceipt, RetentionRun
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -51,6 +54,9 @@ def _data_version() -> tuple[Any, ...]:
         ConversationEvent.objects.aggregate(m=Max("pk"))["m"],
         ReplySuggestion.objects.aggregate(m=Max("pk"))["m"],
         tuple(BotAssignment.objects.aggregate(m=Max("pk"), n=Count("pk")).values()),
+        # An erasure or a retention run deletes conversations: no cached page may still show them.
+        ErasureReceipt.objects.aggregate(m=Max("pk"))["m"],
+        RetentionRun.objects.aggregate(m=Max("pk"))["m"],
     )
 
 

@@ -152,6 +152,7 @@ class BotAdmin(admin.ModelAdmin):
             },
         ),
         (_("Identity verification"), {"fields": ("require_identity_verification", "secret"), "classes": ("collapse",)}),
+        (_("Privacy"), {"fields": ("retention_days",)}),
         (_("Timestamps"), {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 

@@ -155,6 +155,14 @@ class Bot(models.Model):
         blank=True,
         help_text=_("Exact origins allowed to embed the widget, e.g. https://shop.example.com"),
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Delete a conversation (messages, feedback, tickets, webhook log) this many days after its last "
+            "activity, by a daily job. Empty: keep them (docs/privacy.md)."
+        ),
+    )
     require_identity_verification = models.BooleanField(default=False)
     action_allowed_hosts = ArrayField(
         models.CharField(max_length=255),

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "inbox",
     "copilot",
     "actions",
+    "privacy",
     "webhooks",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
@@ -216,6 +217,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(WEBHOOK_SWEEP_EVERY_S)},
     },
     "webhook-log-prune": {"task": "webhooks.log_prune", "schedule": 24 * 3600.0, "options": {"expires": 3600.0}},
+    # Conversations past their bot's retention period (privacy/services/retention.py).
+    "retention-sweep": {"task": "privacy.retention_sweep", "schedule": 24 * 3600.0, "options": {"expires": 3600.0}},
 }
 # The webhook delivery log keeps ended events this long (webhooks/services/retention.py).
 WEBHOOK_LOG_KEEP_DAYS: int = env.int("WEBHOOK_LOG_KEEP_DAYS", default=30)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("knowledge.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("actions.api.urls")),
+    path("", include("privacy.api.urls")),
     path("api/v1/", include("bots.api.admin_api")),
     path("api/v1/", include("analytics.api.urls")),
     path("api/v1/", include("inbox.api.urls")),

@@ -33,6 +33,7 @@ PACKAGES = tuple(
         "copilot",
         "webhooks",
         "actions",
+        "privacy",
         "inference_worker",
         "chatplatform",
     )

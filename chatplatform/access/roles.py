@@ -26,7 +26,7 @@ ADMIN_ONLY_PERMISSIONS: tuple[str, ...] = (
 )
 # Admins also get every model permission of these apps (bot configuration, the admin site; the
 # inbox's canned replies; webhook endpoints and their delivery log; HTTP actions).
-ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics", "inbox", "webhooks", "actions")
+ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics", "inbox", "webhooks", "actions", "privacy")
 
 # Agents answer visitors in the inbox: no bot configuration, no analytics unless also analysts.
 AGENT_PERMISSIONS: tuple[str, ...] = ("inbox.use_inbox",)
