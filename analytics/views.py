@@ -23,6 +23,8 @@ from analytics.invisible import reveal_invisible
 from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import IntentSuggestion
 from analytics.pii import mask_pii, mask_value, should_mask
+from audit.models import AuditEntry
+from audit.services import audit_record_request, query_params
 from bots.models import Conversation, Message
 from conversations.services.messages import text_scrub
 
@@ -100,6 +102,14 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     transcript = _transcript_or_404(request, conversation_id)
     mask = _masker(request)
     masked = should_mask(request.user, requested=False)
+    if not masked:
+        audit_record_request(
+            request,
+            action=AuditEntry.Action.PII_VIEW,
+            target=f"conversation {conversation_id}",
+            summary=_("Opened the transcript unmasked"),
+            bot_slug=transcript.conversation.bot.slug,
+        )
     bot_id = transcript.conversation.bot_id
     intent_choices = _intent_choices(bot_id)
     for m in cast("list[selectors.TranscriptMessage]", transcript.messages):
@@ -368,6 +378,14 @@ def export(request: HttpRequest, kind: str) -> HttpResponseBase:
         raise Http404
     _filterset, qs = filtered_conversations(request=request)
     mask = should_mask(request.user, requested=request.GET.get("mask", "1") != "0")
+    audit_record_request(
+        request,
+        action=AuditEntry.Action.EXPORT,
+        target=f"export {kind}",
+        summary=_("Exported %(kind)s (%(masked)s)") % {"kind": kind, "masked": "masked" if mask else "UNMASKED"},
+        bot_slug=request.GET.get("bot", "")[:100],
+        details={"kind": kind, "masked": mask, "filters": query_params(request), "via": "workspace"},
+    )
     return export_response(kind=kind, conversations=qs, mask=mask)
 
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "copilot",
     "actions",
     "privacy",
+    "audit",
     "webhooks",
     *env.list("EXTRA_INSTALLED_APPS", default=[]),
 ]
@@ -79,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: records configuration changes made through the API (docs/privacy.md).
+    "audit.middleware.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login attempt into the lockout page.
     "axes.middleware.AxesMiddleware",

@@ -34,6 +34,7 @@ PACKAGES = tuple(
         "webhooks",
         "actions",
         "privacy",
+        "audit",
         "inference_worker",
         "chatplatform",
     )

@@ -42,6 +42,8 @@ from analytics.filters import ConversationFilter, filter_period
 from analytics.metrics import DEFINITIONS, metrics_cached
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
 from analytics.pii import mask_pii, should_mask
+from audit.models import AuditEntry
+from audit.services import audit_record_request, query_params
 from bots.models import Conversation, ConversationEvent, Intent, Message
 from chatplatform.access.permissions import workspace_permission
 from inbox.models import AgentNote
@@ -100,6 +102,15 @@ class _MaskMixin(_MaskBase):
             self.request.user,
             requested=_mask_requested(self.request, default=self.mask_default),
         )
+        if not context["mask"] and not getattr(self, "_unmasked_view_recorded", False):
+            self._unmasked_view_recorded = True  # one entry per request, however many serializers
+            audit_record_request(
+                self.request,
+                action=AuditEntry.Action.PII_VIEW,
+                target=self.request.path,
+                summary="API read unmasked",
+                details={"filters": query_params(self.request), "via": "api"},
+            )
         return context
 
 
@@ -467,11 +478,16 @@ class _ExportView(_FilteredConversationsView):
 
     def get(self, request: Request) -> Any:
         qs = self.filter_queryset(self.get_queryset())
-        return export_response(
-            kind=self.kind,
-            conversations=qs,
-            mask=should_mask(request.user, requested=_mask_requested(request, default=True)),
+        mask = should_mask(request.user, requested=_mask_requested(request, default=True))
+        audit_record_request(
+            request,
+            action=AuditEntry.Action.EXPORT,
+            target=f"export {self.kind}",
+            summary=f"Exported {self.kind} ({'masked' if mask else 'UNMASKED'})",
+            bot_slug=str(request.query_params.get("bot", ""))[:100],
+            details={"kind": self.kind, "masked": mask, "filters": query_params(request), "via": "api"},
         )
+        return export_response(kind=self.kind, conversations=qs, mask=mask)
 
 
 EXPORT_MASK_PARAM = OpenApiParameter(

@@ -25,8 +25,9 @@ ADMIN_ONLY_PERMISSIONS: tuple[str, ...] = (
     "analytics.view_all_bots",
 )
 # Admins also get every model permission of these apps (bot configuration, the admin site; the
-# inbox's canned replies; webhook endpoints and their delivery log; HTTP actions).
-ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics", "inbox", "webhooks", "actions", "privacy")
+# inbox's canned replies; webhook endpoints and their delivery log; HTTP actions; erasures and
+# retention runs; the audit log, which its admin and the database keep read-only).
+ADMIN_MODEL_APPS: tuple[str, ...] = ("bots", "analytics", "inbox", "webhooks", "actions", "privacy", "audit")
 
 # Agents answer visitors in the inbox: no bot configuration, no analytics unless also analysts.
 AGENT_PERMISSIONS: tuple[str, ...] = ("inbox.use_inbox",)
