@@ -47,6 +47,7 @@ from .types import (
     Citation,
     CompletionRequest,
     CompletionUsage,
+    ContextOverflow,
     Decision,
     KnowledgePassage,
     ParseResult,
@@ -58,6 +59,8 @@ from .types import (
 
 # Rounds of tool calls in one reply before the model must answer with what it has.
 MAX_TOOL_STEPS = 3
+# A prompt the model's context refused is sent once more with this fraction of the history budget.
+OVERFLOW_HISTORY_DIVISOR = 4
 
 NluFn = Callable[[str], ParseResult]
 Retriever = Callable[[str], list[KnowledgePassage]]
@@ -278,15 +281,19 @@ class TurnProcessor:
         base: dict[str, Any],
         affinity_key: str,
     ) -> Reply:
-        messages = build_prompt(
-            bot=bot,
-            history=history,
-            user_text=user_text,
-            parse=parse,
-            tracker=tracker,
-            knowledge=knowledge,
-            history_budget_tokens=self.history_budget_tokens,
-        )
+        def prompt(history_budget_tokens: int) -> list[ChatMessage]:
+            return build_prompt(
+                bot=bot,
+                history=history,
+                user_text=user_text,
+                parse=parse,
+                tracker=tracker,
+                knowledge=knowledge,
+                history_budget_tokens=history_budget_tokens,
+            )
+
+        messages = prompt(self.history_budget_tokens)
+        trimmed = False
         first_delta_at: list[float] = []
 
         def emit(offset: int, text: str) -> None:
@@ -299,7 +306,8 @@ class TurnProcessor:
         tools = bot.tools if self.act is not None else ()
         action_calls: list[dict[str, Any]] = []
         usages: list[Any] = []
-        for step in range(MAX_TOOL_STEPS + 1):
+        step = 0
+        while step <= MAX_TOOL_STEPS:
             request = CompletionRequest(
                 messages=messages,
                 max_tokens=bot.llm_max_tokens,
@@ -311,14 +319,24 @@ class TurnProcessor:
                 tools=tools if step < MAX_TOOL_STEPS else (),
             )
             stream = self.llm.stream(request)
-            # Drain the stream even after a stop sequence: usage (token counts) arrives at its end.
-            for chunk in stream:
-                coalescer.feed(sanitizer.feed(chunk.text))
+            try:
+                # Drain the stream even after a stop sequence: usage (token counts) arrives at its end.
+                for chunk in stream:
+                    coalescer.feed(sanitizer.feed(chunk.text))
+            except ContextOverflow:
+                # The server refused the prompt before answering (so nothing reached the visitor):
+                # once, with a quarter of the history; a second refusal is the caller's failure.
+                if trimmed or step > 0 or first_delta_at or sanitizer.text:
+                    raise
+                trimmed = True
+                messages = prompt(self.history_budget_tokens // OVERFLOW_HISTORY_DIVISOR)
+                continue
             usages.append(getattr(stream, "usage", None))
             calls: list[ToolCall] = list(getattr(stream, "tool_calls", None) or []) if request.tools else []
             if not calls:
                 break
             messages = [*messages, *self._tool_round(calls, tracker=tracker, parse=parse, traces=action_calls)]
+            step += 1
         coalescer.feed(sanitizer.finish())
         coalescer.finish()
 

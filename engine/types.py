@@ -299,6 +299,11 @@ class CompletionStream(Protocol):
     def __iter__(self) -> Iterator[CompletionChunk]: ...
 
 
+class ContextOverflow(Exception):
+    """The prompt does not fit the model's context window (the server refused it before answering).
+    LLM clients raise a subclass, so the processor can trim the prompt and try once more."""
+
+
 class LLM(Protocol):
     def stream(self, request: CompletionRequest) -> CompletionStream: ...
 

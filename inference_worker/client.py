@@ -20,6 +20,7 @@ streams (bench/worker_streams.py, docs/benchmarks.md "Worker concurrency model")
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +35,14 @@ from django.conf import settings
 from chatplatform.metrics import LLM_ERRORS, LLM_REQUESTS
 from engine.types import CompletionChunk, CompletionRequest, CompletionUsage, ToolCall
 from inference_worker.backends import Backend, BackendPool, Outcome
-from inference_worker.errors import LLMBadResponse, LLMError, LLMStreamInterrupted, LLMTimeout, LLMUnavailable
+from inference_worker.errors import (
+    LLMBadResponse,
+    LLMContextOverflow,
+    LLMError,
+    LLMStreamInterrupted,
+    LLMTimeout,
+    LLMUnavailable,
+)
 from inference_worker.schemas import (
     DONE,
     StreamError,
@@ -316,6 +324,11 @@ class LLMClient:
         result.tool_calls = tool_calls.calls()
 
 
+# vLLM's 400 for a prompt over max_model_len ("This model's maximum context length is 2048 tokens.
+# However, your prompt contains ..."); the other phrasings are OpenAI's and other servers'.
+CONTEXT_OVERFLOW = re.compile(r"maximum context length|context_length_exceeded|prompt is too long", re.IGNORECASE)
+
+
 def _map_error(exc: openai.OpenAIError, url: str) -> _AttemptFailed:
     """SDK exceptions -> our typed errors (and whether the backend looks unhealthy)."""
     error: LLMError
@@ -332,6 +345,8 @@ def _map_error(exc: openai.OpenAIError, url: str) -> _AttemptFailed:
             error, unhealthy = LLMUnavailable(detail), False  # busy, not sick
         elif exc.status_code >= 500:
             error, unhealthy = LLMUnavailable(detail), True
+        elif CONTEXT_OVERFLOW.search(str(exc.message)):
+            error, unhealthy = LLMContextOverflow(detail), False
         else:
             error, unhealthy = LLMBadResponse(detail), False
     elif isinstance(exc, openai.APIError):  # an error event inside the stream

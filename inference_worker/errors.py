@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from engine.types import ContextOverflow
+
 
 class LLMError(Exception):
     """Base class: the completion could not be produced."""
@@ -31,3 +33,10 @@ class LLMStreamInterrupted(LLMError):
     """The stream broke after text was already sent to the visitor: not retried."""
 
     code = "llm_stream_interrupted"
+
+
+class LLMContextOverflow(LLMBadResponse, ContextOverflow):
+    """A 4xx saying the prompt exceeds the model's context: not retried as is, the processor trims
+    the history and asks once more."""
+
+    code = "llm_context_overflow"

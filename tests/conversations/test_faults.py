@@ -7,6 +7,7 @@ worker, channel layer and consumer handle them.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -93,6 +94,45 @@ async def test_llm_503_twice_then_ok_is_retried_invisibly(llm_bot, allowed_origi
     assert [d["offset"] for d in deltas][0] == 0 and sum(d["offset"] == 0 for d in deltas) == 1
     assert len(stub_llm.behaviour.requests) == 3
     assert (await Message.objects.aget(pk=final["id"])).action == "generate"
+    await communicator.disconnect()
+
+
+def _prompt_chars(request: dict[str, Any]) -> int:
+    return sum(len(str(m.get("content") or "")) for m in request["messages"])
+
+
+async def test_a_prompt_over_the_models_context_is_retried_once_with_less_history(
+    llm_bot, allowed_origin, stub_llm, celery_worker
+) -> None:
+    long_question = "Tell me about parcels. " * 130  # ~3,000 characters: in the history, not in a trimmed one
+    communicator = await open_ws(llm_bot.public_key, allowed_origin)
+    await ws.hello(communicator)
+    await communicator.send_json_to({"type": "message", "client_id": "c1", "text": long_question})
+    await ws.expect(communicator, "ack")
+    await ws.collect_reply(communicator)
+    (first,) = stub_llm.behaviour.requests
+    # The model's "context": the first prompt without the long question, plus room for a short turn.
+    stub_llm.behaviour.max_prompt_chars = _prompt_chars(first) - len(long_question.strip()) + 600
+    stub_llm.behaviour.requests.clear()
+
+    await communicator.send_json_to({"type": "message", "client_id": "c2", "text": "And the price?"})
+    await ws.expect(communicator, "ack")
+    _, final = await ws.collect_reply(communicator)  # raises on an error frame
+
+    refused, trimmed = stub_llm.behaviour.requests
+    assert _prompt_chars(refused) > stub_llm.behaviour.max_prompt_chars >= _prompt_chars(trimmed)
+    assert "parcels" in json.dumps(refused) and "parcels" not in json.dumps(trimmed)
+    assert final["text"] == stub_llm.behaviour.reply
+    assert (await Message.objects.aget(pk=final["id"])).action == "generate"
+
+    # A prompt that cannot fit at all: refused twice, then the honest failure, not a loop.
+    stub_llm.behaviour.max_prompt_chars = 1
+    stub_llm.behaviour.requests.clear()
+    await communicator.send_json_to({"type": "message", "client_id": "c3", "text": "Still there?"})
+    await ws.expect(communicator, "ack")
+    seen = await frames_until_bot_message(communicator)
+    assert seen[-1]["text"] == str(REPLY_FAILED_TEXT) and len(stub_llm.behaviour.requests) == 2
+    await assert_alive(communicator)
     await communicator.disconnect()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from engine.types import (
     CompletionChunk,
     CompletionRequest,
     CompletionUsage,
+    ContextOverflow,
     Entity,
     IntentScore,
     IntentSpec,
@@ -269,6 +271,60 @@ def test_llm_errors_propagate():
             on_delta=lambda o, t: deltas.append((o, t)),
         )
     assert deltas and deltas[0] == (0, "Hello")  # the caller can tell that text was already shown
+
+
+class PromptTooLong(ContextOverflow):
+    """What an LLM client raises for a server's "maximum context length" refusal."""
+
+
+class NarrowContextLLM(FakeLLM):
+    """Refuses (before any text) every prompt of more than `max_messages` messages, as vLLM refuses
+    one over its max_model_len."""
+
+    def __init__(self, clock: FakeClock, chunks: list[str], *, max_messages: int) -> None:
+        super().__init__(clock, chunks)
+        self.max_messages = max_messages
+
+    def stream(self, request: CompletionRequest) -> Any:
+        stream = super().stream(request)
+        if len(request.messages) <= self.max_messages:
+            return stream
+
+        class Refused:
+            usage = None
+
+            def __iter__(self) -> Iterator[CompletionChunk]:
+                raise PromptTooLong("This model's maximum context length is 2048 tokens.")
+
+        return Refused()
+
+
+LONG_HISTORY = [
+    ChatMessage("user" if i % 2 == 0 else "assistant", f"message {i}: " + "words " * 120) for i in range(12)
+]
+
+
+def test_a_prompt_over_the_context_is_sent_once_more_with_less_history():
+    clock = FakeClock()
+    llm = NarrowContextLLM(clock, ["Short", " answer."], max_messages=4)
+
+    out, deltas = run(make(clock, llm), "what is love", history=LONG_HISTORY)
+
+    first, second = llm.requests
+    assert len(first.messages) > 4 >= len(second.messages)
+    kept = second.messages[1:-1]
+    assert kept == LONG_HISTORY[-len(kept) :]  # the newest turns are what is kept
+    assert out.reply.text == "Short answer." and "".join(t for _, t in deltas) == out.reply.text
+
+
+def test_a_prompt_refused_twice_is_not_tried_a_third_time():
+    clock = FakeClock()
+    llm = NarrowContextLLM(clock, ["never"], max_messages=1)  # even system + question is too long
+
+    with pytest.raises(PromptTooLong):
+        run(make(clock, llm), "what is love", history=LONG_HISTORY)
+
+    assert len(llm.requests) == 2
 
 
 def test_handoff_offer_after_fallbacks():

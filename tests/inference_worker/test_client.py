@@ -8,9 +8,15 @@ import dataclasses
 import pytest
 
 from chatplatform.launcher.embedded import free_port
-from engine.types import ChatMessage, CompletionRequest
+from engine.types import ChatMessage, CompletionRequest, ContextOverflow
 from inference_worker.client import LLMClient, LLMClientConfig, get_llm_client, reset_llm_client
-from inference_worker.errors import LLMBadResponse, LLMStreamInterrupted, LLMTimeout, LLMUnavailable
+from inference_worker.errors import (
+    LLMBadResponse,
+    LLMContextOverflow,
+    LLMStreamInterrupted,
+    LLMTimeout,
+    LLMUnavailable,
+)
 
 REQUEST = CompletionRequest(
     messages=[ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="hello")],
@@ -74,6 +80,19 @@ def test_a_4xx_is_final(stub_llm) -> None:
     with pytest.raises(LLMBadResponse, match="400"):
         collect(client_for())
     assert len(stub_llm.behaviour.requests) == 1
+
+
+def test_a_prompt_over_the_context_is_a_context_overflow_not_retried_as_is(stub_llm) -> None:
+    stub_llm.behaviour.max_prompt_chars = 5
+    with pytest.raises(LLMContextOverflow, match="maximum context length") as refused:
+        collect(client_for())
+    assert isinstance(refused.value, ContextOverflow)  # what the processor trims for
+    assert len(stub_llm.behaviour.requests) == 1
+    stub_llm.behaviour.fail_times = 1  # any other 400 stays a plain bad response
+    stub_llm.behaviour.fail_status, stub_llm.behaviour.max_prompt_chars = 400, None
+    with pytest.raises(LLMBadResponse) as other:
+        collect(client_for())
+    assert not isinstance(other.value, ContextOverflow)
 
 
 def test_death_after_text_is_final_and_not_retried(stub_llm) -> None:

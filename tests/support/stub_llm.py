@@ -22,6 +22,9 @@ class StubBehaviour:
     chunk_delay: float = 0.005
     fail_times: int = 0  # answer the next N requests with `fail_status`
     fail_status: int = 500
+    # Refuse with vLLM's 400 "maximum context length" any request whose messages' contents add up to
+    # more than this many characters (a stand-in for max_model_len).
+    max_prompt_chars: int | None = None
     die_after_chunks: int | None = None  # close the connection mid-stream
     echo_user: bool = False  # reply with the last user message, to prove the prompt arrived
     # (text in the last message, reply): the first whose text the request's last message contains
@@ -87,6 +90,14 @@ def _make_handler(stub: StubLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._json(b.fail_status, {"error": {"message": "injected failure", "type": "server_error"}})
                 return
             messages = body.get("messages") or [{}]
+            prompt_chars = sum(len(str(m.get("content") or "")) for m in messages)
+            if b.max_prompt_chars is not None and prompt_chars > b.max_prompt_chars:
+                message = (
+                    f"This model's maximum context length is {b.max_prompt_chars // 4} tokens. However, your "
+                    f"prompt contains {prompt_chars} characters. Please reduce the length of the input prompt."
+                )
+                self._json(400, {"error": {"message": message, "type": "BadRequestError", "code": 400}})
+                return
             last = str(messages[-1].get("content", ""))
             text = next((reply for marker, reply in b.replies_when if marker in last), b.reply)
             if b.echo_user:
