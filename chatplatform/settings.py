@@ -348,11 +348,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
+# The OpenAPI document and Swagger UI for anonymous visitors too (staff always see them).
+API_DOCS_PUBLIC: bool = env.bool("API_DOCS_PUBLIC", default=False)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "chatplatform API",
     "DESCRIPTION": "Bots, NLU, conversations and the OpenAI-compatible chat endpoint.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ and /api/docs/: staff, or anyone with API_DOCS_PUBLIC=true.
+    "SERVE_PERMISSIONS": ["chatplatform.access.permissions.ApiDocsPermission"],
     # Swagger UI's assets come from the drf-spectacular-sidecar wheel: nothing loads from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.permissions import BasePermission
 
 
@@ -47,3 +48,14 @@ class BotConfigPermission(BasePermission):
         if wanted is None:
             return False
         return user.has_perms([f"{meta.app_label}.{action}_{meta.model_name}" for action in wanted])
+
+
+class ApiDocsPermission(BasePermission):
+    """The OpenAPI document and Swagger UI: staff always; everyone only with API_DOCS_PUBLIC (off
+    by default), since the schema lists every endpoint and field to whoever asks."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if settings.API_DOCS_PUBLIC:
+            return True
+        user = getattr(request, "user", None)
+        return bool(user and user.is_authenticated and user.is_staff)

@@ -44,7 +44,12 @@ def keep_db_connection():
     request_finished.connect(close_old_connections)
 
 
-def test_api_conforms_to_its_schema(admin_token: str, keep_db_connection: None) -> None:
+@pytest.fixture
+def public_api_docs(settings) -> None:
+    settings.API_DOCS_PUBLIC = True  # schemathesis loads the document without credentials
+
+
+def test_api_conforms_to_its_schema(admin_token: str, keep_db_connection: None, public_api_docs: None) -> None:
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
     headers = {"Authorization": f"Token {admin_token}"}
     operations = [result.ok() for result in schema.get_all_operations()]

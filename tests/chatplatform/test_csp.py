@@ -40,14 +40,16 @@ def _inline_scripts(html: str) -> list[str]:
     ]
 
 
-def test_public_pages_send_a_csp_without_inline_script(client, llm_bot) -> None:
+def test_public_pages_send_a_csp_without_inline_script(client, llm_bot, settings) -> None:
+    settings.API_DOCS_PUBLIC = True
     for path in ("/", "/demo/", "/admin/login/", "/api/docs/"):
         response = client.get(path)
         _assert_strict(response)
         assert _inline_scripts(response.content.decode()) == [], path
 
 
-def test_swagger_ui_init_script_is_a_separate_file(client) -> None:
+def test_swagger_ui_init_script_is_a_separate_file(client, settings) -> None:
+    settings.API_DOCS_PUBLIC = True
     page = client.get("/api/docs/").content.decode()
     script_urls = re.findall(r'<script src="([^"]+)"', page)
     init = [url for url in script_urls if "script=" in url]
