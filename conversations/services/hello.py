@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bots.models import Bot, Conversation
 from conversations import selectors as conversation_selectors
 from conversations.services.conversations import conversation_open_for_visitor
-from conversations.services.identity import user_hash_valid
+from conversations.services.identity import IdentityExpired, user_hash_valid
 from conversations.services.messages import text_scrub
 from conversations.visitor_tokens import visitor_id_new
 
@@ -39,9 +39,14 @@ class HelloOpened:
     locale: str  # cleaned; written to the row when it is created later
 
 
-def hello_identity_check(*, bot: Bot, user_id: object, user_hash: object) -> str:
+def hello_identity_check(*, bot: Bot, user_id: object, user_hash: object, user_hash_expires: object = None) -> str:
     """The verified user id ("" for an anonymous visitor); HelloRefused if the identity does not hold."""
-    verified = user_id is not None and user_hash_valid(bot=bot, user_id=user_id, user_hash=user_hash)
+    try:
+        verified = user_id is not None and user_hash_valid(
+            bot=bot, user_id=user_id, user_hash=user_hash, expires=user_hash_expires
+        )
+    except IdentityExpired as exc:
+        raise HelloRefused("forbidden", "user_hash has expired: sign the identity again.") from exc
     if user_id is not None and not verified:
         raise HelloRefused("forbidden", "user_hash does not match user_id.")
     if bot.require_identity_verification and not verified:

@@ -251,7 +251,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         try:
             user_id = hello_services.hello_identity_check(
-                bot=self.bot, user_id=frame.user_id, user_hash=frame.user_hash
+                bot=self.bot,
+                user_id=frame.user_id,
+                user_hash=frame.user_hash,
+                user_hash_expires=frame.user_hash_expires,
             )
         except hello_services.HelloRefused as exc:
             raise FrameError(exc.code, exc.detail) from exc

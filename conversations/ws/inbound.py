@@ -53,6 +53,7 @@ class HelloFrame(StrictFrame):
     locale: StrictStr | None = None
     user_id: Any = None
     user_hash: Any = None
+    user_hash_expires: Any = None  # checked with the hash (conversations/services/identity.py)
     details: ClassVar[dict[str, str]] = {
         "last_seq": _SEQ_DETAIL,
         "visitor_token": "visitor_token must be a string.",

@@ -487,6 +487,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (identity) {
         f.user_id = identity.userId;
         f.user_hash = identity.userHash;
+        if (identity.expires != null) f.user_hash_expires = identity.expires;
       }
       raw(f);
     };
@@ -788,7 +789,12 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     const identify = (o) => {
       o = o || {};
       const uid = o.userId != null ? o.userId : o.user_id, hash = o.userHash != null ? o.userHash : o.user_hash;
-      identity = uid != null && uid !== "" ? { userId: String(uid), userHash: String(hash || "") } : null;
+      const exp = o.userHashExpires != null ? o.userHashExpires : o.user_hash_expires;
+      identity = uid != null && uid !== "" ? {
+        userId: String(uid),
+        userHash: String(hash || ""),
+        expires: exp != null && exp !== "" ? Number(exp) : null
+      } : null;
       const st = store.load(), cur = identity ? identity.userId : null;
       if (st.token && st.uid && st.uid !== cur) {
         clear(false);

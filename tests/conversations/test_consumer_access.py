@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import pytest
 from django.core import signing
@@ -259,6 +260,41 @@ async def test_right_hash_is_welcomed_and_stored(verified_bot, allowed_origin) -
     conversation = await Conversation.objects.aget(pk=welcome["conversation_id"])
     assert conversation.user_id == "alice@example.com"
     await communicator.disconnect()
+
+
+def expiring_hash(bot: Bot, user_id: str, expires: int) -> str:
+    return hmac.new(bot.secret.encode(), f"{user_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+async def test_an_identity_signed_with_an_expiry_holds_until_it_and_not_after(verified_bot, allowed_origin) -> None:
+    future, past = int(time.time()) + 600, int(time.time()) - 1
+    communicator = await open_ws(verified_bot.public_key, allowed_origin)
+    welcome = await ws.hello(
+        communicator, user_id="alice", user_hash=expiring_hash(verified_bot, "alice", future), user_hash_expires=future
+    )
+    assert (await Conversation.objects.aget(pk=welcome["conversation_id"])).user_id == "alice"
+    await communicator.disconnect()
+
+    refusals = [
+        ({"user_hash": expiring_hash(verified_bot, "alice", past), "user_hash_expires": past}, "has expired"),
+        # The expiry is signed: moving it later breaks the hash; dropping it too.
+        ({"user_hash": expiring_hash(verified_bot, "alice", past), "user_hash_expires": future}, "does not match"),
+        ({"user_hash": expiring_hash(verified_bot, "alice", future)}, "does not match"),
+        (
+            {"user_hash": expiring_hash(verified_bot, "alice", future), "user_hash_expires": str(future)},
+            "does not match",
+        ),
+        ({"user_hash": expiring_hash(verified_bot, "alice", future), "user_hash_expires": True}, "does not match"),
+        ({"user_hash": "", "user_hash_expires": future}, "does not match"),
+        ({"user_hash_expires": 10**30}, "does not match"),
+    ]
+    for fields, detail in refusals:
+        communicator = await open_ws(verified_bot.public_key, allowed_origin)
+        await communicator.send_json_to({"type": "hello", "v": 1, "user_id": "alice", **fields})
+        error = await expect_error(communicator, "forbidden")
+        assert detail in error["detail"], (fields, error)
+        await assert_alive(communicator)
+        await communicator.disconnect()
 
 
 async def test_optional_identity_is_checked_when_sent(llm_bot, allowed_origin) -> None:

@@ -85,7 +85,10 @@ export const createClient = ({
   const hello = () => {
     const st = store.load(), f = { type: 'hello', v: PROTOCOL_VERSION, last_seq: maxSeq, locale: locale() };
     if (st.token) f.visitor_token = st.token;
-    if (identity) { f.user_id = identity.userId; f.user_hash = identity.userHash; }
+    if (identity) {
+      f.user_id = identity.userId; f.user_hash = identity.userHash;
+      if (identity.expires != null) f.user_hash_expires = identity.expires;
+    }
     raw(f);
   };
   // rate_limited / unavailable answering our hello: nothing was done and the socket stays open; say
@@ -317,7 +320,9 @@ export const createClient = ({
   const identify = (o) => {
     o = o || {};
     const uid = o.userId != null ? o.userId : o.user_id, hash = o.userHash != null ? o.userHash : o.user_hash;
-    identity = uid != null && uid !== '' ? { userId: String(uid), userHash: String(hash || '') } : null;
+    const exp = o.userHashExpires != null ? o.userHashExpires : o.user_hash_expires;
+    identity = uid != null && uid !== '' ? { userId: String(uid), userHash: String(hash || ''),
+      expires: exp != null && exp !== '' ? Number(exp) : null } : null;
     const st = store.load(), cur = identity ? identity.userId : null;
     if (st.token && st.uid && st.uid !== cur) { clear(false); store.save({ token: null, conv: null, csat: null }); } // never show one user's chat to another
     if (stopped === 'identity') { stopped = false; on('unblocked'); }
