@@ -139,6 +139,10 @@ DATABASES = {
         # transactions and gives it back while the LLM streams, so hundreds of turns in flight share
         # a handful of connections (DATABASE_POOL_MAX_SIZE). CONN_MAX_AGE must be 0 with a pool.
         "CONN_MAX_AGE": 0,
+        # With a pool, Django then checks each borrowed connection first (psycopg_pool's
+        # check_connection, one empty round trip): after a PostgreSQL restart or failover the pool's
+        # dead connections are replaced instead of failing the next turn (docs/reliability.md, row 5).
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             **_DATABASE.get("OPTIONS", {}),  # e.g. the socket directory of the embedded server (?host=)
             "pool": {

