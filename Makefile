@@ -7,13 +7,16 @@ PIP := $(VENV)/bin/pip
 REQS := requirements/base.txt requirements/embedded.txt requirements/llm-cpu.txt requirements/dev.txt requirements/constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser-deps bench check lint widget-test clean-var help
+.PHONY: run test install browser-deps bench check lint widget-test clean-var help backup restore chaos
 
 help:
 	@echo "make run     start the whole platform (embedded Postgres, Redis, vLLM, worker, web)"
 	@echo "make test    run the test suite (starts embedded services itself)"
 	@echo "make check   lint, formatting, types, import rules, the widget bundle (part of make test)"
 	@echo "make bench   run the benchmarks and update docs/benchmarks.md"
+	@echo "make chaos   run the fault and attack matrix's tests and update docs/reliability.md"
+	@echo "make backup  dump the database (DATABASE_URL or var/postgres) to var/backups/ (OUTPUT=path to choose)"
+	@echo "make restore FILE=var/backups/....dump  replace the database's contents with a dump (asks first; YES=1 does not)"
 
 $(STAMP): $(REQS)
 	@echo "[chatplatform] creating $(VENV) and installing pinned dependencies (first run: a few minutes)"
@@ -33,6 +36,14 @@ install: $(STAMP)
 
 run: install
 	@$(PY) -m chatplatform.launcher
+
+# Backup and restore of the database (docs/operations.md, "Backup and restore").
+backup: install
+	@$(PY) -m chatplatform.launcher.backup create $(if $(OUTPUT),--output "$(OUTPUT)")
+
+restore: install
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=var/backups/chatplatform-<time>.dump [YES=1]"; exit 2; }
+	@$(PY) -m chatplatform.launcher.backup restore "$(FILE)" $(if $(YES),--yes)
 
 browser-deps:
 	@# Chromium for the browser tests; CJK fonts so the Chinese UI renders (and screenshots) as text;
@@ -61,6 +72,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_architecture.py
+	$(PY) scripts/reliability_matrix.py --check
 	DEBUG=1 $(VENV)/bin/mypy
 	DEBUG=1 $(PY) manage.py check
 
@@ -71,6 +83,10 @@ test: install browser-deps check
 
 bench: install
 	$(PY) bench/run_all.py
+
+# The fault and attack matrix (docs/reliability.md): its tests, and the table with their results.
+chaos: install browser-deps
+	$(PY) scripts/reliability_matrix.py
 
 clean-var:
 	rm -rf var/
