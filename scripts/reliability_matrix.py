@@ -181,13 +181,12 @@ ROWS: tuple[Row, ...] = (
         "inert in the widget, inbox, transcripts and admin (real browser)",
         (
             "tests/browser/test_widget_live.py::test_html_from_visitor_and_model_stays_text",
+            "tests/browser/test_markup_stays_text.py::test_markup_in_every_kind_of_message_is_shown_as_text",
             C + "test_faults.py::test_html_is_plain_text_both_ways",
             "tests/knowledge/test_ingestion.py::test_html_keeps_headings_and_never_scripts",
             "tests/inbox/test_page.py::test_the_script_never_builds_html_from_strings",
             "tests/analytics/test_invisible.py::test_detail_page_shows_controls_escaped",
         ),
-        gap="the real-browser check covers the widget; the inbox and transcripts are checked by their "
-        "code (no HTML built from strings, escaped templates), not yet in Chromium",
     ),
     Row(
         13,

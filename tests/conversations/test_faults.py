@@ -281,8 +281,14 @@ async def test_a_failed_cleanup_of_the_lost_broker_connection_does_not_stop_the_
     injected: list[object] = []
 
     def close_failing_once(channel: kombu_redis.Channel) -> None:
-        real_close(channel)
-        if _called_from("on_connection_error_after_connected") and not injected:
+        cleanup = _called_from("on_connection_error_after_connected")
+        try:
+            real_close(channel)
+        except AttributeError:
+            if cleanup:  # kombu's own bug struck first: the same fault, not injected but real
+                injected.append(channel)
+            raise
+        if cleanup and not injected:
             injected.append(channel)
             raise AttributeError("'NoneType' object has no attribute 'hostname'")
 

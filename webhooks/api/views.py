@@ -39,6 +39,12 @@ from webhooks.services.endpoints import endpoint_create, endpoint_enable, endpoi
 BOT_SLUG = OpenApiParameter("bot_slug", str, OpenApiParameter.PATH, description="The bot's slug.")
 
 
+ROTATE = "Rotate the signing secret (the new one is shown once; the old one signs a day more)"
+ENABLE = "Turn a disabled endpoint back on (its failure count starts over)"
+RESEND = "Send again (a new attempt with the same webhook-id)"
+CREATED = {201: WebhookEndpointCreatedSerializer}
+
+
 class _EndpointsBase(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -75,13 +81,17 @@ class _EndpointsBase(
         )
         return Response({**WebhookEndpointSerializer(endpoint).data, "secret": secret}, status=status.HTTP_201_CREATED)
 
-    def _rotate_secret(self) -> Response:
+    @extend_schema(request=None, responses={200: WebhookEndpointCreatedSerializer}, summary=ROTATE)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         endpoint = self.get_object()
         secret = endpoint_secret_rotate(endpoint_id=endpoint.pk)
         endpoint.refresh_from_db()
         return Response({**WebhookEndpointSerializer(endpoint).data, "secret": secret})
 
-    def _enable(self) -> Response:
+    @extend_schema(request=None, summary=ENABLE)
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         endpoint = self.get_object()
         endpoint_enable(endpoint_id=endpoint.pk)
         endpoint.refresh_from_db()
@@ -106,7 +116,9 @@ class _DeliveriesBase(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         rows = WebhookDelivery.objects.filter(mine)
         return rows.select_related("event").order_by("-pk")
 
-    def _resend(self) -> Response:
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer}, summary=RESEND)
+    @action(detail=True, methods=["post"])
+    def resend(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         delivery = self.get_object()
         deliveries_resend(delivery_ids=[delivery.pk])
         delivery.refresh_from_db()
@@ -129,35 +141,16 @@ class _PathBot(BotInPathMixin):
         return self.get_bot().pk
 
 
-ROTATE = "Rotate the signing secret (the new one is shown once; the old one signs a day more)"
-ENABLE = "Turn a disabled endpoint back on (its failure count starts over)"
-RESEND = "Send again (a new attempt with the same webhook-id)"
-CREATED = {201: WebhookEndpointCreatedSerializer}
-
-
 @extend_schema(parameters=[BOT_SLUG])
 class WebhookEndpointViewSet(_PathBot, _EndpointsBase):
     @extend_schema(responses=CREATED, summary="Add a webhook endpoint (the answer holds its secret, shown once)")
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
-    @extend_schema(request=None, responses={200: WebhookEndpointCreatedSerializer}, summary=ROTATE)
-    @action(detail=True, methods=["post"], url_path="rotate-secret")
-    def rotate_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._rotate_secret()
-
-    @extend_schema(request=None, summary=ENABLE)
-    @action(detail=True, methods=["post"])
-    def enable(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._enable()
-
 
 @extend_schema(parameters=[BOT_SLUG])
 class WebhookDeliveryViewSet(_PathBot, _DeliveriesBase):
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer}, summary=RESEND)
-    @action(detail=True, methods=["post"])
-    def resend(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._resend()
+    """The delivery log of one bot's endpoints."""
 
 
 class GlobalWebhookEndpointViewSet(_EveryBot, _EndpointsBase):
@@ -165,19 +158,6 @@ class GlobalWebhookEndpointViewSet(_EveryBot, _EndpointsBase):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 
-    @extend_schema(request=None, responses={200: WebhookEndpointCreatedSerializer}, summary=ROTATE)
-    @action(detail=True, methods=["post"], url_path="rotate-secret")
-    def rotate_secret(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._rotate_secret()
-
-    @extend_schema(request=None, summary=ENABLE)
-    @action(detail=True, methods=["post"])
-    def enable(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._enable()
-
 
 class GlobalWebhookDeliveryViewSet(_EveryBot, _DeliveriesBase):
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer}, summary=RESEND)
-    @action(detail=True, methods=["post"])
-    def resend(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._resend()
+    """The delivery log of the endpoints for every bot."""
