@@ -17,7 +17,8 @@ from bots.models import Conversation, Message, OfflineTicket
 from webhooks.models import WebhookDelivery, WebhookEvent
 
 
-def _counts(conversations: QuerySet[Conversation]) -> dict[str, int]:
+def conversations_count(conversations: QuerySet[Conversation]) -> dict[str, int]:
+    """What `conversations_delete` would delete, by kind (a dry run)."""
     ids = conversations.values("pk")
     return {
         "conversations": conversations.count(),
@@ -30,19 +31,12 @@ def _counts(conversations: QuerySet[Conversation]) -> dict[str, int]:
     }
 
 
-def conversations_count(conversations: QuerySet[Conversation]) -> dict[str, int]:
-    """What `conversations_delete` would delete (a dry run)."""
-    return _counts(conversations)
-
-
 @transaction.atomic
 def conversations_delete(conversations: QuerySet[Conversation]) -> dict[str, int]:
     """Delete them and what quotes them; returns the rows deleted, by kind."""
-    ids = list(conversations.values_list("pk", flat=True))
-    if not ids:
-        return dict.fromkeys(_counts(Conversation.objects.none()), 0)
+    ids = list(conversations.values_list("pk", flat=True))  # fixed first: counts and deletes agree
     selected = Conversation.objects.filter(pk__in=ids)
-    counts = _counts(selected)
+    counts = conversations_count(selected)
     IntentSuggestion.objects.filter(message__conversation__in=ids, status=IntentSuggestion.Status.PENDING).delete()
     OfflineTicket.objects.filter(conversation__in=ids).delete()
     WebhookDelivery.objects.filter(conversation_id__in=ids).delete()
