@@ -36,6 +36,7 @@ def main() -> int:
     failures += run("worker_streams.py") != 0
     failures += run("parse_api.py") != 0
     failures += run("idle_sockets.py") != 0
+    failures += run("soak.py") != 0
     failures += run("inbox_updates.py") != 0
     failures += run("nlu_clinc150.py") != 0
     failures += run("analytics_scale.py") != 0

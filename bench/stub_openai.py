@@ -1,10 +1,13 @@
-"""A stand-in OpenAI-compatible streaming backend with a fixed time to first token and token rate.
+"""A stand-in OpenAI-compatible streaming backend with a set time to first token and token rate.
 
 For benchmarks that measure what the platform adds on top of a backend: run it in its own process
 (so its CPU does not count against the platform), point VLLM_BASE_URL at it, and read `/stats` for
 what the backend itself saw (per request: arrival, first token, last token; streams in flight).
 
     python bench/stub_openai.py --port 8100 --ttft-ms 200 --token-ms 20 --tokens 50
+
+`--ttft-max-ms` (above `--ttft-ms`) draws each request's time to first token uniformly between the
+two, for a backend whose replies take a varying time (the soak's "stub LLM at 1-3 s").
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from typing import Any
 
@@ -21,8 +25,9 @@ WORD = "tok "  # one "token" per chunk: the platform's deltas add up to tokens *
 
 
 class Backend:
-    def __init__(self, *, ttft_ms: float, token_ms: float, tokens: int) -> None:
+    def __init__(self, *, ttft_ms: float, token_ms: float, tokens: int, ttft_max_ms: float = 0.0) -> None:
         self.ttft_s, self.token_s, self.tokens = ttft_ms / 1000, token_ms / 1000, tokens
+        self.ttft_max_s = ttft_max_ms / 1000
         self.in_flight = self.peak_in_flight = self.completed = 0
         self.requests: dict[str, dict[str, float]] = {}  # key (last user text) -> times
 
@@ -44,6 +49,7 @@ class Backend:
         self.ttft_s = settings.get("ttft_ms", self.ttft_s * 1000) / 1000
         self.token_s = settings.get("token_ms", self.token_s * 1000) / 1000
         self.tokens = int(settings.get("tokens", self.tokens))
+        self.ttft_max_s = settings.get("ttft_max_ms", self.ttft_max_s * 1000) / 1000
         self.peak_in_flight, self.completed, self.requests = self.in_flight, 0, {}
         return web.json_response({"ok": True})
 
@@ -57,7 +63,7 @@ class Backend:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            await asyncio.sleep(self.ttft_s)
+            await asyncio.sleep(random.uniform(self.ttft_s, max(self.ttft_s, self.ttft_max_s)))
             for i in range(self.tokens):
                 if i:
                     await asyncio.sleep(self.token_s)
@@ -89,8 +95,9 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=200)
     parser.add_argument("--token-ms", type=float, default=20)
     parser.add_argument("--tokens", type=int, default=50)
+    parser.add_argument("--ttft-max-ms", type=float, default=0.0, help="draw each TTFT in [--ttft-ms, this]")
     args = parser.parse_args()
-    backend = Backend(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens)
+    backend = Backend(ttft_ms=args.ttft_ms, token_ms=args.token_ms, tokens=args.tokens, ttft_max_ms=args.ttft_max_ms)
     app = web.Application(client_max_size=4 * 2**20)
     app.router.add_get("/v1/models", backend.models)
     app.router.add_get("/stats", backend.stats)

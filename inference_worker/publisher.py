@@ -11,6 +11,11 @@ stay concurrent. Handing an event over is `call_soon_threadsafe`: the worker thr
 on Redis for a delta. Final messages and errors wait briefly so a reply is on its way before the
 task is acked.
 
+Connections: every conversation's drainer runs at once, but channels-redis's pool for the process
+holds at most 100 Redis connections (redis-py's default) and raises `MaxConnectionsError` past it,
+which lost final messages under 200 busy chats (the soak, docs/reliability.md row 1). At most
+`MAX_CONCURRENT_SENDS` group sends run at a time; the others wait their turn on the loop.
+
 Faults: the layer is lossy anyway (the stored final message is the truth), so a failed or timed
 out send is logged and the FIFO moves on; later events still go out in order. Deltas that sat in
 the FIFO for longer than `STALE_DELTA_S` (Redis was hanging) are dropped rather than sent, so the
@@ -49,6 +54,7 @@ SEND_TIMEOUT_S = 5.0  # one group_send; a hung Redis must not stall a conversati
 STALE_DELTA_S = 10.0  # a delta older than this is not worth sending (the final message follows)
 FINAL_SEND_ATTEMPTS = 3
 FINAL_WAIT_S = 5.0  # how long the worker thread waits for a final message / error to be sent
+MAX_CONCURRENT_SENDS = 64  # below the layer's pool of 100 connections per process (see above)
 
 
 @dataclass(slots=True)
@@ -61,12 +67,18 @@ class _Pending:
 
 class ChannelLayerEvents:
     def __init__(
-        self, layer: Any = None, *, send_timeout: float = SEND_TIMEOUT_S, stale_delta: float = STALE_DELTA_S
+        self,
+        layer: Any = None,
+        *,
+        send_timeout: float = SEND_TIMEOUT_S,
+        stale_delta: float = STALE_DELTA_S,
+        max_concurrent_sends: int = MAX_CONCURRENT_SENDS,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="channel-layer-loop", daemon=True)
         self._thread.start()
         self._layer = layer if layer is not None else get_channel_layer()
+        self._sends = asyncio.Semaphore(max_concurrent_sends)  # used on the loop's thread only
         self._send_timeout = send_timeout
         self._stale_delta = stale_delta
         # group -> its FIFO; only touched on the loop's thread, so no lock is needed.
@@ -126,7 +138,8 @@ class ChannelLayerEvents:
         attempts = 1 if item.droppable else FINAL_SEND_ATTEMPTS
         for attempt in range(attempts):
             try:
-                await asyncio.wait_for(self._layer.group_send(group, item.event), timeout=self._send_timeout)
+                async with self._sends:
+                    await asyncio.wait_for(self._layer.group_send(group, item.event), timeout=self._send_timeout)
                 return
             except (TimeoutError, RedisError, OSError):
                 if attempt == attempts - 1:

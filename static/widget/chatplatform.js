@@ -369,6 +369,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
   var CLIENT_CLOSE = 4e3;
   var PING_MS = 25e3;
   var DEAD_MS = 65e3;
+  var STALL_MS = 2e4;
   var BACKOFF_BASE_MS = 500;
   var BACKOFF_CAP_MS = 15e3;
   var REFUSED_CAP_MS = 6e4;
@@ -403,6 +404,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
     let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
     let gen = 0, started = false, everOpened = false, holdUntil = 0, holdT = 0, resumeFrom = -1;
     let helloAt = 0, helloT = 0, busy = false;
+    let replyAt = 0;
     let identity = null, conv = null, maxSeq = 0, csatOut = null;
     let handoff = null, ticketOut = null;
     const seen = /* @__PURE__ */ new Map();
@@ -451,6 +453,10 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
             return;
           }
           raw({ type: "ping" });
+          if (replyAt && now() - replyAt > STALL_MS) {
+            replyAt = now();
+            raw({ type: "resume", last_seq: maxSeq });
+          }
         }, PING_MS);
       };
       sock.onmessage = (e) => {
@@ -544,6 +550,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
           if (f.role !== "user") on("typing", !!f.on, f.role === "agent" ? f.author || {} : null);
           return;
         case "handoff":
+          replyAt = 0;
           return onHandoff(f);
         case "offline_ticket_ack":
           if (ticketOut && String(f.client_id) === ticketOut.client_id) {
@@ -592,6 +599,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       const id = m.id == null ? null : String(m.id), seq = m.seq == null ? null : +m.seq;
       if (id && seen.has(id) || seq != null && seenSeq.has(seq)) return;
       gapCheck(seq);
+      if (m.role !== "user") replyAt = 0;
       const p = m.role === "user" && m.client_id != null && pending.get(String(m.client_id));
       if (p) confirm(p, id, seq, m);
       else {
@@ -634,6 +642,7 @@ textarea:focus{border-color:var(--acc);box-shadow:0 0 0 1px var(--acc);outline:n
       if (!p) return;
       gapCheck(f.seq == null ? null : +f.seq);
       busy = false;
+      replyAt = now();
       const msg = confirm(p, f.message_id == null ? null : String(f.message_id), f.seq == null ? null : +f.seq, null);
       on("acked", msg);
     };

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from redis.exceptions import MaxConnectionsError
 
 from inference_worker import publisher
 from inference_worker.publisher import ChannelLayerEvents
@@ -192,3 +193,38 @@ def test_a_final_send_is_retried_once_a_stale_connection_fails(make_events: Make
     events.delta(conversation_id=6, reply_to=1, offset=0, text="lost")
     events.error(conversation_id=6, code="final", detail="", reply_to=1)
     assert [f.get("code", f["type"]) for f in layer.frames("conversation.6")] == ["final"]
+
+
+class PooledLayer(FakeLayer):
+    """Like channels-redis on redis-py: at most `pool_size` sends at once, the next one fails at once."""
+
+    def __init__(self, *, pool_size: int, send_seconds: float) -> None:
+        super().__init__(delay=lambda g, e: send_seconds)
+        self.pool_size, self.in_flight, self.peak = pool_size, 0, 0
+
+    async def group_send(self, group: str, event: dict[str, Any]) -> None:
+        if self.in_flight >= self.pool_size:
+            raise MaxConnectionsError("Too many connections")
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await super().group_send(group, event)
+        finally:
+            self.in_flight -= 1
+
+
+def test_many_turns_finishing_at_once_never_exhaust_the_layers_connection_pool(make_events: MakeEvents) -> None:
+    # 200 worker threads publish their final frame together (the soak's 200 chats); the pool has 100
+    # connections and each send holds one for longer than the retries wait.
+    layer = PooledLayer(pool_size=100, send_seconds=0.5)
+    events = make_events(layer)
+    threads = [
+        threading.Thread(target=events.error, kwargs={"conversation_id": n, "code": "x", "detail": "", "reply_to": n})
+        for n in range(200)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert all(len(layer.frames(f"conversation.{n}")) == 1 for n in range(200))
+    assert layer.peak <= publisher.MAX_CONCURRENT_SENDS < layer.pool_size

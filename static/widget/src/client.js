@@ -30,7 +30,7 @@
 //   refresh()                the outbox / connection changed (quick replies depend on it)
 //   clearing(keepOutbox), cleared()   a conversation's state is being forgotten
 //   unblocked()              identify() lifted an identity stop
-import { PROTOCOL_VERSION, CLOSE, CLIENT_CLOSE, PING_MS, DEAD_MS, POLICY_WAIT_MS, MAX_ATTEMPT, backoff, retryDelay } from './protocol.js';
+import { PROTOCOL_VERSION, CLOSE, CLIENT_CLOSE, PING_MS, DEAD_MS, STALL_MS, POLICY_WAIT_MS, MAX_ATTEMPT, backoff, retryDelay } from './protocol.js';
 
 export const createClient = ({
   url, WebSocket: WS = globalThis.WebSocket, store, timers = globalThis, now = Date.now, random = Math.random,
@@ -40,6 +40,7 @@ export const createClient = ({
   let ws = null, welcomed = false, attempt = 0, retryT = 0, pingT = 0, lastFrame = 0, stopped = false;
   let gen = 0, started = false, everOpened = false, holdUntil = 0, holdT = 0, resumeFrom = -1;
   let helloAt = 0, helloT = 0, busy = false; // no hello before helloAt (a refused one's retry_after)
+  let replyAt = 0; // when the message whose reply is awaited was acked (or last resumed); 0 = none
   let identity = null, conv = null, maxSeq = 0, csatOut = null;
   let handoff = null, ticketOut = null; // the last handoff state reported; the offline ticket not yet acked
   const seen = new Map(); // message id -> message
@@ -66,6 +67,8 @@ export const createClient = ({
       pingT = timers.setInterval(() => {
         if (now() - lastFrame > DEAD_MS) { drop(); schedule(); return; } // half-open socket
         raw({ type: 'ping' });
+        // The layer may drop a final reply with no later frame to show the gap: PostgreSQL has it.
+        if (replyAt && now() - replyAt > STALL_MS) { replyAt = now(); raw({ type: 'resume', last_seq: maxSeq }); }
       }, PING_MS);
     };
     sock.onmessage = (e) => {
@@ -131,7 +134,7 @@ export const createClient = ({
       case 'ack': return onAck(f);
       case 'delta': return on('delta', f);
       case 'typing': if (f.role !== 'user') on('typing', !!f.on, f.role === 'agent' ? f.author || {} : null); return;
-      case 'handoff': return onHandoff(f);
+      case 'handoff': replyAt = 0; return onHandoff(f);
       case 'offline_ticket_ack': if (ticketOut && String(f.client_id) === ticketOut.client_id) { ticketOut = null; store.save({ ticket: true }); on('ticketSent'); } return;
       case 'feedback_ack': fbOut.delete(f.message_id); fbOut.delete(String(f.message_id)); return;
       case 'csat_ack': csatOut = null; return;
@@ -161,6 +164,7 @@ export const createClient = ({
     const id = m.id == null ? null : String(m.id), seq = m.seq == null ? null : +m.seq;
     if ((id && seen.has(id)) || (seq != null && seenSeq.has(seq))) return;
     gapCheck(seq);
+    if (m.role !== 'user') replyAt = 0;
     const p = m.role === 'user' && m.client_id != null && pending.get(String(m.client_id));
     if (p) confirm(p, id, seq, m);
     else {
@@ -201,7 +205,7 @@ export const createClient = ({
     const p = pending.get(String(f.client_id));
     if (!p) return;
     gapCheck(f.seq == null ? null : +f.seq);
-    busy = false;
+    busy = false; replyAt = now();
     const msg = confirm(p, f.message_id == null ? null : String(f.message_id), f.seq == null ? null : +f.seq, null);
     on('acked', msg);
   };

@@ -16,6 +16,7 @@ export const CLIENT_CLOSE = 4000;
 
 export const PING_MS = 25000; // ping every 25 s
 export const DEAD_MS = 65000; // a socket that delivered no frame for 65 s is dead
+export const STALL_MS = 20000; // an awaited reply with no sign of it for 20 s is asked for with `resume`
 export const BACKOFF_BASE_MS = 500; // min(CAP, 0.5 s * 2^attempt) * random(0.5..1)
 export const BACKOFF_CAP_MS = 15000;
 export const REFUSED_CAP_MS = 60000; // cap once it has failed REFUSED_AFTER times without ever connecting

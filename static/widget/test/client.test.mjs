@@ -1,7 +1,7 @@
 // The protocol client under node's test runner, against a fake WebSocket, clock and storage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROTOCOL_VERSION, CLOSE, CLIENT_CLOSE, PING_MS, DEAD_MS } from '../src/protocol.js';
+import { PROTOCOL_VERSION, CLOSE, CLIENT_CLOSE, PING_MS, DEAD_MS, STALL_MS } from '../src/protocol.js';
 import { storageKey } from '../src/store.js';
 import { makeClient, online, welcome, userMsg, botMsg, MemoryStorage } from './fakes.mjs';
 
@@ -155,6 +155,28 @@ test('an ack with a gap in seq also triggers resume', () => {
   const sock = c.ws.last();
   sock.receive({ type: 'ack', client_id: 'cid-1', message_id: 'm4', seq: 4, duplicate: false });
   assert.deepEqual(sock.frames('resume'), [{ type: 'resume', last_seq: 1 }]);
+});
+
+test('a reply that stalls (acked, no frame of it for STALL_MS) is asked for with resume until it comes', () => {
+  const c = online({}, { last_seq: 1, messages: [userMsg(1)] });
+  c.client.send('hi');
+  const sock = c.ws.last();
+  sock.receive({ type: 'ack', client_id: 'cid-1', message_id: 'm2', seq: 2, duplicate: false });
+  sock.receive({ type: 'delta', reply_to: 'm2', offset: 0, text: 'Hel' });
+  assert.ok(STALL_MS < PING_MS);
+  c.clock.advance(PING_MS); // the delta came 25 s ago, and then nothing: the final frame was lost
+  assert.deepEqual(sock.frames('resume'), [{ type: 'resume', last_seq: 2 }]);
+  sock.receive({ type: 'pong' });
+  c.clock.advance(PING_MS);
+  assert.equal(sock.frames('resume').length, 2); // still nothing: asked again, once per ping
+  sock.receive(botMsg(3));
+  c.clock.advance(PING_MS * 2);
+  assert.equal(sock.frames('resume').length, 2); // answered: no more resumes
+  c.client.send('more');
+  sock.receive({ type: 'ack', client_id: 'cid-2', message_id: 'm4', seq: 4, duplicate: false });
+  sock.receive({ type: 'handoff', status: 'queued', position: 1 });
+  c.clock.advance(PING_MS * 2);
+  assert.equal(sock.frames('resume').length, 2); // handed to people: their replies come when they come
 });
 
 test('outbox: a message sent offline is stored and sent after the next welcome with its client_id', () => {

@@ -51,13 +51,13 @@ test('bundle: the string table reads as in the sources (single-quoted, as the br
   }
 });
 
-test('bundle: one strict IIFE with the banner, no innerHTML, under 20 KB gzipped', () => {
+test('bundle: one strict IIFE with the banner, no innerHTML, under 21 KB gzipped', () => {
   assert.match(BUNDLE, /^\/\*! chatplatform widget v1 /);
   assert.match(BUNDLE, /\n"use strict";\n\(\(\) => \{\n/);
   assert.match(BUNDLE, /\n\}\)\(\);\n$/);
   assert.doesNotMatch(BUNDLE, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
   assert.doesNotMatch(BUNDLE, /\/work\/|\/home\/|\\Users\\/); // no absolute paths
-  assert.ok(gzipSync(BUNDLE, { level: 9 }).length <= 20480);
+  assert.ok(gzipSync(BUNDLE, { level: 9 }).length <= 21504);
 });
 
 test('theme: text on the colour and the accent on white reach 4.5:1', () => {
