@@ -296,6 +296,13 @@ def summarise(args: argparse.Namespace, logs: list[ChatLog], stored: dict[str, i
     }
 
 
+def rss_by_minute(series_mb: list[int]) -> list[int]:
+    """The RSS samples (one every RSS_EVERY_S) at the start and at each whole minute: whether growth
+    slows (caches and per-thread arenas filling) or keeps its pace (a leak)."""
+    per_minute = round(60 / RSS_EVERY_S)
+    return series_mb[::per_minute] + ([series_mb[-1]] if (len(series_mb) - 1) % per_minute else [])
+
+
 def report(result: dict, *, write: bool) -> None:
     memory = result["memory"]
     rows = [
@@ -314,6 +321,11 @@ def report(result: dict, *, write: bool) -> None:
             [f"{name} RSS after warm-up -> end", f"{m['after_warmup_mb']} -> {m['end_mb']} MB ({m['growth_mb']:+} MB)",
              "flat (< 10 % and < 40 MB)"]
             for name, m in sorted(memory.items())
+        ],
+        *[
+            [f"{name} RSS at each minute", " -> ".join(f"{mb}" for mb in rss_by_minute(series)) + " MB",
+             "levels off"]
+            for name, series in sorted(result.get("rss_mb_series", {}).items())
         ],
     ]  # fmt: skip
     body = (
@@ -338,7 +350,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--smoke", action="store_true", help="20 chats for 30 s, nothing written")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="print (and write) a saved --json run; no new run")
     args = parser.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text()), write=not args.no_write)
+        return
     if args.smoke:
         args.chats, args.minutes, args.no_write = 20, 0.5, True
     if str(REPO) not in sys.path:

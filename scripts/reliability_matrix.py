@@ -50,8 +50,10 @@ ROWS: tuple[Row, ...] = (
         ),
         gap="CI runs the soak with 60 chats for 1 minute (nothing lost or duplicated); the 200-chat run is "
         "`bench/soak.py` (docs/benchmarks.md). At 200 chats on this 2-core box (20 turns/s, 1.6 of 2 cores "
-        "busy) nothing was lost or duplicated in 3,575 messages, but ack p95 was 1.1 s (target 300 ms) and the "
-        "worker's RSS grew 279 MB in 3 minutes (web flat, +0.7 MB)",
+        "busy) nothing was lost or duplicated in 5,965 messages over 5 minutes, but ack p95 was 0.78 s (target "
+        "300 ms; 0.11-2.2 s across 2-minute runs: the worker's 200 threads take 0.93 of the 2 cores from the web "
+        "process) and the worker's RSS grew 242 MB after the warm-up, slowing each minute (+145, +71, +57, +28, "
+        "+23, +18 MB) but not yet flat (web flat, +1.9 MB)",
     ),
     Row(
         2,
