@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -160,11 +160,15 @@ def turn_run(
     nlu: Callable[[Bot], Callable[[str], ParseResult]] = _nlu_for,
     coalesce_ms: int = 40,
     options: TurnOptions | None = None,
+    owner: str | None = None,
 ) -> Message | None:
     """Answer a visitor message (and any the conversation received meanwhile). Returns the reply to
     `user_message_id`, or None when another turn holds the conversation and will answer it. Safe to
-    run twice (Celery may deliver a turn twice: acks_late, a worker killed mid-turn)."""
-    owner = secrets.token_hex(8)
+    run twice (Celery may deliver a turn twice: acks_late, a worker killed mid-turn).
+
+    `owner` names the lease: a retry of a turn the database failed passes its first attempt's
+    owner, so it takes its own lease back at once instead of waiting for it to expire."""
+    owner = owner or turn_owner_new()
     claim_or_reply = _turn_claim(user_message_id=user_message_id, owner=owner)
     if isinstance(claim_or_reply, _ForAgent):
         _for_agent_annotate(message=claim_or_reply.message, nlu=nlu)
@@ -198,7 +202,7 @@ def turn_run(
                 answer = stored
     finally:
         if claim is not None:  # an exception left the lease held: give it back now, not at expiry
-            _lease_release(conversation_id=claim.conversation.pk, owner=owner)
+            _lease_release_if_reachable(conversation_id=claim.conversation.pk, owner=owner)
     if answer is None:  # the lease holder changed hands under us and the other turn answered it
         answer = Message.objects.filter(reply_to_id=user_message_id).first()
     return answer
@@ -233,10 +237,11 @@ def _turn_claim(*, user_message_id: int, owner: str) -> _Claim | _ForAgent | _Bu
         if conversation.status == Conversation.Status.RESOLVED:
             handoff_reopen_by_visitor(conversation=conversation)
         now = timezone.now()
-        if conversation.turn_lease_owner and conversation.turn_lease_until and conversation.turn_lease_until > now:
+        held_by_another = conversation.turn_lease_owner not in ("", owner)
+        if held_by_another and conversation.turn_lease_until and conversation.turn_lease_until > now:
             log.info("turn_queued_behind_lease", conversation_id=conversation.pk, message_id=user_message_id)
             return _Busy(seconds_left=(conversation.turn_lease_until - now).total_seconds())
-        if conversation.turn_lease_owner:
+        if held_by_another:
             log.warning("turn_lease_expired_taking_over", conversation_id=conversation.pk)
             metrics.TURN_CONFLICTS.labels(kind="lease_expired").inc()
         first = _pending_first(conversation_id=conversation.pk) or user_message
@@ -419,10 +424,24 @@ def _lease_take(*, conversation: Conversation, owner: str, now: Any, save: bool 
         conversation.save(update_fields=["turn_lease_owner", "turn_lease_until"])
 
 
+def turn_owner_new() -> str:
+    return secrets.token_hex(8)
+
+
 def _lease_release(*, conversation_id: int, owner: str) -> None:
     Conversation.objects.filter(pk=conversation_id, turn_lease_owner=owner).update(
         turn_lease_owner="", turn_lease_until=None
     )
+
+
+def _lease_release_if_reachable(*, conversation_id: int, owner: str) -> None:
+    """Release after a failure. If the failure was the database itself, the release cannot reach it
+    either: the lease then ends at expiry, or when this turn's retry (same owner) takes it back. The
+    turn's own error is the one to report, not a second one from here."""
+    try:
+        _lease_release(conversation_id=conversation_id, owner=owner)
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("turn_lease_release_failed", conversation_id=conversation_id, error=str(exc))
 
 
 def _turn_observe(*, reply: Reply, failed: LLMError | None, total_s: float) -> None:

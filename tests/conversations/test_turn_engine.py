@@ -171,6 +171,25 @@ def test_a_message_arriving_during_a_turn_is_answered_by_that_turn_with_the_repl
     assert Message.objects.filter(conversation=conversation, role="bot").count() == 2
 
 
+def test_a_retry_takes_back_the_lease_its_failed_attempt_could_not_release(llm_bot) -> None:
+    # The database failed the first attempt and its release too (conversations.tasks retries with
+    # the same owner): the lease it left must not make the retry wait TURN_LEASE_SECONDS.
+    conversation = conversation_start(bot=llm_bot)
+    message_id = _visitor_message(conversation, "where is my order")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        turn_lease_owner="attempt-1", turn_lease_until=timezone.now() + timedelta(seconds=150)
+    )
+    llm = GatedLLM()
+    llm.release.set()
+    # Anyone else still waits for that lease ...
+    assert turn_run(user_message_id=message_id, events=NoEvents(), llm=llm, owner="attempt-2") is None
+    # ... the retry of the attempt that holds it answers at once, and gives the lease back.
+    reply = turn_run(user_message_id=message_id, events=NoEvents(), llm=llm, owner="attempt-1")
+    assert reply is not None and reply.text == "re: where is my order"
+    conversation.refresh_from_db()
+    assert conversation.turn_lease_owner == "" and conversation.turn_lease_until is None
+
+
 def test_a_turn_that_outlives_its_lease_is_taken_over_and_the_reply_stored_once(llm_bot, settings) -> None:
     settings.TURN_LEASE_SECONDS = 1
     hung = GatedLLM()  # a worker that stopped mid-stream (hung, or about to be killed)
