@@ -254,6 +254,16 @@ VLLM_BASE_URL: str = env.str(
 VLLM_BASE_URLS = VLLM_BASE_URLS or [VLLM_BASE_URL]
 VLLM_MODEL: str = env.str("VLLM_MODEL", default="SmolLM2-135M-Instruct")
 VLLM_API_KEY: str = env.str("VLLM_API_KEY", default="")
+# The served model's tokenizer (a tokenizer.json, or a model directory holding one): prompt budgets
+# (the history window) are counted in its tokens. Empty: SmolLM2's, from the directory `make run`
+# converts for the embedded vLLM, when VLLM_MODEL is SmolLM2 and that directory exists; otherwise
+# (another model, nothing converted) a conservative estimate, logged once per worker process.
+_EMBEDDED_SMOLLM2_DIR = VAR_DIR / "models" / "smollm2-135m-instruct"  # chatplatform/launcher writes it
+LLM_TOKENIZER: str = env.str("LLM_TOKENIZER", default="") or (
+    str(_EMBEDDED_SMOLLM2_DIR)
+    if VLLM_MODEL == "SmolLM2-135M-Instruct" and (_EMBEDDED_SMOLLM2_DIR / "tokenizer.json").is_file()
+    else ""
+)
 VLLM_CONNECT_TIMEOUT: float = env.float("VLLM_CONNECT_TIMEOUT", default=3.0)
 VLLM_READ_TIMEOUT: float = env.float("VLLM_READ_TIMEOUT", default=30.0)
 VLLM_TOTAL_TIMEOUT: float = env.float("VLLM_TOTAL_TIMEOUT", default=90.0)

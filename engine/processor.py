@@ -31,8 +31,10 @@ from .nlg import (
     DEFAULT_HISTORY_BUDGET_TOKENS,
     DEFAULT_STOP,
     StreamSanitizer,
+    TokenCounter,
     build_prompt,
     citations_for,
+    estimate_tokens,
     render_template,
 )
 from .one_time_code import code_waiting_action, typed_code
@@ -78,6 +80,7 @@ class TurnProcessor:
         rng: random.Random | None = None,
         *,
         history_budget_tokens: int = DEFAULT_HISTORY_BUDGET_TOKENS,
+        count_tokens: TokenCounter = estimate_tokens,
         stop: tuple[str, ...] = DEFAULT_STOP,
         max_steps: int = MAX_STEPS_PER_TURN,
     ) -> None:
@@ -89,6 +92,8 @@ class TurnProcessor:
         # None: `decide` seeds per turn from (bot, turn number, text), so a retried turn repeats itself.
         self.rng = rng
         self.history_budget_tokens = history_budget_tokens
+        # The served model's tokenizer in the worker: the history budget is in that model's tokens.
+        self.count_tokens = count_tokens
         self.stop = stop
         self.max_steps = max_steps
 
@@ -290,6 +295,7 @@ class TurnProcessor:
                 tracker=tracker,
                 knowledge=knowledge,
                 history_budget_tokens=history_budget_tokens,
+                count_tokens=self.count_tokens,
             )
 
         messages = prompt(self.history_budget_tokens)

@@ -54,6 +54,7 @@ from conversations.services.webhook_events import action_failed_emit, message_cr
 from engine.processor import TurnProcessor
 from engine.types import LLM, BotSpec, CompletionRequest, CompletionStream, ParseResult, Reply, Tracker
 from inference_worker.errors import LLMError
+from inference_worker.tokenizer import worker_token_counter
 from knowledge.selectors import knowledge_retriever_for
 from nlu.services.parsing import nlu_parse
 
@@ -274,7 +275,11 @@ def _turn_answer(
     try:
         act, tools = turn_actions(conversation)
         processor = TurnProcessor(
-            nlu=nlu(bot), llm=_ReleasesConnectionLLM(llm), retriever=knowledge_retriever_for(bot), act=act
+            nlu=nlu(bot),
+            llm=_ReleasesConnectionLLM(llm),
+            retriever=knowledge_retriever_for(bot),
+            act=act,
+            count_tokens=worker_token_counter(),
         )
         # People and the offline form are reached through the widget; an API client or the admin's
         # test console gets no queue it could never see answered.
