@@ -66,8 +66,10 @@ TokenCounter = Callable[[str], int]
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CITATION_MARK = re.compile(r"\[(\d{1,3})\]")
 # What the chat template adds around each message: ChatML (SmolLM2, Qwen) writes
-# `<|im_start|>` role `\n` ... `<|im_end|>` `\n`, five tokens on top of the content's.
-_PER_MESSAGE_OVERHEAD_TOKENS = 5
+# `<|im_start|>` role `\n` ... `<|im_end|>` `\n`: five tokens for a user message, six for an
+# assistant one ("assistant" is two tokens in SmolLM2's vocabulary). The larger, so a window of
+# history never comes out over its budget.
+_PER_MESSAGE_OVERHEAD_TOKENS = 6
 
 
 # --- templates ---------------------------------------------------------------------------------

@@ -153,10 +153,10 @@ def test_prompt_drops_current_message_duplicated_at_end_of_history():
 
 def test_history_budget_keeps_most_recent_whole_messages():
     history = [user("a" * 40), bot_says("b" * 40), user("c" * 40), bot_says("d" * 40)]
-    # Each message costs 10 + 5 (ChatML overhead) estimated tokens.
+    # Each message costs 10 + 6 (ChatML overhead) estimated tokens.
     assert estimate_tokens("a" * 40) == 10
-    assert history_window(history, budget_tokens=15 * 2) == history[2:]
-    assert history_window(history, budget_tokens=15 * 2 + 14) == history[2:]  # never half a message
+    assert history_window(history, budget_tokens=16 * 2) == history[2:]
+    assert history_window(history, budget_tokens=16 * 2 + 15) == history[2:]  # never half a message
     assert history_window(history, budget_tokens=1000) == history
     assert history_window(history, budget_tokens=5) == []
 
@@ -175,7 +175,7 @@ def test_history_budget_is_contiguous_and_counter_is_injectable():
         history_budget_tokens=3,
         count_tokens=lambda s: 1,
     )
-    assert [m.content for m in p[1:-1]] == []  # 1 + 5 overhead > 3
+    assert [m.content for m in p[1:-1]] == []  # 1 + 6 overhead > 3
     assert p[-1].content == "now " * 500  # the current message is always kept, whole
     p = build_prompt(
         bot=BOT,
@@ -184,7 +184,7 @@ def test_history_budget_is_contiguous_and_counter_is_injectable():
         parse=None,
         tracker=Tracker(),
         knowledge=[],
-        history_budget_tokens=12,
+        history_budget_tokens=14,  # two messages of 1 + 6
         count_tokens=lambda s: 1,
     )
     assert [m.content for m in p[1:-1]] == ["x" * 1000, "recent"]

@@ -38,6 +38,8 @@ SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 # The embedded vLLM's --max-model-len (chatplatform/launcher/embedded.py, spawn_vllm).
 EMBEDDED_MAX_MODEL_LEN = 4096
 
+# When ../shared/data is absent (a clean clone in CI): utterances as short as CAIS's on average
+# (about 8 characters), so the windows below hold as many messages as with the real set.
 BUILTIN_CHINESE = [
     "我要听吴雨霏的歌",
     "上海明天天气怎么样？会下雨吗",
@@ -45,6 +47,16 @@ BUILTIN_CHINESE = [
     "我的订单已经三天没有发货了，请问是什么原因？",
     "你们的退货政策是什么？需要保留原包装吗？",
     "播放周杰伦的七里香",
+    "打开空调",
+    "我要退货",
+    "查快递",
+    "多少钱",
+    "换个颜色",
+    "怎么付款",
+    "下一首",
+    "声音大一点",
+    "导航去机场",
+    "今天几号",
 ]
 BUILTIN_ENGLISH = [
     "what is my account balance",
@@ -145,12 +157,14 @@ def test_fallback_over_a_window_of_english_is_not_below_the_real_count(
 
 
 def test_counter_counts_like_the_chat_template(smollm2_tokenizer: Any, smollm2_counter: TokenizerTokenCounter) -> None:
-    # A message costs its content's tokens + 5 template tokens, as history_window assumes.
+    # A message costs its content's tokens + 5 template tokens as a user's, + 6 as the assistant's
+    # ("assistant" is two tokens); history_window counts the larger for both.
     base = [ChatMessage("system", "You are Demo.")]
-    for text in [*CHINESE[:20], *ENGLISH[:20]]:
-        with_message = [*base, ChatMessage("user", text)]
-        added = _chatml_tokens(smollm2_tokenizer, with_message) - _chatml_tokens(smollm2_tokenizer, base)
-        assert added == smollm2_counter(text) + 5, text
+    for role, overhead in (("user", 5), ("assistant", 6)):
+        for text in [*CHINESE[:20], *ENGLISH[:20]]:
+            with_message = [*base, ChatMessage(role, text)]
+            added = _chatml_tokens(smollm2_tokenizer, with_message) - _chatml_tokens(smollm2_tokenizer, base)
+            assert added == smollm2_counter(text) + overhead, (role, text)
 
 
 def test_counter_caches_counts_per_text(smollm2_counter: TokenizerTokenCounter) -> None:
@@ -164,8 +178,8 @@ def test_counter_caches_counts_per_text(smollm2_counter: TokenizerTokenCounter) 
 
 def test_counter_cache_is_bounded(smollm2_tokenizer_json: Path) -> None:
     counter = load_tokenizer_counter(smollm2_tokenizer_json, cache_size=8)
-    for text in CHINESE[:100]:
-        counter(text)
+    for number in range(100):  # 100 distinct texts, whatever the sample set holds
+        counter(f"{CHINESE[number % len(CHINESE)]}{number}")
     assert counter.cache_info().currsize == 8
 
 
