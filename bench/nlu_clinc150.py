@@ -191,8 +191,8 @@ def run_db(data: dict[str, Pairs], threshold: float | None, method: str, options
         train_seconds = time.perf_counter() - started
         # The bot's threshold is set the way an admin would: from its own validation data.
         picked = calibrate(lambda text: nlu_parse(bot=bot, text=text), data, target) if threshold is None else threshold
-        Bot.objects.filter(pk=bot.pk).update(nlu_threshold=picked)
-        bot.refresh_from_db()
+        bot.nlu_threshold = picked
+        bot.save(update_fields=["nlu_threshold", "updated_at"])  # updated_at: the turn's spec cache key
         worker_embedder().clear_cache()
         rows.append(
             _row(

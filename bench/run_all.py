@@ -33,6 +33,7 @@ def main() -> int:
             flush=True,
         )
     failures += run("turn_engine.py") != 0
+    failures += run("spec_cache.py") != 0
     failures += run("worker_streams.py") != 0
     failures += run("parse_api.py") != 0
     failures += run("idle_sockets.py") != 0

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch
 
 from bots.models import Bot, FormSlot, Intent, ResponseTemplate
@@ -21,7 +25,36 @@ def bot_origin_allowed(*, bot: Bot, origin: str | None) -> bool:
     return origin.rstrip("/") in {o.rstrip("/") for o in bot.allowed_origins}
 
 
+# Each turn needs the bot's intents, responses and forms: three queries for rows that change when
+# an admin edits them, not per message. A worker process keeps the spec of its recent bots, keyed
+# by the bot row's stamp: `updated_at` (bumped by bots/signals.py whenever an intent, response,
+# form slot or action changes) and `nlu_data_version` (bumped by imports and training-data edits).
+# The turn reads the bot row fresh in its claim, so an edit reaches the next turn in every process.
+_spec_cache: OrderedDict[int, tuple[tuple[datetime | None, int], BotSpec]] = OrderedDict()
+_spec_cache_lock = threading.Lock()
+
+
 def bot_spec(*, bot: Bot) -> BotSpec:
+    """The pipeline's view of `bot`, as of the bot row's stamp (see above)."""
+    size = settings.BOT_SPEC_CACHE_SIZE
+    if bot.pk is None or size <= 0:
+        return _bot_spec_read(bot)
+    stamp = (bot.updated_at, bot.nlu_data_version)
+    with _spec_cache_lock:
+        cached = _spec_cache.get(bot.pk)
+        if cached is not None and cached[0] == stamp:
+            _spec_cache.move_to_end(bot.pk)
+            return cached[1]
+    spec = _bot_spec_read(bot)
+    with _spec_cache_lock:
+        _spec_cache[bot.pk] = (stamp, spec)
+        _spec_cache.move_to_end(bot.pk)
+        while len(_spec_cache) > size:
+            _spec_cache.popitem(last=False)
+    return spec
+
+
+def _bot_spec_read(bot: Bot) -> BotSpec:
     intents = (
         Intent.objects.filter(bot=bot)
         .select_related("action")

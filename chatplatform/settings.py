@@ -180,6 +180,10 @@ CACHES = {
     }
 }
 
+# Bots whose configuration (intents, responses, forms) a process keeps between turns, re-read when
+# an admin changes it (bots/selectors.py, bot_spec). 0 reads it on every turn.
+BOT_SPEC_CACHE_SIZE: int = env.int("BOT_SPEC_CACHE_SIZE", default=256)
+
 # --- Celery (see chatplatform/celery.py) ---------------------------------------------------------
 TURN_SOFT_TIME_LIMIT: int = env.int("TURN_SOFT_TIME_LIMIT", default=120)
 TURN_HARD_TIME_LIMIT: int = env.int("TURN_HARD_TIME_LIMIT", default=150)

@@ -15,6 +15,7 @@ from django.db import transaction
 from actions.models import HttpAction
 from actions.services.configuration import action_signing_secret_rotate
 from bots.models import Bot, Intent, TrainingPhrase
+from bots.signals import bot_config_touch
 from nlu.services.scheduling import nlu_training_data_changed
 
 DEMO_ORDER_ACTION = "order_lookup"
@@ -48,6 +49,7 @@ def demo_order_lookup_ensure(*, bot: Bot, orders_api: str) -> str:
         },
     )
     Intent.objects.filter(bot=bot, name="track_order").update(action=action)
+    bot_config_touch(bot_id=bot.pk)  # a bulk update sends no signal: the turn's spec cache must see it
     return action_signing_secret_rotate(action=action)
 
 

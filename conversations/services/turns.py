@@ -78,7 +78,7 @@ NluParser = Callable[[Bot, str], ParseResult]
 
 def _nlu_for(bot: Bot) -> Callable[[str], ParseResult]:
     def parse(text: str) -> ParseResult:
-        if not bot.intents.exists():
+        if not bot_spec(bot=bot).intents:  # cached with the bot's configuration: no query a turn
             return ParseResult(text=text, intent=None, ranking=[], entities=[])
         return nlu_parse(bot=bot, text=text)
 

@@ -35,6 +35,11 @@ def test_turn_engine_smoke() -> None:
     assert "P1" in out and "P8" in out and "Where P1's time goes" in out
 
 
+def test_spec_cache_smoke() -> None:
+    out = run_bench("bench/spec_cache.py", "--turns", "3", "--no-write")
+    assert "read every turn" in out and "cached / read every turn" in out
+
+
 def test_inbox_updates_smoke() -> None:
     out = run_bench("bench/inbox_updates.py", "--smoke")
     assert "updates delivered" in out and "60/60" in out  # every agent got every handoff

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bots.models import Bot
 from engine.nlu import NluTrainingError
 from engine.nlu_calibration import pick_threshold, scored, threshold_table
 from nlu.management.commands._common import bot_for_command, read_nlu_file
@@ -87,7 +86,8 @@ class Command(BaseCommand):
                 "more or clearer training phrases will help more than any threshold"
             )
         if apply:
-            Bot.objects.filter(pk=bot.pk).update(nlu_threshold=suggested.threshold)
+            bot.nlu_threshold = suggested.threshold
+            bot.save(update_fields=["nlu_threshold", "updated_at"])  # updated_at: the turn's spec cache key
             self.stdout.write(f"{bot.slug}: threshold set to {suggested.threshold:.3f} (was {current:.3f})")
         else:
             self.stdout.write(
