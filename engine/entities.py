@@ -1,10 +1,15 @@
-"""Entity extraction: a bot's regex and lookup entities plus built-ins (email, phone, number, date, time).
+"""Entity extraction: a bot's regex and lookup entities plus built-ins (email, phone, number, date, time, amount).
 
 Like Rasa's RegexEntityExtractor + EntitySynonymMapper: lookup tables match whole words,
 case-insensitively, and map every synonym to its canonical value. All extractors propose spans;
 overlaps are resolved so that the longest span wins (ties: the bot's own entities before built-ins,
 then the earliest). "new york city" is one city, not "new york" plus a stray "city"; "+1 415 555 0100"
 is one phone, not four numbers.
+
+Chinese and mixed Chinese/English text work too (issue #16): the built-ins add the finders of
+`engine.entities_zh` (十二, 13812345678, 明天, 下午三点, 99元), full-width forms are read as ASCII, and
+word boundaries follow `engine.chinese_text`: a boundary is only required between two non-CJK word
+characters, so "北京" matches in "我想明天去北京" while "cat" still does not match in "category".
 
 Values are JSON-ready (str, int, float): they end up in `Message.entities` and the parse API.
 Plain Python, no Django: `nlu.services.training` builds an `EntityExtractor` from the bot's rows.
@@ -13,13 +18,24 @@ Plain Python, no Django: `nlu.services.training` builds an `EntityExtractor` fro
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from engine import entities_zh
+from engine.chinese_text import (
+    CJK_CHAR,
+    NOT_AFTER_WORD,
+    NOT_BEFORE_WORD,
+    cjk_aware_boundaries,
+    contains_han,
+    to_halfwidth,
+)
 from engine.types import Entity
 
-BUILTIN_ENTITIES: tuple[str, ...] = ("email", "phone", "number", "date", "time")
+# "amount" (99元, ¥1,299.50: a decimal string in yuan) is only found in Chinese-style text so far.
+BUILTIN_ENTITIES: tuple[str, ...] = ("email", "phone", "number", "date", "time", "amount")
 
 # Lower number = preferred when two spans of equal length overlap.
 _EXTRACTOR_PRIORITY = {"lookup": 0, "regex": 1, "builtin": 2}
@@ -49,7 +65,12 @@ def _whole_word_alternation(terms: Iterable[str]) -> re.Pattern[str] | None:
         return None
     # Spaces in a term match any run of whitespace: "new  york" is still New York.
     body = "|".join(r"\s+".join(re.escape(part) for part in term.split()) for term in unique)
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)", re.IGNORECASE)
+    # A term that starts (ends) with a CJK character has no word edge there: "北京" matches in "去北京玩"
+    # and in "a北京". One edge test around the whole alternation, not one per term: per-term lookarounds
+    # made a 500-term lookup ten times slower.
+    return re.compile(
+        rf"(?:{NOT_AFTER_WORD}|(?={CJK_CHAR}))(?:{body})(?:{NOT_BEFORE_WORD}|(?<={CJK_CHAR}))", re.IGNORECASE
+    )
 
 
 class _LookupMatcher:
@@ -80,9 +101,15 @@ class _RegexMatcher:
     def __init__(self, definition: RegexEntityDef) -> None:
         self.name = definition.name
         try:
-            self._pattern = re.compile(definition.pattern, re.IGNORECASE)
+            original = re.compile(definition.pattern, re.IGNORECASE)
         except re.error as exc:
             raise EntityDefinitionError(f"entity {definition.name!r}: bad regex: {exc}") from exc
+        # An admin's `\b\d{5}\b` must find the order number in "订单号12345" too. Should the rewrite
+        # ever break a valid pattern (a `\b` inside a `(?#...)` comment), the pattern stays as written.
+        try:
+            self._pattern = re.compile(cjk_aware_boundaries(definition.pattern), re.IGNORECASE)
+        except re.error:
+            self._pattern = original
 
     def spans(self, text: str) -> Iterable[Entity]:
         for match in self._pattern.finditer(text):
@@ -92,11 +119,16 @@ class _RegexMatcher:
 
 # --- built-ins ---------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?!\w)")
+# Word edges below are NOT_AFTER_WORD / NOT_BEFORE_WORD, not \w: a Chinese character next to a match is
+# no word continuation ("邮箱jane@example.com谢谢"); for text without CJK they are exactly (?<!\w) / (?!\w).
+_EMAIL = re.compile(
+    rf"(?<![.+-]){NOT_AFTER_WORD}[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{NOT_BEFORE_WORD}"
+)
 # 7-15 digits with the usual separators; a leading + keeps its meaning (international number).
-_PHONE = re.compile(r"(?<![\w+])(\+?\(?\d[\d\s().-]{5,}\d)(?![\w])")
+_PHONE = re.compile(rf"(?<![+]){NOT_AFTER_WORD}(\+?\(?\d[\d\s().-]{{5,}}\d){NOT_BEFORE_WORD}")
 _NUMBER_DIGITS = re.compile(
-    r"(?<![\w.,])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,]|\.\d)|(?<![\w.,])-?\d+(?:\.\d+)?(?![\w]|\.\d)"
+    rf"(?<![.,]){NOT_AFTER_WORD}-?\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![,]|\.\d){NOT_BEFORE_WORD}"
+    rf"|(?<![.,]){NOT_AFTER_WORD}-?\d+(?:\.\d+)?(?!\.\d){NOT_BEFORE_WORD}"
 )
 _NUMBER_WORDS = {
     "zero": 0,
@@ -130,7 +162,7 @@ _NUMBER_WORDS = {
     "hundred": 100,
     "dozen": 12,
 }
-_NUMBER_WORD = re.compile(r"(?<!\w)(?:" + "|".join(_NUMBER_WORDS) + r")(?!\w)", re.IGNORECASE)
+_NUMBER_WORD = re.compile(rf"{NOT_AFTER_WORD}(?:{'|'.join(_NUMBER_WORDS)}){NOT_BEFORE_WORD}", re.IGNORECASE)
 
 _MONTHS = {
     name: index
@@ -160,17 +192,25 @@ _DATE_ISO = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 # Numeric dates are read month/day/year (US order) unless the first part cannot be a month.
 _DATE_NUMERIC = re.compile(r"(?<![\d/.])(\d{1,2})[/.](\d{1,2})(?:[/.](\d{2,4}))?(?![\d/])")
 _DATE_MONTH_DAY = re.compile(
-    rf"(?<!\w)({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)", re.IGNORECASE
+    rf"{NOT_AFTER_WORD}({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?{NOT_BEFORE_WORD}",
+    re.IGNORECASE,
 )
 _DATE_DAY_MONTH = re.compile(
-    rf"(?<!\w)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})\.?(?:,?\s+(\d{{4}}))?(?!\w)", re.IGNORECASE
+    rf"{NOT_AFTER_WORD}(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_RE})\.?(?:,?\s+(\d{{4}}))?{NOT_BEFORE_WORD}",
+    re.IGNORECASE,
 )
-_DATE_RELATIVE = re.compile(r"(?<!\w)(today|tonight|tomorrow|yesterday|day after tomorrow)(?!\w)", re.IGNORECASE)
-_DATE_WEEKDAY = re.compile(rf"(?<!\w)(?:(next|this|last)\s+)?({'|'.join(_WEEKDAYS)})(?!\w)", re.IGNORECASE)
+_DATE_RELATIVE = re.compile(
+    rf"{NOT_AFTER_WORD}(today|tonight|tomorrow|yesterday|day after tomorrow){NOT_BEFORE_WORD}", re.IGNORECASE
+)
+_DATE_WEEKDAY = re.compile(
+    rf"{NOT_AFTER_WORD}(?:(next|this|last)\s+)?({'|'.join(_WEEKDAYS)}){NOT_BEFORE_WORD}", re.IGNORECASE
+)
 
-_TIME_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?:\s*([ap])\.?m\.?)?(?![\d:]|\w)", re.IGNORECASE)
-_TIME_AMPM = re.compile(r"(?<![\d:])(\d{1,2})\s*([ap])\.?m\.?(?!\w)", re.IGNORECASE)
-_TIME_WORDS = re.compile(r"(?<!\w)(noon|midday|midnight)(?!\w)", re.IGNORECASE)
+_TIME_CLOCK = re.compile(
+    rf"(?<![\d:])(\d{{1,2}}):(\d{{2}})(?:\s*([ap])\.?m\.?)?(?![\d:]){NOT_BEFORE_WORD}", re.IGNORECASE
+)
+_TIME_AMPM = re.compile(rf"(?<![\d:])(\d{{1,2}})\s*([ap])\.?m\.?{NOT_BEFORE_WORD}", re.IGNORECASE)
+_TIME_WORDS = re.compile(rf"{NOT_AFTER_WORD}(noon|midday|midnight){NOT_BEFORE_WORD}", re.IGNORECASE)
 
 
 def _iso(year: int, month: int, day: int) -> str | None:
@@ -193,19 +233,29 @@ def _emails(text: str, today: dt.date) -> Iterable[Entity]:
 
 
 def _phones(text: str, today: dt.date) -> Iterable[Entity]:
+    # In Chinese text a bare run of digits is far more often an order number or a code than a phone:
+    # there only the mainland shapes of `entities_zh.phones` count (13812345678, 01012345678).
+    chinese = contains_han(text)
     for m in _PHONE.finditer(text):
         span = m.group(1).rstrip(" .-")
         digits = re.sub(r"\D", "", span)
         # Fewer than 7 digits is a quantity or a code; more than 15 is not a phone number (E.164).
         if not 7 <= len(digits) <= 15 or _DATE_NUMERIC.fullmatch(span) or _DATE_ISO.fullmatch(span):
             continue
+        if chinese and span.isdigit():
+            continue
         value = ("+" if span.startswith("+") else "") + digits
         yield Entity("phone", value, m.start(1), m.start(1) + len(span), span, "builtin")
+
+
+_MAX_NUMBER_LENGTH = 100
 
 
 def _numbers(text: str, today: dt.date) -> Iterable[Entity]:
     for m in _NUMBER_DIGITS.finditer(text):
         raw = m.group(0).replace(",", "")
+        if len(raw) > _MAX_NUMBER_LENGTH:
+            continue  # a pasted digit wall: int() refuses over 4300 digits, float() turns into inf (not JSON)
         value: int | float = float(raw) if "." in raw else int(raw)
         yield Entity("number", value, m.start(), m.end(), m.group(0), "builtin")
     for m in _NUMBER_WORD.finditer(text):
@@ -269,12 +319,25 @@ def _times(text: str, today: dt.date) -> Iterable[Entity]:
         yield Entity("time", value, m.start(), m.end(), m.group(0), "builtin")
 
 
-_BUILTIN_FUNCTIONS: dict[str, Callable[[str, dt.date], Iterable[Entity]]] = {
+_Finder = Callable[[str, dt.date], Iterable[Entity]]
+
+
+def _both(chinese: _Finder, english: _Finder) -> _Finder:
+    # The Chinese finder's proposals come first: for two identical spans (0086-13812345678) the overlap
+    # resolution keeps the earlier candidate, and the mainland reading ("+8613812345678") is the better one.
+    def find(text: str, today: dt.date) -> Iterable[Entity]:
+        return itertools.chain(chinese(text, today), english(text, today))
+
+    return find
+
+
+_BUILTIN_FUNCTIONS: dict[str, _Finder] = {
     "email": _emails,
-    "phone": _phones,
-    "number": _numbers,
-    "date": _dates,
-    "time": _times,
+    "phone": _both(entities_zh.phones, _phones),
+    "number": _both(entities_zh.numbers, _numbers),
+    "date": _both(entities_zh.dates, _dates),
+    "time": _both(entities_zh.times, _times),
+    "amount": entities_zh.amounts,
 }
 
 
@@ -312,6 +375,12 @@ class EntityExtractor:
         candidates: list[Entity] = []
         for matcher in self._matchers:
             candidates.extend(matcher.spans(text))
+        # Built-ins read full-width forms as ASCII (１２３, ＋86); the mapping keeps offsets, and each
+        # entity's `text` is taken back from what the visitor typed.
+        halfwidth = to_halfwidth(text)
         for builtin in self._builtins:
-            candidates.extend(builtin(text, today))
+            for entity in builtin(halfwidth, today):
+                candidates.append(
+                    entity if halfwidth == text else replace(entity, text=text[entity.start : entity.end])
+                )
         return _resolve_overlaps(candidates)
