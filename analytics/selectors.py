@@ -34,8 +34,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower, NullIf, Trim
 
 from analytics.models import ConversationTag, IntentSuggestion, MessageTag, Note, Tag
-from bots.models import Conversation, ConversationEvent, Intent, Message
+from bots.models import MESSAGE_SEARCH_CONFIG, MESSAGE_SEARCH_FIELDS, Conversation, ConversationEvent, Intent, Message
 from chatplatform.access.scoping import bots_visible_to, conversations_visible_to, sees_all_bots
+from engine.segmentation import query_text
 from inbox.models import AgentNote
 
 if TYPE_CHECKING:
@@ -257,13 +258,15 @@ def conversations_with_tag(qs: QuerySet[Conversation], tag: str) -> QuerySet[Con
 
 
 def conversations_matching(qs: QuerySet[Conversation], text: str) -> QuerySet[Conversation]:
-    """Full-text search over message text, using the GIN index on to_tsvector('simple', text)."""
-    text = text.strip()
+    """Full-text search over message text (websearch syntax: every word, "a phrase", -word, or),
+    using the GIN index on to_tsvector('simple', text || search_tokens). Chinese in the query is
+    segmented as the stored messages were (engine/segmentation.py), so 订单 finds 我的订单在哪里."""
+    text = query_text(text.strip())
     if not text:
         return qs
     hits = (
-        Message.objects.annotate(search=SearchVector("text", config="simple"))
-        .filter(search=SearchQuery(text, config="simple", search_type="websearch"))
+        Message.objects.annotate(search=SearchVector(*MESSAGE_SEARCH_FIELDS, config=MESSAGE_SEARCH_CONFIG))
+        .filter(search=SearchQuery(text, config=MESSAGE_SEARCH_CONFIG, search_type="websearch"))
         .values("conversation_id")
     )
     return qs.filter(pk__in=hits)

@@ -2,12 +2,14 @@
 
 Invariants live in the database (unique and check constraints), not only in Python, so two
 workers racing on the same conversation cannot break them. Writes go through `bots.services`;
-models carry no side effects in `save()`.
+models carry no side effects in `save()`: the one thing a `save()` does is derive the row's own
+`search_tokens` from its text (a pure function of the row; nothing outside it changes).
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -20,6 +22,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
+from engine.segmentation import index_tokens
 from engine.types import NO_KNOWLEDGE_TEXT
 
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2
@@ -321,8 +324,27 @@ class FormSlot(models.Model):
         return self.name
 
 
-# The full-text side of knowledge search: English stemming and stop words (Chinese: issue #16).
+# The full-text side of knowledge search: English stemming and stop words. Chinese has no spaces
+# between words, so the index also covers `search_tokens`, the text segmented by jieba
+# (engine/segmentation.py); the query is segmented the same way (knowledge/selectors.py).
 KNOWLEDGE_SEARCH_CONFIG = "english"
+# Transcript search: no stemming (visitors misspell, and bots speak many languages), plus
+# Message.search_tokens for Chinese. The GIN indexes' expressions; the selectors use the same.
+MESSAGE_SEARCH_CONFIG = "simple"
+KNOWLEDGE_SEARCH_FIELDS = ("title", "text", "search_tokens")
+MESSAGE_SEARCH_FIELDS = ("text", "search_tokens")
+
+
+def search_tokens_derive(instance: KnowledgeChunk | Message, fields: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    """Derive `instance.search_tokens` from its `fields` before a save that writes any of them (a
+    save with update_fields then writes the tokens too). bulk_create skips save(): its callers set
+    search_tokens=index_tokens(...) themselves (knowledge/services/documents.py, conversations/services/messages.py)."""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not set(update_fields) & set(fields):
+        return
+    instance.search_tokens = index_tokens(*(getattr(instance, name) for name in fields))
+    if update_fields is not None:
+        kwargs["update_fields"] = {*update_fields, "search_tokens"}
 
 
 class KnowledgeDocument(models.Model):
@@ -397,6 +419,9 @@ class KnowledgeChunk(models.Model):
     char_start = models.PositiveIntegerField(null=True, blank=True, editable=False)
     char_end = models.PositiveIntegerField(null=True, blank=True, editable=False)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True, blank=True, editable=False)
+    # The text's words for full-text search when it holds Chinese (jieba, engine/segmentation.py);
+    # "" otherwise. Derived on save() and by the bulk_create callers; the GIN index covers it.
+    search_tokens = models.TextField(default="", db_default="", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -411,11 +436,17 @@ class KnowledgeChunk(models.Model):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
-            GinIndex(SearchVector("title", "text", config=KNOWLEDGE_SEARCH_CONFIG), name="knowledge_chunk_search"),
+            GinIndex(
+                SearchVector(*KNOWLEDGE_SEARCH_FIELDS, config=KNOWLEDGE_SEARCH_CONFIG), name="knowledge_chunk_search"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        search_tokens_derive(self, ("title", "text"), kwargs)
+        super().save(*args, **kwargs)
 
 
 class NluModel(models.Model):
@@ -605,6 +636,9 @@ class Message(models.Model):
     intent = models.CharField(max_length=120, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     entities = models.JSONField(default=list, blank=True)
+    # The visitor message's language, ISO 639-1 ("zh"), detected by the turn (conversations/language.py);
+    # "" when it could not be told or on bot messages.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="")
     action = models.CharField(max_length=40, blank=True)
     model = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -619,6 +653,9 @@ class Message(models.Model):
     action_calls = models.JSONField(default=list, db_default=[], blank=True)
     feedback = models.CharField(max_length=4, choices=Feedback.choices, blank=True)
     feedback_comment = models.CharField(max_length=1000, blank=True)
+    # The text's words for full-text search when it holds Chinese (jieba, engine/segmentation.py);
+    # "" otherwise. Derived on save() and by the bulk_create callers; the GIN index covers it.
+    search_tokens = models.TextField(default="", db_default="", blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -639,12 +676,16 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(reply_to__isnull=True) | Q(role="bot"), name="message_only_bot_replies"),
         ]
         indexes = [
-            GinIndex(SearchVector("text", config="simple"), name="message_text_search"),
+            GinIndex(SearchVector(*MESSAGE_SEARCH_FIELDS, config=MESSAGE_SEARCH_CONFIG), name="message_text_search"),
             models.Index(fields=["intent"], name="message_intent"),
         ]
 
     def __str__(self) -> str:
         return f"{self.role} #{self.seq}: {self.text[:40]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        search_tokens_derive(self, ("text",), kwargs)
+        super().save(*args, **kwargs)
 
 
 class ConversationEvent(models.Model):

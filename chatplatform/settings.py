@@ -184,6 +184,13 @@ CACHES = {
 # an admin changes it (bots/selectors.py, bot_spec). 0 reads it on every turn.
 BOT_SPEC_CACHE_SIZE: int = env.int("BOT_SPEC_CACHE_SIZE", default=256)
 
+# The languages a visitor's message is told apart among (ISO 639-1; conversations/language.py),
+# recorded on the message, and asked of a generated reply when it differs from the bot's. Default:
+# the languages the platform's own screens speak. Each Latin-script language adds its n-gram models
+# to every worker process (en,zh: +5 MB; en,zh,es,fr,de,pt,it,ja,ko,ru,ar: +170 MB); fewer is also
+# surer on short messages. Empty turns detection off.
+LANGUAGE_DETECTION_LANGUAGES: list[str] = env.list("LANGUAGE_DETECTION_LANGUAGES", default=["en", "zh"])
+
 # --- Celery (see chatplatform/celery.py) ---------------------------------------------------------
 TURN_SOFT_TIME_LIMIT: int = env.int("TURN_SOFT_TIME_LIMIT", default=120)
 TURN_HARD_TIME_LIMIT: int = env.int("TURN_HARD_TIME_LIMIT", default=150)

@@ -205,7 +205,9 @@ def history_window(
     return kept
 
 
-def turn_context(*, parse: ParseResult | None, tracker: Tracker, knowledge: list[KnowledgePassage]) -> str:
+def turn_context(
+    *, parse: ParseResult | None, tracker: Tracker, knowledge: list[KnowledgePassage], reply_language: str = ""
+) -> str:
     """The per-turn context block's body (empty string when there is nothing to say).
 
     Every interpolated string goes through `untrusted_text`: slot values are copied from visitor
@@ -214,6 +216,9 @@ def turn_context(*, parse: ParseResult | None, tracker: Tracker, knowledge: list
     """
     u = untrusted_text
     lines: list[str] = []
+    if reply_language:
+        # Here, not in the system message: the prompt's prefix (and vLLM's cache of it) stays the same.
+        lines.append(f"Reply in {u(reply_language)}, the language of the visitor's message.")
     if parse is not None and parse.intent is not None:
         lines.append(f"Detected intent: {u(parse.intent.name)} (confidence {parse.intent.confidence:.2f})")
     known = {k: v for k, v in sorted(tracker.slots.items()) if v is not None and str(v).strip()}
@@ -254,7 +259,7 @@ def build_prompt(
     past = [ChatMessage(role=m.role, content=untrusted_text(m.content)) for m in past]
     messages = [system_message(bot)]
     messages.extend(history_window(past, budget_tokens=history_budget_tokens, count_tokens=count_tokens))
-    context = turn_context(parse=parse, tracker=tracker, knowledge=knowledge)
+    context = turn_context(parse=parse, tracker=tracker, knowledge=knowledge, reply_language=bot.reply_language)
     visitor = untrusted_text(user_text)
     if context:
         content = f"{CONTEXT_OPEN}\n{context}\n{CONTEXT_CLOSE}\n\nVisitor message:\n{visitor}"

@@ -120,6 +120,9 @@ class BotSpec:
     no_answer_text: str = NO_KNOWLEDGE_TEXT
     faq_min_similarity: float = 0.9
     tools: tuple[ToolSpec, ...] = ()  # HTTP actions the LLM may call while it generates a reply
+    # The visitor's language by name ("Chinese"), detected on their message (engine/language.py);
+    # a generated reply is asked to use it. Empty: not known, the model follows the message.
+    reply_language: str = ""
 
 
 # --- Dialogue ----------------------------------------------------------------------------------

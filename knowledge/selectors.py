@@ -9,7 +9,6 @@ is the constant of the original paper (Cormack et al. 2009), not a value fitted 
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -19,8 +18,9 @@ from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import QuerySet
 from pgvector.django import CosineDistance
 
-from bots.models import KNOWLEDGE_SEARCH_CONFIG, Bot, KnowledgeChunk, KnowledgeDocument
+from bots.models import KNOWLEDGE_SEARCH_CONFIG, KNOWLEDGE_SEARCH_FIELDS, Bot, KnowledgeChunk, KnowledgeDocument
 from chatplatform.metrics import RETRIEVAL
+from engine.segmentation import query_words
 from engine.types import KnowledgePassage
 from inference_worker.embedder import worker_embedder
 
@@ -28,7 +28,6 @@ KNOWLEDGE_SEARCH_TASK = "knowledge.knowledge_search"
 RRF_K = 60
 CANDIDATES = 40  # per side, before fusion
 MAX_QUERY_TERMS = 32
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -125,11 +124,11 @@ def knowledge_retriever_for(bot: Bot) -> Callable[[str], list[KnowledgePassage]]
 def full_text_ranked(chunks: QuerySet[KnowledgeChunk], query: str) -> list[int]:
     """Chunks matching any of the query's words, best ts_rank first. Any word, not all: a
     visitor's question rarely repeats every word of the passage that answers it."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:MAX_QUERY_TERMS]
+    words = query_words(query, limit=MAX_QUERY_TERMS)  # Chinese segmented as the chunks were
     if not words:
         return []
     search = reduce(operator.or_, (SearchQuery(w, config=KNOWLEDGE_SEARCH_CONFIG) for w in words))
-    vector = SearchVector("title", "text", config=KNOWLEDGE_SEARCH_CONFIG)  # the GIN index's expression
+    vector = SearchVector(*KNOWLEDGE_SEARCH_FIELDS, config=KNOWLEDGE_SEARCH_CONFIG)  # the GIN index's expression
     return list(
         chunks.annotate(search_vector=vector)
         .filter(search_vector=search)

@@ -82,6 +82,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "intent",
             "confidence",
             "entities",
+            "language",
             "action",
             "model",
             "prompt_tokens",

@@ -16,6 +16,7 @@ from bots.models import Conversation, Message
 from chatplatform.celery import task_send
 from conversations.services.sequencing import message_insert_next_seq, violated_constraint
 from conversations.services.webhook_events import message_created_emit
+from engine.segmentation import index_tokens
 
 # What `text_scrub` removes. Group 1 is the one thing kept: an emoji tag sequence (black flag, 2-6
 # tag letters/digits, cancel tag: the England/Scotland/Wales flags). Every other tag character
@@ -192,7 +193,14 @@ def conversation_history_import(*, conversation: Conversation, history: list[tup
             if not cleaned:
                 continue
         rows.append(
-            Message(conversation=conversation, seq=len(rows) + 1, role=stored_role, text=cleaned, action=action)
+            Message(
+                conversation=conversation,
+                seq=len(rows) + 1,
+                role=stored_role,
+                text=cleaned,
+                action=action,
+                search_tokens=index_tokens(cleaned),  # bulk_create skips Message.save(), which derives them
+            )
         )
     if Message.objects.filter(conversation=conversation).exists():
         raise ValueError("history can only be imported into an empty conversation")

@@ -34,13 +34,14 @@ from typing import Any, Protocol
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from actions.selectors import turn_actions
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
+from conversations.language import message_language, reply_language
 from conversations.selectors import conversation_history, handoff_available, messages_owed_a_reply
 from conversations.services import messages
 from conversations.services.handoff import (
@@ -62,6 +63,18 @@ log = structlog.get_logger(__name__)
 # Stored as the reply when the LLM failed (after retries, or mid-stream): honest, not the NLU
 # fallback text ("I didn't understand"), which would blame the visitor.
 REPLY_FAILED_TEXT = _("Sorry, I couldn't finish that answer just now. Please try again in a moment.")
+
+
+def visitor_language(conversation: Conversation) -> str:
+    """The language of a text the platform writes to the visitor itself (no request, no active language):
+    the bot's language, or with "auto" the visitor's browser locale (zh-CN -> zh-hans), else the default."""
+    language = conversation.bot.language
+    if language and language != Bot.Language.AUTO:
+        return language
+    try:
+        return translation.get_supported_language_variant((conversation.locale or "").lower())
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 class TurnEvents(Protocol):
@@ -271,6 +284,7 @@ def _turn_answer(
         events.delta(conversation_id=conversation.pk, reply_to=user_message.pk, offset=offset, text=text)
 
     failed: LLMError | None = None
+    language = ""
     metrics.TURNS_IN_FLIGHT.inc()
     try:
         act, tools = turn_actions(conversation)
@@ -284,16 +298,19 @@ def _turn_answer(
         # People and the offline form are reached through the widget; an API client or the admin's
         # test console gets no queue it could never see answered.
         widget = conversation.channel == Conversation.Channel.WIDGET
+        history = conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq)
+        language = message_language(user_message.text, history)
         spec = dataclasses.replace(
             bot_spec(bot=bot),
             handoff_available=widget and handoff_available(bot=bot),
             offline_form=widget,
             tools=tools if settings.VLLM_TOOL_CALLING else (),
+            reply_language=reply_language(bot, language),
         )
         outcome = processor.run(
             bot=options.apply(spec),
             tracker=Tracker.from_json(claim.tracker_seen),
-            history=conversation_history(conversation_id=conversation.pk, before_seq=user_message.seq),
+            history=history,
             user_text=user_message.text,
             on_delta=on_delta,
             coalesce_ms=coalesce_ms,
@@ -304,11 +321,15 @@ def _turn_answer(
     except LLMError as exc:
         log.warning("turn_llm_failed", conversation_id=conversation.pk, error=str(exc), code=exc.code)
         failed = exc
-        reply, tracker, parse = Reply(text=str(REPLY_FAILED_TEXT), action="llm_error"), claim.tracker_seen, None
+        with translation.override(visitor_language(conversation)):
+            failed_text = str(REPLY_FAILED_TEXT)
+        reply, tracker, parse = Reply(text=failed_text, action="llm_error"), claim.tracker_seen, None
     finally:
         metrics.TURNS_IN_FLIGHT.dec()
     total_s = time.monotonic() - started
-    stored, next_claim = _turn_store(claim=claim, reply=reply, tracker=tracker, parse=parse, total_s=total_s)
+    stored, next_claim = _turn_store(
+        claim=claim, reply=reply, tracker=tracker, parse=parse, language=language, total_s=total_s
+    )
     # Events after commit (immediate here: the store step's transaction is the outermost one).
     if failed is not None and stored.action == "llm_error":
         conversation_id, reply_to = conversation.pk, user_message.pk
@@ -335,7 +356,13 @@ def _turn_answer(
 
 
 def _turn_store(
-    *, claim: _Claim, reply: Reply, tracker: dict[str, Any], parse: ParseResult | None, total_s: float
+    *,
+    claim: _Claim,
+    reply: Reply,
+    tracker: dict[str, Any],
+    parse: ParseResult | None,
+    language: str,
+    total_s: float,
 ) -> tuple[Message, _Claim | None]:
     """Step 3: store the reply and the tracker, then claim the next unanswered message or release."""
     user_message = claim.message
@@ -362,8 +389,7 @@ def _turn_store(
         else:
             message_created_emit(bot_id=conversation.bot_id, message=stored)
             action_failed_emit(conversation=conversation, message=stored)
-            if parse is not None:
-                _user_message_annotate(user_message=user_message, parse=parse)
+            _user_message_annotate(user_message=user_message, parse=parse, language=language)
             if conversation.tracker == claim.tracker_seen:
                 conversation.tracker = tracker
                 fields.append("tracker")
@@ -419,7 +445,7 @@ def _for_agent_annotate(*, message: Message, nlu: Callable[[Bot], Callable[[str]
     """While people have the conversation the bot stays quiet but still reads along: the NLU result
     on each visitor message is shown to the agent (and corrected by analysts like any other)."""
     conversation = Conversation.objects.select_related("bot").get(pk=message.conversation_id)
-    _user_message_annotate(user_message=message, parse=nlu(conversation.bot)(message.text))
+    _user_message_annotate(user_message=message, parse=nlu(conversation.bot)(message.text), language=None)
 
 
 def _lease_take(*, conversation: Conversation, owner: str, now: Any, save: bool = True) -> None:
@@ -482,11 +508,19 @@ def _reply_store(*, conversation: Conversation, user_message: Message, reply: Re
     )
 
 
-def _user_message_annotate(*, user_message: Message, parse: ParseResult) -> None:
-    """Keep the NLU result on the visitor's message too: analysts correct intents there."""
-    top = parse.intent or (parse.ranking[0] if parse.ranking else None)
-    Message.objects.filter(pk=user_message.pk).update(
-        intent=parse.intent.name if parse.intent else "",
-        confidence=round(top.confidence, 4) if top else None,
-        entities=[e.as_dict() for e in parse.entities],
-    )
+def _user_message_annotate(*, user_message: Message, parse: ParseResult | None, language: str | None) -> None:
+    """Keep the NLU result (analysts correct intents there) and the detected language on the
+    visitor's message. None: not known this turn (the LLM failed before the NLU ran; a message the
+    agents have, whose language the bot did not look at), so nothing is written."""
+    fields: dict[str, Any] = {}
+    if parse is not None:
+        top = parse.intent or (parse.ranking[0] if parse.ranking else None)
+        fields.update(
+            intent=parse.intent.name if parse.intent else "",
+            confidence=round(top.confidence, 4) if top else None,
+            entities=[e.as_dict() for e in parse.entities],
+        )
+    if language is not None:
+        fields["language"] = language
+    if fields:
+        Message.objects.filter(pk=user_message.pk).update(**fields)

@@ -25,6 +25,7 @@ from django.db import transaction
 from bots.models import Bot, KnowledgeChunk, KnowledgeDocument
 from chatplatform.celery import task_send
 from engine.embeddings import SentenceEmbedder
+from engine.segmentation import index_tokens
 from knowledge.ingestion.chunking import chunk_document
 from knowledge.ingestion.parsers import MAX_FILE_BYTES, SUPPORTED_SUFFIXES, parse_file
 from knowledge.ingestion.types import DocumentRejected, ParsedDocument
@@ -179,6 +180,7 @@ def _document_index(
             heading_path=list(chunk.heading_path),
             char_start=chunk.start,
             char_end=chunk.end,
+            search_tokens=index_tokens(document.title, chunk.text),  # bulk_create skips KnowledgeChunk.save()
         )
         for chunk in chunks
     ]
