@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from analytics import selectors
-from analytics.selectors import Outcome
+from analytics.labels import outcome_choices
 from bots.models import Bot, Conversation
 
 
@@ -57,7 +57,7 @@ class ConversationFilter(django_filters.FilterSet):
     )
     intent = django_filters.CharFilter(method="filter_intent", label=_("Intent"))
     outcome = django_filters.ChoiceFilter(
-        choices=Outcome.CHOICES, method="filter_outcome", label=_("Outcome"), empty_label=_("Any outcome")
+        choices=outcome_choices(), method="filter_outcome", label=_("Outcome"), empty_label=_("Any outcome")
     )
     status = django_filters.ChoiceFilter(
         choices=Conversation.Status.choices, method="filter_status", label=_("Status"), empty_label=_("Any status")

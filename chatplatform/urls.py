@@ -9,6 +9,8 @@ from chatplatform.health import healthz, metrics
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    # set_language (POST /i18n/setlang/): the staff pages' language switcher (templates/_language_switcher.html).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("demo/", bot_views.demo_page, name="demo"),
     path("api/v1/widget/<str:public_key>/config", bot_views.widget_config, name="widget-config"),
     path("", include("conversations.openai.urls")),

@@ -2,6 +2,7 @@
 
 The page carries no data of its own: static/inbox/inbox.js reads the socket path and the language
 from data-* attributes (the platform's CSP allows no inline script) and renders every frame as text.
+The language is the request's (LocaleMiddleware: the switcher's cookie, else Accept-Language).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 INBOX_PERMISSION = "inbox.use_inbox"
@@ -20,15 +20,12 @@ INBOX_SOCKET_PATH = "/ws/inbox/"
 @login_required
 def inbox_page(request: HttpRequest) -> HttpResponse:
     """Anonymous -> the login page; signed in without the agent role -> a 403 page that says why."""
-    language = get_language() or "en"
     if not request.user.has_perm(INBOX_PERMISSION):
-        return render(request, "inbox/forbidden.html", {"LANGUAGE_CODE": language}, status=403)
+        return render(request, "inbox/forbidden.html", status=403)
     return render(
         request,
         "inbox/inbox.html",
         {
-            # base.html reads LANGUAGE_CODE for <html lang>; the i18n context processor is not enabled.
-            "LANGUAGE_CODE": language,
             "ws_path": INBOX_SOCKET_PATH,
             "can_view_analytics": request.user.has_perm("analytics.view_transcripts"),
         },

@@ -1,11 +1,12 @@
-"""Screenshots of the analyst workspace for the README: docs/img/analytics-{list,detail,metrics}.png.
+"""Screenshots of the analyst workspace for the README: docs/img/analytics-{list,detail,metrics}.png
+(with `--locale zh-CN`: the same pages in Chinese, analytics-*-zh.png; the browser's language picks it).
 
 Starts everything in this process: an embedded PostgreSQL and Redis in a temp dir, a small demo data
 set (the generator of bench/analytics_scale.py: ~200 conversations of one bot over 30 days), the ASGI
 app under uvicorn in a thread, then headless Chromium (Playwright) signs in as an admin and takes
 1280x800 screenshots.
 
-    python scripts/screenshots.py [--out docs/img] [--conversations 200]
+    python scripts/screenshots.py [--out docs/img] [--conversations 200] [--locale zh-CN]
 """
 
 from __future__ import annotations
@@ -118,19 +119,20 @@ class Server:
         self.thread.join(timeout=10)
 
 
-def shoot(base_url: str, detail_id: int, out: Path) -> list[Path]:
+def shoot(base_url: str, detail_id: int, out: Path, locale: str = "en-US") -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if locale.lower().startswith("en") else f"-{locale.split('-')[0].lower()}"
     shots = [
-        ("analytics-list.png", "/analytics/conversations/"),
-        ("analytics-detail.png", f"/analytics/conversations/{detail_id}/"),
-        ("analytics-metrics.png", "/analytics/metrics/"),
+        (f"analytics-list{suffix}.png", "/analytics/conversations/"),
+        (f"analytics-detail{suffix}.png", f"/analytics/conversations/{detail_id}/"),
+        (f"analytics-metrics{suffix}.png", "/analytics/metrics/"),
     ]
     saved = []
     with sync_playwright() as p:
         browser = p.chromium.launch(headless=True, executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="en-US")
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale=locale)
         page.goto(f"{base_url}/admin/login/?next=/analytics/conversations/")
         page.fill("#id_username", USERNAME)
         page.fill("#id_password", PASSWORD)
@@ -141,10 +143,11 @@ def shoot(base_url: str, detail_id: int, out: Path) -> list[Path]:
             if response is None or response.status != 200:
                 raise RuntimeError(f"{path}: HTTP {response.status if response else '?'}")
             page.wait_for_load_state("networkidle")
-            if name == "analytics-detail.png":
+            if name.startswith("analytics-detail"):
                 # The transcript is the point of the page: start the picture just above it.
-                page.evaluate("""() => { const h = [...document.querySelectorAll('h2')]
-                    .find(e => e.textContent.trim() === 'Transcript');
+                # Found by the list it heads, not its text: the heading is translated.
+                page.evaluate("""() => { let h = document.querySelector('ol.transcript');
+                    while (h && h.tagName !== 'H2') h = h.previousElementSibling;
                     if (h) window.scrollTo(0, h.getBoundingClientRect().top + window.scrollY - 16); }""")
             target = out / name
             page.screenshot(path=str(target))
@@ -158,6 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     parser.add_argument("--conversations", type=int, default=200)
+    parser.add_argument("--locale", default="en-US", help="the browser's language, e.g. zh-CN for the Chinese pages")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="screenshots-"))
@@ -168,7 +172,7 @@ def main() -> None:
         django.setup()
         detail_id = seed(args.conversations)
         with Server() as server:
-            shoot(server.url, detail_id, args.out)
+            shoot(server.url, detail_id, args.out, locale=args.locale)
     finally:
         redis.stop()
         pg.cleanup()

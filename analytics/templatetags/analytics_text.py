@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from analytics import labels
 from analytics.invisible import reveal_invisible
 
 register = template.Library()
@@ -22,3 +23,9 @@ def reveal(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return reveal_invisible(value)  # Django re-marks the result safe when the input was (is_safe)
+
+
+@register.filter
+def outcome_label(value: Any) -> Any:
+    """A conversation's outcome (`analytics.selectors.Outcome`) in the page's language: "contained" -> "Contained"."""
+    return labels.outcome_label(value) if isinstance(value, str) else value

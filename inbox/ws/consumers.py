@@ -33,6 +33,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from bots.models import Conversation
@@ -75,6 +77,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user: Any = None
+        self.language = settings.LANGUAGE_CODE  # the agent's page language, for the texts the socket writes
         self.open_id: int | None = None
         self._groups: set[str] = set()
         self._bot_groups: set[str] = set()
@@ -89,6 +92,7 @@ class InboxConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets HTTP 403
             return
         self.user = user
+        self.language = handshake_language(self.scope)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -287,9 +291,13 @@ class InboxConsumer(AsyncWebsocketConsumer):
             # Given to this agent by someone else (the router, a transfer, a supervisor); their own
             # claim is no news to them.
             if update.get("assignee_id") == self.user.pk and update.get("actor_id") != self.user.pk:
-                await self._notify("assigned", conversation_id, _("A conversation was assigned to you"), update)
+                with translation.override(self.language):
+                    title = _("A conversation was assigned to you")
+                await self._notify("assigned", conversation_id, title, update)
         elif kind in NOTIFY_QUEUED or (kind == "transferred" and status == Conversation.Status.QUEUED):
-            await self._notify("queued", conversation_id, _("A visitor is waiting for a person"), update)
+            with translation.override(self.language):
+                title = _("A visitor is waiting for a person")
+            await self._notify("queued", conversation_id, title, update)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -439,6 +447,16 @@ def _parse(text_data: str | None) -> dict[str, Any]:
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise InboxError("bad_frame", "A frame is a JSON object with a string 'type'.")
     return cast(dict[str, Any], frame)
+
+
+def handshake_language(scope: dict[str, Any]) -> str:
+    """The language LocaleMiddleware gives the agent's pages, from the handshake: the switcher's cookie,
+    else Accept-Language, else the default (no LocaleMiddleware runs for a WebSocket)."""
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    headers = dict(scope.get("headers", []))
+    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
+    return translation.get_language_from_request(request)
 
 
 def _same_origin(scope: dict[str, Any]) -> bool:

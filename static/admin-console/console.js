@@ -18,9 +18,12 @@
     const el = document.createElement("div"); el.className = "details";
     const pct = d.confidence == null ? "–" : (d.confidence * 100).toFixed(1) + "%";
     const ents = (d.entities || []).map(e => `${e.entity}=${JSON.stringify(e.value)}`).join(", ") || "–";
-    const parts = [["intent", d.intent || "(out of scope)"], ["confidence", pct], ["entities", ents], ["action", d.action],
-                   ["TTFT", d.time_to_first_token_ms == null ? "–" : d.time_to_first_token_ms + " ms"], ["total", d.total_time_ms + " ms"],
-                   ["tokens", d.completion_tokens == null ? "–" : `${d.prompt_tokens}→${d.completion_tokens}`]];
+    // The labels come translated from the template's data-* attributes (English if one is missing).
+    const l = (key, fallback) => ds[key] || fallback;
+    const parts = [[l("intentLabel", "intent"), d.intent || l("outOfScopeLabel", "(out of scope)")], [l("confidenceLabel", "confidence"), pct],
+                   [l("entitiesLabel", "entities"), ents], [l("actionLabel", "action"), d.action],
+                   ["TTFT", d.time_to_first_token_ms == null ? "–" : d.time_to_first_token_ms + " ms"], [l("totalLabel", "total"), d.total_time_ms + " ms"],
+                   [l("tokensLabel", "tokens"), d.completion_tokens == null ? "–" : `${d.prompt_tokens}→${d.completion_tokens}`]];
     parts.forEach(([k, v], i) => { const b = document.createElement("b"); b.textContent = k + ": "; el.append(b, String(v), i < parts.length - 1 ? " · " : ""); });
     turn.append(el);
   };
