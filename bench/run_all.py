@@ -40,6 +40,7 @@ def main() -> int:
     failures += run("soak.py") != 0
     failures += run("inbox_updates.py") != 0
     failures += run("nlu_clinc150.py") != 0
+    failures += run("nlu_small_zh.py") != 0
     failures += run("analytics_scale.py") != 0
     return 1 if failures else 0
 

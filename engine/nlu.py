@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.chinese_text import contains_han
 from engine.entities import EntityExtractor
 from engine.nlu_ngrams import NgramFeaturizer, use_ngrams_for
 from engine.types import Embedder, Entity, IntentModel, IntentScore, ParseResult
@@ -175,7 +176,8 @@ def train(
     index = {name: i for i, name in enumerate(intents)}
     labels = np.array([index[p.intent] for p in pairs], dtype=np.int32)
     if ngrams is None:
-        ngrams = use_ngrams_for(len(pairs), len(intents))
+        han_share = sum(1 for p in pairs if contains_han(p.text)) / len(pairs)
+        ngrams = use_ngrams_for(len(pairs), len(intents), han_share=han_share)
     featurizer = NgramFeaturizer.fit([p.text for p in pairs]) if ngrams and len(intents) > 1 else None
     if c is None:
         c = NGRAM_C if featurizer is not None else DEFAULT_C

@@ -5,7 +5,10 @@ separate close intents ("transfer" vs "transactions", "freeze my card" vs "repor
 n-grams keep them. Concatenated with the embedding in one logistic regression they lift CLINC150 top-1
 from 96.4 % to 96.8 % on the fine-tuned encoder (95.4 -> 96.2 % on the frozen one), measured in
 docs/benchmarks.md. With only a handful of phrases per intent they overfit instead (10-shot: -1.1 pt),
-so `use_ngrams_for` switches them on only for bots with enough phrases per intent.
+so `use_ngrams_for` switches them on only for bots with enough phrases per intent, or whose phrases
+are largely Chinese: the shipped encoder (all-MiniLM-L6-v2) has an English vocabulary that maps most
+Han characters to [UNK], so on the embedding alone two Chinese phrases of one length look alike.
+Measured on CAIS (docs/benchmarks.md, "NLU on small Chinese bots"), n-grams win at every size.
 
 Serialisation is plain arrays (vocabulary as JSON, idf as floats): artifacts live in the database and
 are never unpickled.
@@ -26,6 +29,8 @@ NGRAM_WEIGHT = 0.7
 MAX_FEATURES = 8000
 # Measured: +0.4 pt top-1 at 100 phrases per intent, -1.1 pt at 10. Switch on in between.
 MIN_PHRASES_PER_INTENT = 40
+# Share of training phrases with Han characters above which the n-grams are on at any size.
+MIN_HAN_SHARE = 0.2
 
 _ANALYSERS: dict[str, dict[str, Any]] = {
     "char": {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2},
@@ -33,8 +38,10 @@ _ANALYSERS: dict[str, dict[str, Any]] = {
 }
 
 
-def use_ngrams_for(example_count: int, intent_count: int) -> bool:
-    return intent_count > 0 and example_count / intent_count >= MIN_PHRASES_PER_INTENT
+def use_ngrams_for(example_count: int, intent_count: int, *, han_share: float = 0.0) -> bool:
+    if intent_count <= 0:
+        return False
+    return example_count / intent_count >= MIN_PHRASES_PER_INTENT or han_share >= MIN_HAN_SHARE
 
 
 class NgramFeaturizer:

@@ -145,12 +145,16 @@ class Launcher:
         self._write_demo_site(site_port, public, public_key)
         login = next((line for line in seeded.splitlines() if line.startswith("admin login")), "")
         agent_login = next((line for line in seeded.splitlines() if line.startswith("agent login")), "")
+        # The Chinese twin's demo page, as seed_demo prints it ("... widget demo page /demo/?bot=<slug>)").
+        demo_zh = next((line for line in seeded.splitlines() if line.startswith("demo bot (zh)")), "")
+        demo_zh_path = demo_zh.rpartition("widget demo page ")[2].rstrip(")") if demo_zh else "/demo/"
         print(
             f"""
   chatplatform is up ({elapsed:.0f} s).
 
     Widget on a pretend customer site:  http://127.0.0.1:{site_port}/
     Widget demo page (same origin):     {public}/demo/
+    Chinese demo bot (中文):            {public}{demo_zh_path}
     Admin:                              {public}/admin/    {login}
     Agent inbox:                        {public}/inbox/    {agent_login}
     Analyst workspace:                  {public}/analytics/conversations/

@@ -18,6 +18,7 @@ from bots.services.demo import (
     DEMO_SLUG,
     DEMO_TEAM_NAME,
 )
+from bots.services.demo_zh import DEMO_ZH_SLUG
 from chatplatform.access.scoping import bots_handled_by, may_handle
 from conversations.selectors import agents_online, handoff_available
 
@@ -46,8 +47,9 @@ def _login_line(output: str, who: str) -> tuple[str, str]:
 def test_seed_creates_the_team_and_an_offline_agent_with_a_printed_login(tmp_path: Path) -> None:
     output = _seed(tmp_path)
     bot = Bot.objects.get(slug=DEMO_SLUG)
+    bot_zh = Bot.objects.get(slug=DEMO_ZH_SLUG)  # the Chinese twin joins the same team
     team = AgentTeam.objects.get(name=DEMO_TEAM_NAME)
-    assert list(team.bots.all()) == [bot]
+    assert list(team.bots.order_by("pk")) == [bot, bot_zh]
     username, password = _login_line(output, "agent")
     assert username == DEMO_AGENT_USERNAME and len(password) >= 16
     assert _login_line(output, "admin")[1] != password
@@ -57,7 +59,7 @@ def test_seed_creates_the_team_and_an_offline_agent_with_a_printed_login(tmp_pat
     assert list(agent.groups.values_list("name", flat=True)) == ["agent"]
     assert agent.has_perm("inbox.use_inbox") and not agent.has_perm("analytics.view_transcripts")
     assert not agent.is_staff and not agent.is_superuser
-    assert list(bots_handled_by(agent)) == [bot] and may_handle(agent, bot.pk)
+    assert set(bots_handled_by(agent)) == {bot, bot_zh} and may_handle(agent, bot.pk) and may_handle(agent, bot_zh.pk)
     # Offline until they open the inbox: the bot offers no person yet (the offline form instead).
     profile = AgentProfile.objects.get(user=agent)
     assert profile.presence == AgentProfile.Presence.OFFLINE and profile.last_seen_at is None

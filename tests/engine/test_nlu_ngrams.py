@@ -32,6 +32,9 @@ def test_ngram_block_is_used_only_with_enough_phrases_per_intent() -> None:
     assert not use_ngrams_for(10 * 150, 150)
     assert use_ngrams_for(MIN_PHRASES_PER_INTENT * 3, 3)
     assert not use_ngrams_for(0, 0)
+    # Chinese phrases: the encoder cannot read them, so at any size.
+    assert use_ngrams_for(10 * 7, 7, han_share=1.0)
+    assert not use_ngrams_for(10 * 7, 7, han_share=0.1)
 
 
 def test_ngram_model_needs_texts_and_ranks_correctly(

@@ -1,4 +1,4 @@
-"""Create (or update) the demo bot, an admin user and a demo agent; print what a newcomer needs to log in."""
+"""Create (or update) the demo bot and its Chinese twin, an admin user and a demo agent; print what a newcomer needs to log in."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bots.services.demo import (
     demo_team_ensure,
 )
 from bots.services.demo_actions import demo_account_actions_ensure, demo_order_lookup_ensure
+from bots.services.demo_zh import demo_bot_zh_ensure, demo_help_center_zh_ensure, demo_team_zh_join
 
 
 class Command(BaseCommand):
@@ -57,9 +58,19 @@ class Command(BaseCommand):
             _secret_write(Path(options["orders_secret_file"]), "\n".join(secrets))
             _secret_write(Path(options["identity_secret_file"]), bot.secret)
             self.stdout.write(f"shop API: {api} (track_order, my_orders and account_details call it, signed)")
+        # The Chinese twin (same intents, in Simplified Chinese); its NLU retrains after commit when new.
+        bot_zh = demo_bot_zh_ensure(extra_origins=[settings.PUBLIC_BASE_URL, *options["origin"]])
+        uploaded_zh = demo_help_center_zh_ensure(bot=bot_zh)
+        if uploaded_zh:
+            self.stdout.write(f"help center (zh): {uploaded_zh} documents queued for indexing")
         username, password = self._admin_user(Path(options["credentials_file"]))
         team, agent_password = self._agent_user(bot, Path(options["agent_credentials_file"]))
+        demo_team_zh_join(bot=bot_zh)
         self.stdout.write(f"demo bot: {bot.name} (slug {bot.slug}, public key {bot.public_key})")
+        self.stdout.write(
+            f"demo bot (zh): {bot_zh.name} (slug {bot_zh.slug}, public key {bot_zh.public_key}; "
+            f"widget demo page /demo/?bot={bot_zh.slug})"
+        )
         self.stdout.write(f"admin login: {username} / {password}")
         self.stdout.write(f"agent login: {DEMO_AGENT_USERNAME} / {agent_password}")
         self.stdout.write(f"agent team: {team.name} (the inbox is at /inbox/)")
