@@ -128,7 +128,7 @@ DEMO_HELP_CENTER = Path(__file__).resolve().parent.parent / "demo_help_center"
 
 @transaction.atomic
 def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
-    bot, created = Bot.objects.get_or_create(
+    bot, created = demo_bot_get_or_create(
         slug=DEMO_SLUG,
         defaults={
             "name": "Acme Support",
@@ -140,24 +140,41 @@ def demo_bot_ensure(*, extra_origins: list[str]) -> Bot:
             "greeting": "Hi! I'm the Acme assistant. How can I help you today?",
             "widget_title": "Acme Support",
         },
+        extra_origins=extra_origins,
     )
+    if created:
+        for spec in DEMO_INTENTS:
+            demo_intent_create(bot, spec)
+    return bot
+
+
+def demo_bot_get_or_create(*, slug: str, defaults: dict[str, Any], extra_origins: list[str]) -> tuple[Bot, bool]:
+    """A demo bot by slug, created with `defaults` and the order-number entity its forms ask for; a
+    rerun only adds allowed origins (an admin's edits to the rest stay)."""
+    bot, created = Bot.objects.get_or_create(slug=slug, defaults=defaults)
     origins = sorted(set(bot.allowed_origins) | set(extra_origins))
     if origins != bot.allowed_origins:
         bot.allowed_origins = origins
         bot.save(update_fields=["allowed_origins"])
-    if not created:
-        return bot
-    EntityType.objects.create(bot=bot, name="order_number", kind=EntityType.Kind.REGEX, pattern=r"\bAC-\d{5}\b")
-    for spec in DEMO_INTENTS:
-        intent = Intent.objects.create(
-            bot=bot, name=str(spec["name"]), response_mode=str(spec.get("mode", Intent.ResponseMode.TEMPLATE))
-        )
-        TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])
-        for position, (text, quick) in enumerate(spec["responses"]):
-            ResponseTemplate.objects.create(intent=intent, text=text, quick_replies=quick, position=position)
-        for position, (name, entity, prompt) in enumerate(spec.get("slots", [])):
-            FormSlot.objects.create(intent=intent, name=name, entity=entity, prompt=prompt, position=position)
-    return bot
+    if created:
+        EntityType.objects.create(bot=bot, name="order_number", kind=EntityType.Kind.REGEX, pattern=r"\bAC-\d{5}\b")
+    return bot, created
+
+
+def demo_intent_create(bot: Bot, spec: _DemoIntent, *, hands_off: bool = False) -> Intent:
+    """An intent with its phrases, response variants and form slots, as the spec lists them."""
+    intent = Intent.objects.create(
+        bot=bot,
+        name=str(spec["name"]),
+        response_mode=str(spec.get("mode", Intent.ResponseMode.TEMPLATE)),
+        hands_off=hands_off,
+    )
+    TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])
+    for position, (text, quick) in enumerate(spec["responses"]):
+        ResponseTemplate.objects.create(intent=intent, text=text, quick_replies=quick, position=position)
+    for position, (name, entity, prompt) in enumerate(spec.get("slots", [])):
+        FormSlot.objects.create(intent=intent, name=name, entity=entity, prompt=prompt, position=position)
+    return intent
 
 
 @transaction.atomic

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.db import transaction
 
-from bots.models import AgentTeam, Bot, EntityType, FormSlot, Intent, ResponseTemplate, TrainingPhrase
-from bots.services.demo import DEMO_TEAM_NAME, _DemoIntent
+from bots.models import AgentTeam, Bot
+from bots.services.demo import DEMO_TEAM_NAME, _DemoIntent, demo_bot_get_or_create, demo_intent_create
 from knowledge.services.documents import document_upload
 from nlu.services.scheduling import nlu_training_data_changed
 
@@ -155,25 +155,11 @@ DEMO_ZH_HANDOFF_INTENT: _DemoIntent = {
 DEMO_HELP_CENTER_ZH = Path(__file__).resolve().parent.parent / "demo_help_center_zh"
 
 
-def _intent_create(bot: Bot, spec: _DemoIntent, *, hands_off: bool = False) -> None:
-    intent = Intent.objects.create(
-        bot=bot,
-        name=spec["name"],
-        response_mode=spec.get("mode", Intent.ResponseMode.TEMPLATE),
-        hands_off=hands_off,
-    )
-    TrainingPhrase.objects.bulk_create(TrainingPhrase(intent=intent, text=t) for t in spec["phrases"])
-    for position, (text, quick) in enumerate(spec["responses"]):
-        ResponseTemplate.objects.create(intent=intent, text=text, quick_replies=quick, position=position)
-    for position, (name, entity, prompt) in enumerate(spec.get("slots", [])):
-        FormSlot.objects.create(intent=intent, name=name, entity=entity, prompt=prompt, position=position)
-
-
 @transaction.atomic
 def demo_bot_zh_ensure(*, extra_origins: list[str]) -> Bot:
     """The Chinese twin with its intents, the hands-off complaint intent included, created once (a
     rerun only adds allowed origins); a new bot's NLU is retrained after commit."""
-    bot, created = Bot.objects.get_or_create(
+    bot, created = demo_bot_get_or_create(
         slug=DEMO_ZH_SLUG,
         defaults={
             "name": "Acme 客服",
@@ -188,17 +174,13 @@ def demo_bot_zh_ensure(*, extra_origins: list[str]) -> Bot:
             "no_answer_text": "抱歉，我没有这方面的信息。",
             "widget_title": "Acme 客服",
         },
+        extra_origins=extra_origins,
     )
-    origins = sorted(set(bot.allowed_origins) | set(extra_origins))
-    if origins != bot.allowed_origins:
-        bot.allowed_origins = origins
-        bot.save(update_fields=["allowed_origins"])
     if not created:
         return bot
-    EntityType.objects.create(bot=bot, name="order_number", kind=EntityType.Kind.REGEX, pattern=r"\bAC-\d{5}\b")
     for spec in DEMO_ZH_INTENTS:
-        _intent_create(bot, spec)
-    _intent_create(bot, DEMO_ZH_HANDOFF_INTENT, hands_off=True)
+        demo_intent_create(bot, spec)
+    demo_intent_create(bot, DEMO_ZH_HANDOFF_INTENT, hands_off=True)
     nlu_training_data_changed(bot_id=bot.pk)
     return bot
 
