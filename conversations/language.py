@@ -1,12 +1,14 @@
-"""Which language the visitor writes in, per message, and whether the reply must be told to use it."""
+"""The visitor's languages: the one the platform writes its own texts in, the one each message is
+written in, and whether a generated reply must be told to use it."""
 
 from __future__ import annotations
 
 import functools
 
 from django.conf import settings
+from django.utils import translation
 
-from bots.models import Bot
+from bots.models import Bot, Conversation
 from engine.language import language_codes_check, language_detect, language_name
 from engine.types import ChatMessage
 
@@ -44,3 +46,15 @@ def reply_language(bot: Bot, code: str) -> str:
     if prompt_language.split("-")[0].lower() == code:
         return ""
     return language_name(code)
+
+
+def visitor_language(conversation: Conversation) -> str:
+    """The language of a text the platform writes to the visitor itself (no request, no active language):
+    the bot's language, or with "auto" the visitor's browser locale (zh-CN -> zh-hans), else the default."""
+    language = conversation.bot.language
+    if language and language != Bot.Language.AUTO:
+        return language
+    try:
+        return translation.get_supported_language_variant((conversation.locale or "").lower())
+    except LookupError:
+        return settings.LANGUAGE_CODE

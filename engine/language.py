@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
+from engine.chinese_text import contains_han
+
 # A detection, not a guess: the best language's confidence at least this many times the
 # runner-up's. A margin, not an absolute value, because lingua's values sum to 1 over the candidate
 # languages and so shrink as the operator lists more of them. "no" (Italian 0.21, Portuguese 0.17)
@@ -51,13 +53,9 @@ def _letters(text: str) -> int:
     return sum(1 for character in text if character.isalpha())
 
 
-def _has_han(text: str) -> bool:
-    return any("\u4e00" <= character <= "\u9fff" or "\u3400" <= character <= "\u4dbf" for character in text)
-
-
 def language_detect(text: str, *, codes: tuple[str, ...]) -> str:
     """The ISO 639-1 code of `text`'s language among `codes`, or "" when it cannot be told."""
-    if _letters(text) < MIN_LETTERS and not (_has_han(text) and "zh" in codes):
+    if _letters(text) < MIN_LETTERS and not (contains_han(text) and "zh" in codes):
         return ""
     values = _detector(codes).compute_language_confidence_values(text)
     if not values or values[0].value <= 0:

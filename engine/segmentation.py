@@ -27,9 +27,11 @@ import unicodedata
 import warnings
 from collections.abc import Callable
 
+from engine.chinese_text import HAN_RANGES
+
 # CJK Unified Ideographs (+ extension A, compatibility ideographs, the supplementary planes' B-H)
 # and 〇. The same class, in PostgreSQL's regex syntax, finds the rows a backfill must segment.
-HAN_CLASS = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+HAN_CLASS = f"\u3007{HAN_RANGES}"
 _HAN_RUN = re.compile(f"[{HAN_CLASS}]+")
 _WORD = re.compile(r"\w+")
 # Common function words: in an any-word query (the knowledge base's full-text side) each would

@@ -41,7 +41,7 @@ from actions.selectors import turn_actions
 from bots.models import Bot, Conversation, Message
 from bots.selectors import bot_spec
 from chatplatform import metrics
-from conversations.language import message_language, reply_language
+from conversations.language import message_language, reply_language, visitor_language
 from conversations.selectors import conversation_history, handoff_available, messages_owed_a_reply
 from conversations.services import messages
 from conversations.services.handoff import (
@@ -63,18 +63,6 @@ log = structlog.get_logger(__name__)
 # Stored as the reply when the LLM failed (after retries, or mid-stream): honest, not the NLU
 # fallback text ("I didn't understand"), which would blame the visitor.
 REPLY_FAILED_TEXT = _("Sorry, I couldn't finish that answer just now. Please try again in a moment.")
-
-
-def visitor_language(conversation: Conversation) -> str:
-    """The language of a text the platform writes to the visitor itself (no request, no active language):
-    the bot's language, or with "auto" the visitor's browser locale (zh-CN -> zh-hans), else the default."""
-    language = conversation.bot.language
-    if language and language != Bot.Language.AUTO:
-        return language
-    try:
-        return translation.get_supported_language_variant((conversation.locale or "").lower())
-    except LookupError:
-        return settings.LANGUAGE_CODE
 
 
 class TurnEvents(Protocol):

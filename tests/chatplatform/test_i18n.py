@@ -20,7 +20,8 @@ from django.utils import translation
 
 from analytics.services import bot_assignment_create
 from bots.models import Bot, Conversation
-from conversations.services.turns import REPLY_FAILED_TEXT, visitor_language
+from conversations.language import visitor_language
+from conversations.services.turns import REPLY_FAILED_TEXT
 from inbox.ws.consumers import handshake_language
 from tests.analytics.factories import BotFactory, ConversationFactory, UserFactory, turn
 
